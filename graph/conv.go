@@ -1,0 +1,3 @@
+package graph
+
+var convOps = map[string]opDef{}

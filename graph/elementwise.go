@@ -1,0 +1,397 @@
+package graph
+
+import (
+	"math"
+	"slices"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Elementwise arithmetic with numpy-style (multidirectional) broadcasting,
+// and elementwise unary math.
+
+var elementwiseOps = map[string]opDef{
+	"Add":        {conv: convBroadcast, grad: true},
+	"Sub":        {conv: convBroadcast, grad: true},
+	"Mul":        {conv: convBroadcast, grad: true},
+	"Div":        {conv: convBroadcast, grad: true},
+	"Pow":        {conv: convBroadcast, grad: true},
+	"Sum":        {conv: convBroadcast, grad: true},
+	"Min":        {conv: convBroadcast, grad: true},
+	"Max":        {conv: convBroadcast, grad: true},
+	"Mean":       {conv: convBroadcast, grad: true},
+	"Sqrt":       {conv: convUnary, grad: true},
+	"Exp":        {conv: convUnary, grad: true},
+	"Log":        {conv: convUnary, grad: true},
+	"Neg":        {conv: convUnary, grad: true},
+	"Abs":        {conv: convUnary, grad: true},
+	"Reciprocal": {conv: convUnary, grad: true},
+	"Erf":        {conv: convUnary, grad: true, since: 9},
+	"Floor":      {conv: convUnary, grad: true},
+	"Ceil":       {conv: convUnary, grad: true},
+}
+
+// broadcastShape returns the numpy broadcast of shapes, or false.
+func broadcastShape(shapes ...[]int) ([]int, bool) {
+	rank := 0
+	for _, s := range shapes {
+		rank = max(rank, len(s))
+	}
+	out := make([]int, rank)
+	for i := range out {
+		out[i] = 1
+	}
+	for _, s := range shapes {
+		off := rank - len(s)
+		for i, d := range s {
+			switch {
+			case d == out[off+i] || d == 1:
+			case out[off+i] == 1:
+				out[off+i] = d
+			default:
+				return nil, false
+			}
+		}
+	}
+	return out, true
+}
+
+// broadcastIndex maps each element of out to its element in s (s
+// broadcasts to out).
+func broadcastIndex(s, out []int) []int32 {
+	n := onnx.NumElems(out)
+	idx := make([]int32, n)
+	if slices.Equal(s, out) {
+		for i := range idx {
+			idx[i] = int32(i)
+		}
+		return idx
+	}
+	if onnx.NumElems(s) == 1 {
+		return idx
+	}
+	rank := len(out)
+	strides := make([]int, rank) // strides of s aligned to out, 0 where broadcast
+	st := 1
+	for i := len(s) - 1; i >= 0; i-- {
+		if s[i] != 1 {
+			strides[rank-len(s)+i] = st
+		}
+		st *= s[i]
+	}
+	coord := make([]int, rank)
+	off := 0
+	for i := 0; i < n; i++ {
+		idx[i] = int32(off)
+		for d := rank - 1; d >= 0; d-- {
+			coord[d]++
+			off += strides[d]
+			if coord[d] < out[d] {
+				break
+			}
+			off -= strides[d] * coord[d]
+			coord[d] = 0
+		}
+	}
+	return idx
+}
+
+// naryKernel applies a binary function left to right over broadcast
+// inputs: Add, Sub, Mul, Div, Pow, Min, Max, Sum, Mean.
+type naryKernel struct {
+	op    string
+	in    [][]int
+	out   []int
+	index [][]int32 // per input, built once
+}
+
+func newNary(op string, in [][]int, out []int) *naryKernel {
+	k := &naryKernel{op: op, in: in, out: out}
+	for _, s := range in {
+		k.index = append(k.index, broadcastIndex(s, out))
+	}
+	return k
+}
+
+func (k *naryKernel) apply(a, b float32) float32 {
+	switch k.op {
+	case "Add", "Sum", "Mean":
+		return a + b
+	case "Sub":
+		return a - b
+	case "Mul":
+		return a * b
+	case "Div":
+		return a / b
+	case "Pow":
+		return float32(math.Pow(float64(a), float64(b)))
+	case "Min":
+		return min(a, b)
+	case "Max":
+		return max(a, b)
+	}
+	panic("graft: unknown elementwise op " + k.op)
+}
+
+func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	if in[0].DType == onnx.Int64 {
+		return k.forwardInt(in), nil
+	}
+	out := onnx.NewFloat(k.out, nil)
+	o := out.F
+	a, ia := in[0].F, k.index[0]
+	for i := range o {
+		o[i] = a[ia[i]]
+	}
+	for j := 1; j < len(in); j++ {
+		b, ib := in[j].F, k.index[j]
+		switch k.op { // fast paths for the common ops
+		case "Add", "Sum", "Mean":
+			for i := range o {
+				o[i] += b[ib[i]]
+			}
+		case "Mul":
+			for i := range o {
+				o[i] *= b[ib[i]]
+			}
+		default:
+			for i := range o {
+				o[i] = k.apply(o[i], b[ib[i]])
+			}
+		}
+	}
+	if k.op == "Mean" {
+		s := 1 / float32(len(in))
+		for i := range o {
+			o[i] *= s
+		}
+	}
+	return out, nil
+}
+
+func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
+	out := onnx.NewInt(k.out, nil)
+	o := out.I
+	for i := range o {
+		o[i] = in[0].I[k.index[0][i]]
+	}
+	for j := 1; j < len(in); j++ {
+		b, ib := in[j].I, k.index[j]
+		for i := range o {
+			x, y := o[i], b[ib[i]]
+			switch k.op {
+			case "Add", "Sum":
+				o[i] = x + y
+			case "Sub":
+				o[i] = x - y
+			case "Mul":
+				o[i] = x * y
+			case "Div":
+				if y != 0 {
+					o[i] = x / y
+				}
+			case "Min":
+				o[i] = min(x, y)
+			case "Max":
+				o[i] = max(x, y)
+			case "Pow":
+				o[i] = int64(math.Pow(float64(x), float64(y)))
+			case "Mean":
+				o[i] = x + y
+			}
+		}
+	}
+	if k.op == "Mean" {
+		for i := range o {
+			o[i] /= int64(len(in))
+		}
+	}
+	return out
+}
+
+// backward: d out / d in[i] per output element, summed over the elements
+// that broadcast from the same input element.
+func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	g := onnx.NewFloat(k.in[i], nil)
+	gi, idx := g.F, k.index[i]
+	x := in[i].F
+	switch k.op {
+	case "Add", "Sum":
+		for e, d := range dy.F {
+			gi[idx[e]] += d
+		}
+	case "Mean":
+		s := 1 / float32(len(in))
+		for e, d := range dy.F {
+			gi[idx[e]] += d * s
+		}
+	case "Sub":
+		s := float32(1)
+		if i == 1 {
+			s = -1
+		}
+		for e, d := range dy.F {
+			gi[idx[e]] += s * d
+		}
+	case "Mul": // product of the other inputs = out / x, computed directly
+		for e, d := range dy.F {
+			p := d
+			for j := range in {
+				if j != i {
+					p *= in[j].F[k.index[j][e]]
+				}
+			}
+			gi[idx[e]] += p
+		}
+	case "Div":
+		a, b := in[0].F, in[1].F
+		ia, ib := k.index[0], k.index[1]
+		for e, d := range dy.F {
+			bv := b[ib[e]]
+			if i == 0 {
+				gi[ia[e]] += d / bv
+			} else {
+				gi[ib[e]] -= d * a[ia[e]] / (bv * bv)
+			}
+		}
+	case "Pow":
+		a, b := in[0].F, in[1].F
+		ia, ib := k.index[0], k.index[1]
+		for e, d := range dy.F {
+			av, bv := float64(a[ia[e]]), float64(b[ib[e]])
+			if i == 0 {
+				gi[ia[e]] += d * float32(bv*math.Pow(av, bv-1))
+			} else if av > 0 {
+				gi[ib[e]] += d * float32(math.Pow(av, bv)*math.Log(av))
+			}
+		}
+	case "Min", "Max": // the gradient goes to the (first) input that won
+		for e, d := range dy.F {
+			win := 0
+			for j := 1; j < len(in); j++ {
+				if in[j].F[k.index[j][e]] == out.F[e] && in[win].F[k.index[win][e]] != out.F[e] {
+					win = j
+				}
+			}
+			if win == i {
+				gi[idx[e]] += d
+			}
+		}
+	}
+	_ = x
+	return g, nil
+}
+
+func convBroadcast(c *nodeCtx) error {
+	var shapes [][]int
+	var idx []int
+	dtype := onnx.Float32
+	for i := range c.in {
+		v, err := c.input(i)
+		if err != nil {
+			return err
+		}
+		if i == 0 {
+			dtype = v.dtype
+		} else if v.dtype != dtype {
+			return c.errorf("inputs mix %s and %s", dtype, v.dtype)
+		}
+		shapes = append(shapes, v.shape)
+		idx = append(idx, i)
+	}
+	if len(idx) == 0 {
+		return c.errorf("needs at least one input")
+	}
+	if c.opset < 7 || (c.has("broadcast") && len(idx) == 2) {
+		return c.errorf("legacy broadcast attribute (opset < 7) is not supported")
+	}
+	out, ok := broadcastShape(shapes...)
+	if !ok {
+		return c.errorf("input shapes %v do not broadcast", shapes)
+	}
+	return c.apply(0, newNary(c.n.OpType, shapes, out), out, dtype, idx...)
+}
+
+// unaryKernel is an elementwise function with its derivative, written in
+// terms of the input x and the output y.
+type unaryKernel struct {
+	f  func(x float32) float32
+	df func(x, y float32) float32
+	fi func(x int64) int64 // integer version, for folding; nil if none
+}
+
+func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	if x.DType == onnx.Int64 {
+		if k.fi == nil {
+			return nil, errIntUnsupported
+		}
+		out := onnx.NewInt(x.Shape, nil)
+		for i, v := range x.I {
+			out.I[i] = k.fi(v)
+		}
+		return out, nil
+	}
+	out := onnx.NewFloat(x.Shape, nil)
+	for i, v := range x.F {
+		out.F[i] = k.f(v)
+	}
+	return out, nil
+}
+
+func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	g := onnx.NewFloat(in[0].Shape, nil)
+	x, y := in[0].F, out.F
+	for i, d := range dy.F {
+		g.F[i] = d * k.df(x[i], y[i])
+	}
+	return g, nil
+}
+
+type constError string
+
+func (e constError) Error() string { return string(e) }
+
+const errIntUnsupported = constError("this op takes float tensors only")
+
+func f32(f func(float64) float64) func(float32) float32 {
+	return func(x float32) float32 { return float32(f(float64(x))) }
+}
+
+var unaryMath = map[string]*unaryKernel{
+	"Sqrt": {f: f32(math.Sqrt), df: func(_, y float32) float32 { return 0.5 / y }},
+	"Exp":  {f: f32(math.Exp), df: func(_, y float32) float32 { return y }},
+	"Log":  {f: f32(math.Log), df: func(x, _ float32) float32 { return 1 / x }},
+	"Neg": {f: func(x float32) float32 { return -x }, df: func(_, _ float32) float32 { return -1 },
+		fi: func(x int64) int64 { return -x }},
+	"Abs": {f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
+		df: func(x, _ float32) float32 {
+			switch {
+			case x > 0:
+				return 1
+			case x < 0:
+				return -1
+			}
+			return 0
+		},
+		fi: func(x int64) int64 {
+			if x < 0 {
+				return -x
+			}
+			return x
+		}},
+	"Reciprocal": {f: func(x float32) float32 { return 1 / x }, df: func(_, y float32) float32 { return -y * y }},
+	"Erf": {f: f32(math.Erf), df: func(x, _ float32) float32 {
+		return float32(2 / math.Sqrt(math.Pi) * math.Exp(-float64(x)*float64(x)))
+	}},
+	"Floor": {f: f32(math.Floor), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
+	"Ceil":  {f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
+}
+
+func convUnary(c *nodeCtx) error {
+	x, err := c.input(0)
+	if err != nil {
+		return err
+	}
+	return c.apply(0, unaryMath[c.n.OpType], x.shape, x.dtype, 0)
+}

@@ -1,0 +1,3 @@
+package graph
+
+var linalgOps = map[string]opDef{}

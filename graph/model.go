@@ -1,0 +1,353 @@
+package graph
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/graftml/graft/onnx"
+	G "gorgonia.org/gorgonia"
+)
+
+// Options control how a model is built. The zero value builds the graph
+// outputs for batch size 1.
+type Options struct {
+	// Batch is the size given to an input's first dimension when the
+	// model leaves it symbolic or unknown. Zero means 1.
+	Batch int
+	// Shapes overrides the shapes of named inputs.
+	Shapes map[string][]int
+	// Values gives build-time values for inputs. Integer inputs must have
+	// one: graft computes integer tensors only at build time.
+	Values map[string]*onnx.Tensor
+	// Outputs names the tensors to compute. Empty means the graph outputs.
+	Outputs []string
+	// Freeze folds computations on weights into constants where possible;
+	// it suits inference only.
+	Freeze bool
+}
+
+// Port is one input or output of a built model.
+type Port struct {
+	Name  string
+	Shape []int
+	DType onnx.DType
+	Node  *G.Node      // nil for an output known at build time
+	Const *onnx.Tensor // the output's value when known at build time
+}
+
+// Model is an ONNX model built into a gorgonia expression graph for fixed
+// input shapes.
+type Model struct {
+	Src     *onnx.Model
+	G       *G.ExprGraph
+	Inputs  []Port
+	Outputs []Port
+	// Params maps initializer names to the gorgonia nodes that hold them
+	// (only the initializers the graph computes with).
+	Params map[string]*G.Node
+
+	nodes map[string]*G.Node
+	vals  map[string]*value
+	vm    G.VM
+}
+
+// Node returns the gorgonia node computing the named ONNX tensor, if any.
+func (m *Model) Node(name string) (*G.Node, bool) {
+	n, ok := m.nodes[name]
+	return n, ok
+}
+
+// Shape returns the shape of the named ONNX tensor in this build.
+func (m *Model) Shape(name string) ([]int, bool) {
+	v, ok := m.vals[name]
+	if !ok {
+		return nil, false
+	}
+	return v.shape, true
+}
+
+// UnsupportedOpsError lists every node whose op graft cannot build.
+type UnsupportedOpsError struct {
+	File  string
+	Nodes []string // `Loop (node "loop_1")`
+}
+
+func (e *UnsupportedOpsError) Error() string {
+	s := fmt.Sprintf("%d nodes use ops graft does not support: %s", len(e.Nodes), strings.Join(e.Nodes, ", "))
+	if len(e.Nodes) == 1 {
+		s = "1 node uses an op graft does not support: " + e.Nodes[0]
+	}
+	if e.File != "" {
+		s = e.File + ": " + s
+	}
+	return s + " (run `graft ops` for the list of supported ops)"
+}
+
+// CheckOps reports, all at once, the nodes whose op (or op version) graft
+// does not support.
+func CheckOps(m *onnx.Model) error {
+	var bad []string
+	opset := m.Opset()
+	for i, n := range m.Proto.Graph.Node {
+		label := fmt.Sprintf("node %q", n.Name)
+		if n.Name == "" {
+			label = fmt.Sprintf("node #%d", i)
+		}
+		if n.Domain != "" && n.Domain != "ai.onnx" {
+			bad = append(bad, fmt.Sprintf("%s.%s (%s)", n.Domain, n.OpType, label))
+			continue
+		}
+		def, ok := opTable[n.OpType]
+		if !ok || opset < def.since {
+			bad = append(bad, fmt.Sprintf("%s (%s)", n.OpType, label))
+		}
+	}
+	if len(bad) > 0 {
+		return &UnsupportedOpsError{File: m.Path, Nodes: bad}
+	}
+	return nil
+}
+
+// MinOpset and MaxOpset bound the default-domain opsets graft interprets.
+const (
+	MinOpset = 7
+	MaxOpset = 17
+)
+
+// Build interprets the model's nodes by the opset it imports and builds a
+// gorgonia graph for the input shapes opt gives.
+func Build(src *onnx.Model, opt Options) (*Model, error) {
+	file := src.Path
+	opset := src.Opset()
+	if opset == 0 && src.Proto.IrVersion < 3 {
+		opset = 1
+	}
+	if opset < MinOpset || opset > MaxOpset {
+		return nil, &onnx.UnsupportedError{File: file, Msg: fmt.Sprintf("opset %d; graft reads opsets %d to %d (convert the model with onnx.version_converter)", opset, MinOpset, MaxOpset)}
+	}
+	if err := CheckOps(src); err != nil {
+		return nil, err
+	}
+	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}}
+	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
+	m.vals = b.vals
+	g := src.Proto.Graph
+
+	for _, tp := range g.Initializer {
+		t, err := onnx.TensorFromProto(tp)
+		if err != nil {
+			return nil, &onnx.FormatError{File: file, Elem: fmt.Sprintf("initializer %q", tp.Name), Msg: err.Error()}
+		}
+		v := &value{name: tp.Name, dtype: t.DType, shape: t.Shape, t: t, param: t.DType == onnx.Float32}
+		b.vals[tp.Name] = v
+		if opt.Freeze {
+			b.frozen[tp.Name] = true
+		}
+	}
+	batch := opt.Batch
+	if batch <= 0 {
+		batch = 1
+	}
+	for _, in := range src.Inputs() {
+		if err := b.addInput(in, batch, opt); err != nil {
+			return nil, err
+		}
+	}
+	for i, n := range g.Node {
+		c := &nodeCtx{b: b, n: n, index: i, opset: opset}
+		for _, name := range n.Input {
+			if name == "" {
+				c.in = append(c.in, nil)
+				continue
+			}
+			v, ok := b.vals[name]
+			if !ok {
+				return nil, c.errorf("input %q names no tensor", name)
+			}
+			c.in = append(c.in, v)
+		}
+		if err := opTable[n.OpType].conv(c); err != nil {
+			var ne *NodeError
+			if errors.As(err, &ne) {
+				return nil, err
+			}
+			return nil, c.errorf("%v", err)
+		}
+		for _, out := range n.Output {
+			if out != "" && b.vals[out] == nil && !slices.Contains(optionalOutputs[n.OpType], slices.Index(n.Output, out)) {
+				return nil, c.errorf("graft produced no value for output %q", out)
+			}
+		}
+	}
+	outs := opt.Outputs
+	if len(outs) == 0 {
+		for _, o := range g.Output {
+			outs = append(outs, o.Name)
+		}
+	}
+	for _, name := range outs {
+		v, ok := b.vals[name]
+		if !ok {
+			return nil, fmt.Errorf("%s: no tensor named %q", file, name)
+		}
+		p := Port{Name: name, Shape: v.shape, DType: v.dtype, Node: v.node}
+		if v.node == nil {
+			p.Const = v.t
+		}
+		m.Outputs = append(m.Outputs, p)
+	}
+	return m, nil
+}
+
+// optionalOutputs lists, per op, outputs graft may leave uncomputed
+// (training-only outputs such as Dropout's mask).
+var optionalOutputs = map[string][]int{
+	"Dropout":            {1},
+	"BatchNormalization": {1, 2, 3, 4},
+	"LayerNormalization": {1, 2},
+	"MaxPool":            {1},
+}
+
+func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) error {
+	elem := fmt.Sprintf("input %q", in.Name)
+	tt := in.GetType().GetTensorType()
+	if tt == nil {
+		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: "not a tensor"}
+	}
+	dtype := onnx.Float32
+	switch tt.ElemType {
+	case 1, 10, 11, 16: // float, float16, double, bfloat16
+	case 2, 3, 4, 5, 6, 7, 9, 12, 13:
+		dtype = onnx.Int64
+	default:
+		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: fmt.Sprintf("element type %d", tt.ElemType)}
+	}
+	if t, ok := opt.Values[in.Name]; ok {
+		t = t.Clone()
+		t.Name = in.Name
+		b.vals[in.Name] = &value{name: in.Name, dtype: t.DType, shape: t.Shape, t: t}
+		return nil
+	}
+	if dtype != onnx.Float32 {
+		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: "integer inputs must be given a value when the graph is built"}
+	}
+	shape, ok := opt.Shapes[in.Name]
+	if !ok {
+		var err error
+		shape, err = InputShape(in, batch)
+		if err != nil {
+			return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: err.Error()}
+		}
+	}
+	gs := gshape(shape)
+	n := G.NewTensor(b.m.G, G.Float32, len(gs), G.WithShape(gs...), G.WithName(in.Name))
+	b.vals[in.Name] = &value{name: in.Name, dtype: dtype, shape: shape, node: n}
+	b.m.nodes[in.Name] = n
+	b.m.Inputs = append(b.m.Inputs, Port{Name: in.Name, Shape: shape, DType: dtype, Node: n})
+	return nil
+}
+
+// InputShape reads an input's declared shape, giving batch to a symbolic
+// or unknown first dimension.
+func InputShape(in *onnx.ValueInfoProto, batch int) ([]int, error) {
+	sp := in.GetType().GetTensorType().GetShape()
+	if sp == nil {
+		return nil, fmt.Errorf("the model declares no shape for it; give one")
+	}
+	shape := make([]int, len(sp.Dim))
+	for i, d := range sp.Dim {
+		v := int(d.GetDimValue())
+		if v <= 0 {
+			if i != 0 {
+				return nil, fmt.Errorf("dimension %d is symbolic (%q); only the first (batch) dimension may be", i, d.GetDimParam())
+			}
+			v = batch
+		}
+		shape[i] = v
+	}
+	return shape, nil
+}
+
+// Run computes the outputs for the given inputs (by name). Inputs must
+// have the shapes the model was built for. Run is not safe for concurrent
+// use; build one Model per goroutine.
+func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, error) {
+	for _, p := range m.Inputs {
+		t, ok := inputs[p.Name]
+		if !ok {
+			return nil, fmt.Errorf("input %q is missing", p.Name)
+		}
+		if t.DType != onnx.Float32 {
+			return nil, fmt.Errorf("input %q: model wants float32, got %s", p.Name, t.DType)
+		}
+		if !slices.Equal(t.Shape, p.Shape) {
+			return nil, fmt.Errorf("input %q: model was built for shape %v, got %v", p.Name, p.Shape, t.Shape)
+		}
+		if err := G.Let(p.Node, wrap(t, false)); err != nil {
+			return nil, fmt.Errorf("input %q: %v", p.Name, err)
+		}
+	}
+	for name := range inputs {
+		if !slices.ContainsFunc(m.Inputs, func(p Port) bool { return p.Name == name }) {
+			return nil, fmt.Errorf("the model has no input %q (inputs: %s)", name, portNames(m.Inputs))
+		}
+	}
+	if err := m.runGraph(); err != nil {
+		return nil, err
+	}
+	out := make(map[string]*onnx.Tensor, len(m.Outputs))
+	for _, p := range m.Outputs {
+		if p.Const != nil {
+			t := p.Const.Clone()
+			t.Name = p.Name
+			out[p.Name] = t
+			continue
+		}
+		t, err := valueTensor(p.Node.Value(), p.Shape)
+		if err != nil {
+			return nil, fmt.Errorf("output %q: %v", p.Name, err)
+		}
+		t.Name = p.Name
+		out[p.Name] = t
+	}
+	return out, nil
+}
+
+// runGraph executes the tape once. gorgonia panics on some internal
+// errors; those become errors here.
+func (m *Model) runGraph() (err error) {
+	if len(m.G.AllNodes()) == 0 {
+		return nil // every output is known at build time
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gorgonia: %v", r)
+		}
+	}()
+	if m.vm == nil {
+		m.vm = G.NewTapeMachine(m.G)
+	}
+	defer m.vm.Reset()
+	return m.vm.RunAll()
+}
+
+// valueTensor copies a gorgonia value into a tensor of the logical shape.
+func valueTensor(v G.Value, shape []int) (*onnx.Tensor, error) {
+	ts, err := unwrap([]G.Value{v}, [][]int{shape})
+	if err != nil {
+		return nil, err
+	}
+	return ts[0].Clone(), nil
+}
+
+func portNames(ps []Port) string {
+	names := make([]string, len(ps))
+	for i, p := range ps {
+		names[i] = p.Name
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}

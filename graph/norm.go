@@ -1,0 +1,3 @@
+package graph
+
+var normOps = map[string]opDef{}

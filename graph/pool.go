@@ -1,0 +1,3 @@
+package graph
+
+var poolOps = map[string]opDef{}

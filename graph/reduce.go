@@ -1,0 +1,3 @@
+package graph
+
+var reduceOps = map[string]opDef{}

@@ -1,0 +1,3 @@
+package graph
+
+var shapeOps = map[string]opDef{}

@@ -1,0 +1,23 @@
+// Package onnx reads, validates and writes ONNX model files.
+//
+// It is graft's only door to the ONNX wire format. A Model keeps the
+// original ModelProto message, so that a model read here can be written
+// back with its node names, doc strings, opset imports and unknown fields
+// intact. TensorProto values convert to and from gorgonia.org/tensor
+// Dense tensors (float32 and int64; float16 and double become float32).
+//
+// Model files are untrusted input. Read and Decode never panic on bad
+// bytes: a file that is not a well-formed ONNX model yields a
+// *FormatError naming the file and the offending graph element, and
+// tensor data whose declared size exceeds Limits.MaxBytes is refused
+// before any memory is allocated for it. A model that is well formed but
+// uses something graft cannot handle (a data type, an op) yields an
+// *UnsupportedError instead, mirroring image.ErrFormat versus
+// image.UnsupportedError in the standard library.
+//
+// External tensor data (data_location EXTERNAL) is resolved relative to
+// the model's folder; locations that are absolute or climb out of that
+// folder are refused.
+//
+// This package imports no gorgonia graph code.
+package onnx

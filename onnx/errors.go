@@ -1,0 +1,45 @@
+package onnx
+
+import "fmt"
+
+// FormatError reports a file that is not a well-formed ONNX model.
+type FormatError struct {
+	File string // model file, or "" when decoding from a reader
+	Elem string // the graph element at fault, e.g. `node "conv1"`; may be empty
+	Msg  string
+}
+
+func (e *FormatError) Error() string {
+	return prefix(e.File, e.Elem) + "invalid ONNX model: " + e.Msg
+}
+
+// UnsupportedError reports a well-formed model that uses a feature graft
+// does not handle (a data type, an op, an opset).
+type UnsupportedError struct {
+	File string
+	Elem string
+	Msg  string
+}
+
+func (e *UnsupportedError) Error() string {
+	return prefix(e.File, e.Elem) + "unsupported: " + e.Msg
+}
+
+func prefix(file, elem string) string {
+	s := ""
+	if file != "" {
+		s = file + ": "
+	}
+	if elem != "" {
+		s += elem + ": "
+	}
+	return s
+}
+
+func formatErr(file, elem, format string, args ...any) error {
+	return &FormatError{File: file, Elem: elem, Msg: fmt.Sprintf(format, args...)}
+}
+
+func unsupportedErr(file, elem, format string, args ...any) error {
+	return &UnsupportedError{File: file, Elem: elem, Msg: fmt.Sprintf(format, args...)}
+}
