@@ -1,5 +1,10 @@
 package graph
 
+import (
+	"slices"
+	"strings"
+)
+
 // opDef describes how graft builds one ONNX op.
 type opDef struct {
 	conv   func(*nodeCtx) error
@@ -11,17 +16,53 @@ type opDef struct {
 // opTable is the op table: every ONNX op graft reads, grouped by family.
 // A node whose op is missing here is reported by CheckOps before anything
 // is built.
-var opTable = mergeOps(elementwiseOps, activationOps, convOps, poolOps, normOps, linalgOps, shapeOps, reduceOps)
+var opTable = mergeOps(map[string]map[string]opDef{
+	"elementwise": elementwiseOps,
+	"activation":  activationOps,
+	"conv":        convOps,
+	"pool":        poolOps,
+	"norm":        normOps,
+	"linalg":      linalgOps,
+	"shape":       shapeOps,
+	"reduce":      reduceOps,
+})
 
-func mergeOps(families ...map[string]opDef) map[string]opDef {
+func mergeOps(families map[string]map[string]opDef) map[string]opDef {
 	t := map[string]opDef{}
-	for _, f := range families {
+	for fam, f := range families {
 		for k, v := range f {
 			if v.since == 0 {
 				v.since = MinOpset
+			}
+			if v.family == "" {
+				v.family = fam
 			}
 			t[k] = v
 		}
 	}
 	return t
+}
+
+// OpInfo describes one supported op for `graft ops`.
+type OpInfo struct {
+	Op       string `json:"op"`
+	Family   string `json:"family"`
+	MinOpset int    `json:"min_opset"`
+	MaxOpset int    `json:"max_opset"`
+	Gradient bool   `json:"gradient"`
+}
+
+// Ops lists every op graft reads, sorted by family and name.
+func Ops() []OpInfo {
+	var out []OpInfo
+	for name, d := range opTable {
+		out = append(out, OpInfo{Op: name, Family: d.family, MinOpset: d.since, MaxOpset: MaxOpset, Gradient: d.grad})
+	}
+	slices.SortFunc(out, func(a, b OpInfo) int {
+		if c := strings.Compare(a.Family, b.Family); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Op, b.Op)
+	})
+	return out
 }

@@ -1,0 +1,52 @@
+package main
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/graftml/graft/onnx"
+	"github.com/urfave/cli/v2"
+)
+
+var (
+	jsonFlag      = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
+	maxMemoryFlag = &cli.StringFlag{Name: "max-memory", Value: "4GiB", Usage: "refuse models declaring more tensor data than this (e.g. 512MiB, 8GiB)"}
+)
+
+// limits maps --max-memory to onnx.Limits.
+func limits(c *cli.Context) (onnx.Limits, error) {
+	n, err := parseBytes(c.String("max-memory"))
+	if err != nil {
+		return onnx.Limits{}, fmt.Errorf("--max-memory: %v", err)
+	}
+	return onnx.Limits{MaxBytes: n}, nil
+}
+
+// parseBytes reads sizes like 4GiB, 512MB, 100000.
+func parseBytes(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 4GiB)", s)
+	}
+	return int64(v * float64(mult)), nil
+}
+
+// oneArg returns the single positional argument a command takes.
+func oneArg(c *cli.Context, what string) (string, error) {
+	if c.NArg() != 1 {
+		return "", fmt.Errorf("%s: expected one %s argument, got %d (see graft %s --help)", c.Command.Name, what, c.NArg(), c.Command.Name)
+	}
+	return c.Args().First(), nil
+}

@@ -1,0 +1,47 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"text/tabwriter"
+
+	"github.com/graftml/graft/graph"
+	"github.com/urfave/cli/v2"
+)
+
+func opsCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ops",
+		Usage: "list the ONNX ops graft supports, with opset ranges and whether each has a gradient",
+		Flags: []cli.Flag{jsonFlag},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("ops takes no arguments")
+			}
+			ops := graph.Ops()
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, ops)
+			}
+			tw := tabwriter.NewWriter(c.App.Writer, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "OP\tFAMILY\tOPSETS\tGRADIENT")
+			for _, o := range ops {
+				g := "no"
+				if o.Gradient {
+					g = "yes"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%d-%d\t%s\n", o.Op, o.Family, o.MinOpset, o.MaxOpset, g)
+			}
+			fmt.Fprintf(tw, "\n%d ops\n", len(ops))
+			return tw.Flush()
+		},
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

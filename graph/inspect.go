@@ -1,0 +1,154 @@
+package graph
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Report describes a model for `graft inspect`.
+type Report struct {
+	File        string         `json:"file"`
+	Producer    string         `json:"producer"`
+	IRVersion   int64          `json:"ir_version"`
+	Opsets      map[string]int `json:"opsets"`
+	Inputs      []TensorInfo   `json:"inputs"`
+	Outputs     []TensorInfo   `json:"outputs"`
+	Ops         map[string]int `json:"ops"`
+	Params      int64          `json:"params"`
+	ParamBytes  int64          `json:"param_bytes"`
+	Nodes       []NodeInfo     `json:"nodes"`
+	Unsupported []string       `json:"unsupported,omitempty"`
+	// Cut is the suggested cut point: the tensor that feeds the final
+	// classifier, and the classifier's nodes.
+	Cut      *Cut              `json:"cut,omitempty"`
+	CutError string            `json:"cut_error,omitempty"`
+	Metadata map[string]string `json:"metadata,omitempty"`
+	// BuildError says why shapes could not be computed, when they could not.
+	BuildError string `json:"build_error,omitempty"`
+}
+
+// TensorInfo is a named tensor with its declared shape ("N" for a
+// symbolic dim) and element type.
+type TensorInfo struct {
+	Name  string   `json:"name"`
+	Shape []string `json:"shape"`
+	Type  string   `json:"type"`
+}
+
+// NodeInfo is one row of the per-node table.
+type NodeInfo struct {
+	Name   string `json:"name"`
+	Op     string `json:"op"`
+	Output string `json:"output"`
+	Shape  []int  `json:"shape,omitempty"` // at batch 1; empty when unknown
+	Params int64  `json:"params"`
+}
+
+var elemTypeNames = map[int32]string{1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+
+func describe(vi *onnx.ValueInfoProto) TensorInfo {
+	ti := TensorInfo{Name: vi.Name}
+	tt := vi.GetType().GetTensorType()
+	ti.Type = elemTypeNames[tt.GetElemType()]
+	for _, d := range tt.GetShape().GetDim() {
+		switch {
+		case d.GetDimValue() > 0:
+			ti.Shape = append(ti.Shape, fmt.Sprint(d.GetDimValue()))
+		case d.GetDimParam() != "":
+			ti.Shape = append(ti.Shape, d.GetDimParam())
+		default:
+			ti.Shape = append(ti.Shape, "?")
+		}
+	}
+	return ti
+}
+
+// Inspect summarizes a model. It builds the graph at batch size 1 to learn
+// every node's output shape; when that fails (for instance on an
+// unsupported op) the report says why and leaves shapes out.
+func Inspect(src *onnx.Model) *Report {
+	mp := src.Proto
+	g := mp.Graph
+	r := &Report{File: src.Path, Producer: mp.ProducerName, IRVersion: mp.IrVersion, Opsets: map[string]int{}, Ops: map[string]int{}}
+	if mp.ProducerVersion != "" {
+		r.Producer += " " + mp.ProducerVersion
+	}
+	for _, o := range mp.OpsetImport {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		r.Opsets[d] = int(o.Version)
+	}
+	for _, in := range src.Inputs() {
+		r.Inputs = append(r.Inputs, describe(in))
+	}
+	for _, out := range g.Output {
+		r.Outputs = append(r.Outputs, describe(out))
+	}
+	if len(mp.MetadataProps) > 0 {
+		r.Metadata = map[string]string{}
+		for _, p := range mp.MetadataProps {
+			r.Metadata[p.Key] = p.Value
+		}
+	}
+	sizes := map[string]int64{}
+	for _, t := range g.Initializer {
+		n := int64(1)
+		for _, d := range t.Dims {
+			n *= d
+		}
+		sizes[t.Name] = n
+		r.Params += n
+		r.ParamBytes += int64(len(t.RawData))
+		if len(t.RawData) == 0 {
+			r.ParamBytes += 4*int64(len(t.FloatData)+len(t.Int32Data)) + 8*int64(len(t.Int64Data)+len(t.DoubleData))
+		}
+	}
+	if err := CheckOps(src); err != nil {
+		if ue, ok := err.(*UnsupportedOpsError); ok {
+			r.Unsupported = ue.Nodes
+		}
+	}
+	built, err := Build(src, Options{Freeze: true})
+	if err != nil {
+		r.BuildError = err.Error()
+	}
+	for _, n := range g.Node {
+		r.Ops[n.OpType]++
+		ni := NodeInfo{Name: n.Name, Op: n.OpType}
+		if len(n.Output) > 0 {
+			ni.Output = n.Output[0]
+			if built != nil {
+				ni.Shape, _ = built.Shape(n.Output[0])
+			}
+		}
+		for _, in := range n.Input {
+			ni.Params += sizes[in]
+		}
+		r.Nodes = append(r.Nodes, ni)
+	}
+	if cut, err := FindCut(src); err == nil {
+		r.Cut = cut
+	} else {
+		r.CutError = err.Error()
+	}
+	return r
+}
+
+// OpNames returns the ops of a histogram in descending count order.
+func OpNames(h map[string]int) []string {
+	names := make([]string, 0, len(h))
+	for k := range h {
+		names = append(names, k)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		if h[names[i]] != h[names[j]] {
+			return h[names[i]] > h[names[j]]
+		}
+		return names[i] < names[j]
+	})
+	return names
+}

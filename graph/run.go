@@ -1,0 +1,174 @@
+package graph
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// RunConfig is what `graft run` asks for.
+type RunConfig struct {
+	Model string
+	// Inputs are "NAME=FILE" or "FILE"; a FILE without a name binds to the
+	// first model input not yet bound. FILE is a serialized TensorProto
+	// (.pb) or a NumPy array (.npy).
+	Inputs []string
+	// OutDir, when set, receives one OUTPUT.pb per output.
+	OutDir string
+	Limits onnx.Limits
+}
+
+// RunResult holds the outputs, in graph order, and the files written.
+type RunResult struct {
+	Outputs []*onnx.Tensor
+	Files   []string
+}
+
+// RunFiles reads a model and input files, runs the model and writes its
+// outputs.
+func RunFiles(cfg RunConfig) (*RunResult, error) {
+	src, err := onnx.ReadFile(cfg.Model, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	ins := src.Inputs()
+	bound := map[string]*onnx.Tensor{}
+	for _, spec := range cfg.Inputs {
+		name, file := "", spec
+		if i := strings.Index(spec, "="); i > 0 && !strings.ContainsAny(spec[:i], `/\`) {
+			name, file = spec[:i], spec[i+1:]
+		}
+		t, err := readTensorFile(file)
+		if err != nil {
+			return nil, err
+		}
+		if name == "" {
+			for _, in := range ins {
+				if bound[in.Name] == nil {
+					name = in.Name
+					break
+				}
+			}
+			if name == "" {
+				return nil, fmt.Errorf("%s: the model has no input left to bind it to (inputs: %s)", file, viNames(ins))
+			}
+		}
+		idx := slices.IndexFunc(ins, func(v *onnx.ValueInfoProto) bool { return v.Name == name })
+		if idx < 0 {
+			return nil, fmt.Errorf("%s: the model has no input %q (inputs: %s)", file, name, viNames(ins))
+		}
+		if err := checkInput(ins[idx], t); err != nil {
+			return nil, fmt.Errorf("%s: input %q: %v", file, name, err)
+		}
+		bound[name] = t
+	}
+	opt := Options{Shapes: map[string][]int{}, Values: map[string]*onnx.Tensor{}}
+	feed := map[string]*onnx.Tensor{}
+	for _, in := range ins {
+		t, ok := bound[in.Name]
+		if !ok {
+			return nil, fmt.Errorf("%s: input %q has no value; give it with --input %s=FILE", cfg.Model, in.Name, in.Name)
+		}
+		if t.DType == onnx.Int64 {
+			opt.Values[in.Name] = t
+		} else {
+			opt.Shapes[in.Name] = t.Shape
+			feed[in.Name] = t
+		}
+	}
+	m, err := Build(src, opt)
+	if err != nil {
+		return nil, err
+	}
+	outs, err := m.Run(feed)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", cfg.Model, err)
+	}
+	res := &RunResult{}
+	used := map[string]bool{}
+	for _, p := range m.Outputs {
+		t := outs[p.Name]
+		res.Outputs = append(res.Outputs, t)
+		if cfg.OutDir == "" {
+			continue
+		}
+		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
+			return nil, err
+		}
+		base := SafeFileName(p.Name)
+		for i := 2; used[base]; i++ {
+			base = fmt.Sprintf("%s_%d", SafeFileName(p.Name), i)
+		}
+		used[base] = true
+		path := filepath.Join(cfg.OutDir, base+".pb")
+		if err := onnx.WriteTensorFile(path, t); err != nil {
+			return nil, err
+		}
+		res.Files = append(res.Files, path)
+	}
+	return res, nil
+}
+
+// SafeFileName maps a tensor name to a file name: characters outside
+// A-Za-z0-9._- become '_', and a name of only dots gets a leading '_', so
+// the result never leaves the folder it is joined to.
+func SafeFileName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	s := string(b)
+	if strings.Trim(s, ".") == "" {
+		s = "_" + s
+	}
+	return s
+}
+
+func readTensorFile(path string) (*onnx.Tensor, error) {
+	if strings.HasSuffix(strings.ToLower(path), ".npy") {
+		return onnx.ReadNpyFile(path)
+	}
+	return onnx.ReadTensorFile(path)
+}
+
+// checkInput compares a tensor with an input's declared type and shape.
+func checkInput(vi *onnx.ValueInfoProto, t *onnx.Tensor) error {
+	tt := vi.GetType().GetTensorType()
+	want := onnx.Float32
+	switch tt.GetElemType() {
+	case 1, 10, 11, 16:
+	default:
+		want = onnx.Int64
+	}
+	if t.DType != want {
+		return fmt.Errorf("the model wants %s data, the file holds %s", elemTypeNames[tt.GetElemType()], t.DType)
+	}
+	dims := tt.GetShape().GetDim()
+	if tt.GetShape() == nil {
+		return nil
+	}
+	if len(dims) != len(t.Shape) {
+		return fmt.Errorf("the model wants rank %d (%v), the file holds shape %v", len(dims), describe(vi).Shape, t.Shape)
+	}
+	for i, d := range dims {
+		if v := d.GetDimValue(); v > 0 && int(v) != t.Shape[i] {
+			return fmt.Errorf("the model wants shape %v, the file holds %v", describe(vi).Shape, t.Shape)
+		}
+	}
+	return nil
+}
+
+func viNames(vs []*onnx.ValueInfoProto) string {
+	names := make([]string, len(vs))
+	for i, v := range vs {
+		names[i] = v.Name
+	}
+	return strings.Join(names, ", ")
+}
