@@ -27,6 +27,12 @@ type Options struct {
 	// Freeze folds computations on weights into constants where possible;
 	// it suits inference only.
 	Freeze bool
+	// Weights supplies tensors for named initializers, used as they are
+	// (not copied): graphs built with the same Weights share their
+	// storage, so a weight updated in place is seen by all of them.
+	Weights map[string]*onnx.Tensor
+
+	training *trainState // set by BuildTraining
 }
 
 // Port is one input or output of a built model.
@@ -49,9 +55,10 @@ type Model struct {
 	// (only the initializers the graph computes with).
 	Params map[string]*G.Node
 
-	nodes map[string]*G.Node
-	vals  map[string]*value
-	vm    G.VM
+	nodes    map[string]*G.Node
+	vals     map[string]*value
+	vm       G.VM
+	training *trainState
 }
 
 // Node returns the gorgonia node computing the named ONNX tensor, if any.
@@ -131,15 +138,22 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	if err := CheckOps(src); err != nil {
 		return nil, err
 	}
-	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}}
+	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training}
 	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
 	m.vals = b.vals
 	g := src.Proto.Graph
 
 	for _, tp := range g.Initializer {
-		t, err := onnx.TensorFromProto(tp)
-		if err != nil {
-			return nil, &onnx.FormatError{File: file, Elem: fmt.Sprintf("initializer %q", tp.Name), Msg: err.Error()}
+		t, ok := opt.Weights[tp.Name]
+		if ok {
+			if !slices.Equal(t.Shape, int64sToInts(tp.Dims)) {
+				return nil, fmt.Errorf("%s: weight %q supplied with shape %v, the model has %v", file, tp.Name, t.Shape, tp.Dims)
+			}
+		} else {
+			var err error
+			if t, err = onnx.TensorFromProto(tp); err != nil {
+				return nil, &onnx.FormatError{File: file, Elem: fmt.Sprintf("initializer %q", tp.Name), Msg: err.Error()}
+			}
 		}
 		v := &value{name: tp.Name, dtype: t.DType, shape: t.Shape, t: t, param: t.DType == onnx.Float32}
 		b.vals[tp.Name] = v
@@ -169,7 +183,11 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			}
 			c.in = append(c.in, v)
 		}
-		if err := opTable[n.OpType].conv(c); err != nil {
+		conv := opTable[n.OpType].conv
+		if m.training != nil && trainingConverters[n.OpType] != nil {
+			conv = trainingConverters[n.OpType]
+		}
+		if err := conv(c); err != nil {
 			var ne *NodeError
 			if errors.As(err, &ne) {
 				return nil, err
@@ -248,6 +266,14 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	b.m.nodes[in.Name] = n
 	b.m.Inputs = append(b.m.Inputs, Port{Name: in.Name, Shape: shape, DType: dtype, Node: n})
 	return nil
+}
+
+func int64sToInts(s []int64) []int {
+	out := make([]int, len(s))
+	for i, v := range s {
+		out[i] = int(v)
+	}
+	return out
 }
 
 // InputShape reads an input's declared shape, giving batch to a symbolic

@@ -301,3 +301,13 @@ const (
 	AttrInts    = pb.AttributeProto_INTS
 	AttrStrings = pb.AttributeProto_STRINGS
 )
+
+// Shape and type messages, for writing value infos.
+type (
+	TensorShapeProto     = pb.TensorShapeProto
+	TensorShapeDimension = pb.TensorShapeProto_Dimension
+	DimValue             = pb.TensorShapeProto_Dimension_DimValue
+	DimParam             = pb.TensorShapeProto_Dimension_DimParam
+	TypeTensor           = pb.TypeProto_TensorType
+	TypeProtoTensor      = pb.TypeProto_Tensor
+)

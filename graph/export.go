@@ -1,0 +1,208 @@
+package graph
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/graftml/graft/onnx"
+	"google.golang.org/protobuf/proto"
+)
+
+// This file is the write half of the weight round trip: it starts from
+// the original ModelProto and changes only what graft changed, so node
+// names, doc strings, opset imports, producer fields and unknown fields
+// survive, and weights that did not change stay bit-identical.
+
+// Weights returns the current value of every float initializer the graph
+// computes with, by name. Training updates these tensors in place.
+func (m *Model) Weights() map[string]*onnx.Tensor {
+	out := map[string]*onnx.Tensor{}
+	for name, v := range m.vals {
+		if v.param && v.t != nil {
+			out[name] = v.t
+		}
+	}
+	return out
+}
+
+// CloneProto deep-copies a ModelProto.
+func CloneProto(mp *onnx.ModelProto) *onnx.ModelProto {
+	return proto.Clone(mp).(*onnx.ModelProto)
+}
+
+// UpdateWeights writes new values into the initializers of mp. An
+// initializer whose value did not change keeps its original encoding; one
+// that changed is rewritten as float32 raw_data. It returns the names of
+// the initializers it rewrote.
+func UpdateWeights(mp *onnx.ModelProto, weights map[string]*onnx.Tensor) ([]string, error) {
+	var changed []string
+	for i, tp := range mp.Graph.Initializer {
+		w, ok := weights[tp.Name]
+		if !ok {
+			continue
+		}
+		old, err := onnx.TensorFromProto(tp)
+		if err != nil {
+			return nil, fmt.Errorf("initializer %q: %v", tp.Name, err)
+		}
+		if old.DType != onnx.Float32 || w.DType != onnx.Float32 {
+			continue
+		}
+		if !slices.Equal(old.Shape, w.Shape) || len(old.F) != len(w.F) {
+			return nil, fmt.Errorf("initializer %q: shape %v, new value has shape %v", tp.Name, old.Shape, w.Shape)
+		}
+		if sameBits(old.F, w.F) {
+			continue
+		}
+		if tp.DataType != 1 {
+			return nil, fmt.Errorf("initializer %q changed but is stored as ONNX type %d; graft writes changed weights as float32 only", tp.Name, tp.DataType)
+		}
+		nt := w.Clone()
+		nt.Name = tp.Name
+		np := nt.ToProto()
+		np.DocString = tp.DocString
+		mp.Graph.Initializer[i] = np
+		changed = append(changed, tp.Name)
+	}
+	return changed, nil
+}
+
+func sameBits(a, b []float32) bool {
+	for i := range a {
+		if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// CutAt removes every node computed from tensor, making tensor the only
+// graph output, and prunes what nothing uses any more. Its shape is set by
+// SetOutputs afterwards.
+func CutAt(mp *onnx.ModelProto, tensor string) error {
+	g := mp.Graph
+	if !definesTensor(g, tensor) {
+		return fmt.Errorf("no tensor named %q", tensor)
+	}
+	tainted := map[string]bool{tensor: true}
+	var keep []*onnx.NodeProto
+	for _, n := range g.Node {
+		hit := false
+		for _, in := range n.Input {
+			if tainted[in] {
+				hit = true
+			}
+		}
+		if hit {
+			for _, o := range n.Output {
+				tainted[o] = true
+			}
+			continue
+		}
+		keep = append(keep, n)
+	}
+	g.Node = keep
+	g.Output = []*onnx.ValueInfoProto{{Name: tensor}}
+	Prune(mp)
+	return nil
+}
+
+func definesTensor(g *onnx.GraphProto, name string) bool {
+	for _, in := range g.Input {
+		if in.Name == name {
+			return true
+		}
+	}
+	for _, n := range g.Node {
+		if slices.Contains(n.Output, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// Prune removes nodes whose outputs nothing needs, then initializers,
+// value_infos and initializer-backed graph inputs that no node uses.
+func Prune(mp *onnx.ModelProto) {
+	g := mp.Graph
+	needed := map[string]bool{}
+	for _, o := range g.Output {
+		needed[o.Name] = true
+	}
+	var keep []*onnx.NodeProto
+	for i := len(g.Node) - 1; i >= 0; i-- {
+		n := g.Node[i]
+		use := false
+		for _, o := range n.Output {
+			if needed[o] {
+				use = true
+			}
+		}
+		if !use {
+			continue
+		}
+		keep = append(keep, n)
+		for _, in := range n.Input {
+			needed[in] = true
+		}
+	}
+	slices.Reverse(keep)
+	g.Node = keep
+	wasInit := map[string]bool{}
+	var ki []*onnx.TensorProto
+	for _, t := range g.Initializer {
+		wasInit[t.Name] = true
+		if needed[t.Name] {
+			ki = append(ki, t)
+		}
+	}
+	g.Initializer = ki
+	var kin []*onnx.ValueInfoProto
+	for _, in := range g.Input {
+		// Old IR versions list weights as graph inputs too: drop those of
+		// pruned weights. Real inputs stay, used or not.
+		if needed[in.Name] || !wasInit[in.Name] {
+			kin = append(kin, in)
+		}
+	}
+	g.Input = kin
+	var kvi []*onnx.ValueInfoProto
+	for _, vi := range g.ValueInfo {
+		if needed[vi.Name] {
+			kvi = append(kvi, vi)
+		}
+	}
+	g.ValueInfo = kvi
+}
+
+// SetMetadata sets (or adds) a metadata_props entry.
+func SetMetadata(mp *onnx.ModelProto, key, value string) {
+	for _, p := range mp.MetadataProps {
+		if p.Key == key {
+			p.Value = value
+			return
+		}
+	}
+	mp.MetadataProps = append(mp.MetadataProps, &onnx.StringStringEntryProto{Key: key, Value: value})
+}
+
+// valueInfo makes a tensor ValueInfoProto; a non-empty batchParam makes
+// the first dimension symbolic with that name.
+func valueInfo(name string, shape []int, elemType int32, batchParam string) *onnx.ValueInfoProto {
+	dims := make([]*onnx.TensorShapeDimension, len(shape))
+	for i, d := range shape {
+		if i == 0 && batchParam != "" {
+			dims[i] = &onnx.TensorShapeDimension{Value: &onnx.DimParam{DimParam: batchParam}}
+		} else {
+			dims[i] = &onnx.TensorShapeDimension{Value: &onnx.DimValue{DimValue: int64(d)}}
+		}
+	}
+	return &onnx.ValueInfoProto{
+		Name: name,
+		Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: &onnx.TypeProtoTensor{
+			ElemType: elemType,
+			Shape:    &onnx.TensorShapeProto{Dim: dims},
+		}}},
+	}
+}
