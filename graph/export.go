@@ -206,3 +206,50 @@ func valueInfo(name string, shape []int, elemType int32, batchParam string) *onn
 		}}},
 	}
 }
+
+// SubModel returns a model that computes output from tensor input of
+// the given shape (its first dimension symbolic "N"): the nodes between
+// them and the initializers they use. Head training on cached features
+// uses it to run only the head.
+func SubModel(mp *onnx.ModelProto, input string, shape []int, output string) (*onnx.ModelProto, error) {
+	sub := CloneProto(mp)
+	g := sub.Graph
+	if !definesTensor(g, input) {
+		return nil, fmt.Errorf("no tensor named %q", input)
+	}
+	var keep []*onnx.NodeProto
+	tainted := map[string]bool{input: true}
+	for _, n := range g.Node {
+		if slices.Contains(n.Output, input) {
+			continue
+		}
+		hit := false
+		for _, in := range n.Input {
+			if tainted[in] {
+				hit = true
+			}
+		}
+		if hit {
+			keep = append(keep, n)
+			for _, o := range n.Output {
+				tainted[o] = true
+			}
+		}
+	}
+	if !tainted[output] {
+		return nil, fmt.Errorf("%q is not computed from %q", output, input)
+	}
+	g.Node = keep
+	g.Input = []*onnx.ValueInfoProto{valueInfo(input, shape, 1, "N")}
+	g.Output = []*onnx.ValueInfoProto{{Name: output}}
+	g.ValueInfo = nil
+	Prune(sub)
+	for _, n := range g.Node {
+		for _, in := range n.Input {
+			if in != "" && !definesTensor(g, in) && !slices.ContainsFunc(g.Initializer, func(t *onnx.TensorProto) bool { return t.Name == in }) {
+				return nil, fmt.Errorf("node %q reads %q, which is computed before %q", n.Name, in, input)
+			}
+		}
+	}
+	return sub, nil
+}

@@ -27,6 +27,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			runCommand(),
 			opsCommand(),
 			convertCommand(),
+			adaptCommand(),
+			evalCommand(),
+			predictCommand(),
 		},
 	}
 }

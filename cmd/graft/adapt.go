@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/graftml/graft/models"
+	"github.com/graftml/graft/train"
+	"github.com/urfave/cli/v2"
+)
+
+// sampleOut is where `graft adapt` without --model and --data writes.
+const sampleOut = "graft-sample.onnx"
+
+func adaptCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "adapt",
+		Usage: "train a new head (and optionally the last layers) of a pretrained model on a folder of images, and export the adapted model",
+		Description: `With no --model and --data, adapts the shipped sample backbone to the shipped
+sample task (4 Fashion-MNIST classes it never saw) and writes graft-sample.onnx.
+
+Data: DIR/train/<class>/* with optional DIR/val/<class>/* and DIR/test/<class>/*,
+or DIR/<class>/*. Classes are the sorted folder names.`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone)"},
+			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
+			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
+			&cli.StringFlag{Name: "cut", Value: "auto", Usage: "`auto` (the input of the final classifier) or a TENSOR name"},
+			&cli.StringFlag{Name: "head", Value: "linear", Usage: "`linear` or mlp:256[,128] (ReLU hidden layers)"},
+			&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` before each layer after the first of an mlp head"},
+			&cli.Int64Flag{Name: "seed", Usage: "random seed (head initialisation, shuffling, splits)"},
+			&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's input size)"},
+			&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
+			&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
+			&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` of each class for validation when there is no val/ folder"},
+			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
+			&cli.StringFlag{Name: "optimizer", Value: train.DefaultOptimizer, Usage: "adam, adamw or sgd"},
+			&cli.Float64Flag{Name: "lr", Value: train.DefaultLR, Usage: "learning rate"},
+			&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum"},
+			&cli.BoolFlag{Name: "nesterov", Usage: "sgd Nesterov momentum"},
+			&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (L2 for adam and sgd, decoupled for adamw)"},
+			&cli.StringFlag{Name: "schedule", Value: train.DefaultSchedule, Usage: "learning-rate schedule: constant, cosine or step"},
+			&cli.IntFlag{Name: "warmup", Usage: "linear warmup over `N` epochs"},
+			&cli.IntFlag{Name: "epochs", Value: train.DefaultEpochs, Usage: "head training epochs"},
+			&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "batch size"},
+			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `EPS`"},
+			&cli.IntFlag{Name: "patience", Usage: "stop after `N` epochs without a better validation loss, restoring the best weights (needs validation data)"},
+			&cli.StringFlag{Name: "trainable", Usage: "also train backbone weights whose initializer or node name matches `REGEX`"},
+			&cli.IntFlag{Name: "unfreeze-last", Usage: "also train the last `K` backbone layers with weights"},
+			&cli.IntFlag{Name: "finetune-epochs", Usage: "after the head, train it with the unfrozen backbone layers for `N` epochs"},
+			&cli.Float64Flag{Name: "backbone-lr-mult", Value: train.DefaultBackboneLRMult, Usage: "learning rate of backbone weights relative to the head's"},
+			&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
+			&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
+			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+			jsonFlag, maxMemoryFlag,
+		},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return fmt.Errorf("adapt takes no positional arguments (got %q); use --model and --data", c.Args().First())
+			}
+			lim, err := limits(c)
+			if err != nil {
+				return err
+			}
+			cfg := train.AdaptConfig{
+				Model: c.String("model"), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
+				Cut: c.String("cut"), Head: c.String("head"), Dropout: c.Float64("dropout"), Seed: c.Int64("seed"),
+				Resize: c.Int("resize"), ValSplit: c.Float64("val-split"), Strict: c.Bool("strict"),
+				Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
+				WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"), Warmup: c.Int("warmup"),
+				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LabelSmoothing: c.Float64("label-smoothing"), Patience: c.Int("patience"),
+				Trainable: c.String("trainable"), UnfreezeLast: c.Int("unfreeze-last"), FinetuneEpochs: c.Int("finetune-epochs"),
+				BackboneLRMult: c.Float64("backbone-lr-mult"), CacheDir: c.String("cache"), DryRun: c.Bool("dry-run"), Log: c.String("log"),
+				Limits: lim,
+			}
+			if cfg.Mean, err = floatList(c, "mean"); err != nil {
+				return err
+			}
+			if cfg.Std, err = floatList(c, "std"); err != nil {
+				return err
+			}
+			if !c.Bool("quiet") {
+				if f, ok := c.App.ErrWriter.(*os.File); ok {
+					cfg.ProgressFile = f
+				}
+				cfg.Progress = c.App.ErrWriter
+			}
+			var baseline *models.Baseline
+			sample := cfg.Model == "" && cfg.Data == ""
+			switch {
+			case sample:
+				dir, err := os.MkdirTemp("", "graft-sample-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				if cfg.Model, cfg.Data, err = models.Extract(dir); err != nil {
+					return err
+				}
+				if baseline, err = models.LoadBaseline(); err != nil {
+					return err
+				}
+				if cfg.Out == "" {
+					cfg.Out, cfg.OverwriteOwn = sampleOut, true
+				}
+				fmt.Fprintf(c.App.ErrWriter, "adapting the shipped sample backbone (pretrained on 6 Fashion-MNIST classes) to 4 classes it never saw\n")
+			case cfg.Model == "" || cfg.Data == "":
+				return fmt.Errorf("give both --model and --data (or neither, for the shipped sample)")
+			case cfg.Out == "" && !cfg.DryRun:
+				cfg.Out = "adapted.onnx"
+			}
+			res, err := train.Adapt(cfg)
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return writeJSON(c.App.Writer, struct {
+					*train.AdaptResult
+					Baseline *models.Baseline `json:"pytorch_baseline,omitempty"`
+				}{res, baseline})
+			}
+			printAdapt(c.App.Writer, res, baseline)
+			return nil
+		},
+	}
+}
+
+func floatList(c *cli.Context, name string) ([]float32, error) {
+	s := c.String(name)
+	if s == "" {
+		return nil, nil
+	}
+	var out []float32
+	for _, p := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 32)
+		if err != nil {
+			return nil, fmt.Errorf("--%s: %q is not a number", name, p)
+		}
+		out = append(out, float32(v))
+	}
+	return out, nil
+}
+
+func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
+	fmt.Fprintf(w, "classes      %d: %s\n", len(r.Classes), strings.Join(r.Classes, ", "))
+	fmt.Fprintf(w, "cut          %q, head %s\n", r.Cut, r.Head)
+	fmt.Fprintf(w, "images       train %d, val %d, test %d", r.Images.Train, r.Images.Val, r.Images.Test)
+	if len(r.Skipped) > 0 {
+		fmt.Fprintf(w, " (%d skipped)", len(r.Skipped))
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintf(w, "parameters   %d trainable, %d frozen\n", r.Trainable, r.Frozen)
+	if r.DryRun {
+		fmt.Fprintf(w, "trainable backbone layers (%d):\n", len(r.TrainableLayers))
+		for _, l := range r.TrainableLayers {
+			fmt.Fprintf(w, "  %-40s %-20s %d\n", l.Node, l.Op, l.NumParams)
+		}
+		fmt.Fprintf(w, "frozen backbone layers: %d\n", len(r.FrozenLayers))
+		fmt.Fprintln(w, "dry run: nothing trained")
+		return
+	}
+	fmt.Fprintf(w, "time         %.2fs backbone features (cache: %d hits, %d misses), %.2fs training\n", r.FeatureSeconds, r.Cache.Hits, r.Cache.Misses, r.TrainSeconds)
+	if r.Stopped != "" {
+		fmt.Fprintf(w, "             %s\n", r.Stopped)
+	}
+	for _, s := range []struct {
+		name string
+		ev   *train.EvalResult
+	}{{"train", r.Train}, {"val", r.Val}, {"test", r.Test}} {
+		if s.ev != nil {
+			fmt.Fprintf(w, "%-12s %.2f%% accuracy (%d images)\n", s.name, 100*s.ev.Accuracy, s.ev.N)
+		}
+	}
+	if r.Test != nil {
+		fmt.Fprintf(w, "chance       %.2f%%\n", 100/float64(len(r.Classes)))
+	}
+	if bl != nil {
+		fmt.Fprintf(w, "PyTorch      head-only baseline %.2f%% ± %.2f (3 seeds), two-stage fine-tuning %.2f%% ± %.2f\n",
+			100*bl.HeadOnly.Mean, 100*bl.HeadOnly.Std, 100*bl.TwoStage.Mean, 100*bl.TwoStage.Std)
+	}
+	if r.Out != "" {
+		fmt.Fprintf(w, "wrote        %s (re-imported outputs within %.2g of the trained model's)\n", r.Out, r.ExportMaxDiff)
+	}
+}

@@ -1,0 +1,126 @@
+package graph
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// weightedOps are the ops whose initializer inputs count as a layer's
+// weights for freezing selectors.
+var weightedOps = map[string]bool{
+	"Conv": true, "Gemm": true, "MatMul": true, "BatchNormalization": true,
+	"LayerNormalization": true, "PRelu": true,
+}
+
+// Layer is a node with weights.
+type Layer struct {
+	Node      string   `json:"node"`
+	Op        string   `json:"op"`
+	Params    []string `json:"params"`
+	NumParams int64    `json:"num_params"`
+}
+
+// Layers lists the layers of mp that compute cut (all layers when cut is
+// empty), in topological order. Integer initializers (shapes) are not
+// weights.
+func Layers(mp *onnx.ModelProto, cut string) []Layer {
+	g := mp.Graph
+	inits := map[string]*onnx.TensorProto{}
+	for _, t := range g.Initializer {
+		inits[t.Name] = t
+	}
+	upstream := map[int]bool{}
+	if cut != "" {
+		need := map[string]bool{cut: true}
+		for i := len(g.Node) - 1; i >= 0; i-- {
+			n := g.Node[i]
+			for _, o := range n.Output {
+				if need[o] {
+					upstream[i] = true
+				}
+			}
+			if upstream[i] {
+				for _, in := range n.Input {
+					need[in] = true
+				}
+			}
+		}
+	}
+	var out []Layer
+	for i, n := range g.Node {
+		if !weightedOps[n.OpType] || (cut != "" && !upstream[i]) {
+			continue
+		}
+		l := Layer{Node: nodeName(n, i), Op: n.OpType}
+		for _, in := range n.Input {
+			t, ok := inits[in]
+			if !ok || (t.DataType != 1 && t.DataType != 10 && t.DataType != 11) {
+				continue
+			}
+			l.Params = append(l.Params, in)
+			c := int64(1)
+			for _, d := range t.Dims {
+				c *= d
+			}
+			l.NumParams += c
+		}
+		if len(l.Params) > 0 {
+			out = append(out, l)
+		}
+	}
+	return out
+}
+
+// SelectTrainable returns the backbone weights made trainable by a regular
+// expression over initializer or node names and by unfreezing the last k
+// layers. A selector that selects nothing is an error.
+func SelectTrainable(layers []Layer, pattern string, lastK int) ([]string, error) {
+	seen := map[string]bool{}
+	var out []string
+	add := func(p string) {
+		if !seen[p] {
+			seen[p] = true
+			out = append(out, p)
+		}
+	}
+	if lastK < 0 {
+		return nil, fmt.Errorf("--unfreeze-last %d: must not be negative", lastK)
+	}
+	if lastK > len(layers) {
+		return nil, fmt.Errorf("--unfreeze-last %d: the backbone has only %d layers with weights before the cut", lastK, len(layers))
+	}
+	if pattern != "" {
+		re, err := regexp.Compile(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("--trainable: %v", err)
+		}
+		n := len(out)
+		for _, l := range layers {
+			nodeHit := re.MatchString(l.Node)
+			for _, p := range l.Params {
+				if nodeHit || re.MatchString(p) {
+					add(p)
+				}
+			}
+		}
+		if len(out) == n {
+			var names []string
+			for i, l := range layers {
+				if i >= 5 {
+					break
+				}
+				names = append(names, fmt.Sprintf("%s (%s)", l.Node, strings.Join(l.Params, ", ")))
+			}
+			return nil, fmt.Errorf("--trainable %q selects no weight; layers are named like: %s", pattern, strings.Join(names, "; "))
+		}
+	}
+	for _, l := range layers[len(layers)-lastK:] {
+		for _, p := range l.Params {
+			add(p)
+		}
+	}
+	return out, nil
+}

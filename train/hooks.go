@@ -1,0 +1,167 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// NopHook does nothing; embed it to implement only some methods.
+type NopHook struct{}
+
+func (NopHook) OnStep(StepInfo)                  {}
+func (NopHook) OnEpoch(*Fit, EpochMetrics) error { return nil }
+func (NopHook) OnEnd(*Fit) error                 { return nil }
+
+// Progress shows training progress on w: a redrawn bar when w is a
+// terminal, one line per epoch otherwise.
+type Progress struct {
+	NopHook
+	W        io.Writer
+	Terminal bool
+	Label    string // e.g. "head" or "fine-tune"
+	last     time.Time
+}
+
+// NewProgress makes a progress hook for f, detecting whether it is a
+// terminal.
+func NewProgress(f *os.File, label string) *Progress {
+	p := &Progress{W: f, Label: label}
+	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
+		p.Terminal = true
+	}
+	return p
+}
+
+func (p *Progress) OnStep(s StepInfo) {
+	if !p.Terminal {
+		return
+	}
+	if time.Since(p.last) < 100*time.Millisecond && s.Done != s.TotalSteps {
+		return
+	}
+	p.last = time.Now()
+	const width = 24
+	fill := width * s.Done / max(1, s.TotalSteps)
+	eta := time.Duration(0)
+	if s.Done > 0 {
+		eta = time.Duration(float64(s.Elapsed) / float64(s.Done) * float64(s.TotalSteps-s.Done))
+	}
+	fmt.Fprintf(p.W, "\r%s epoch %d/%d step %d/%d [%s%s] loss %.4f acc %.3f ETA %s ", p.Label, s.Epoch, s.Epochs, s.Step, s.StepsInEpoch,
+		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), s.Loss, s.Acc, eta.Round(time.Second))
+}
+
+func (p *Progress) OnEpoch(f *Fit, m EpochMetrics) error {
+	if p.Terminal {
+		fmt.Fprint(p.W, "\r\033[K")
+	}
+	line := fmt.Sprintf("%s epoch %d/%d: loss %.4f acc %.3f", p.Label, m.Epoch, f.Cfg.Epochs, m.TrainLoss, m.TrainAcc)
+	if m.HasVal {
+		line += fmt.Sprintf(", val loss %.4f acc %.3f", m.ValLoss, m.ValAcc)
+	}
+	fmt.Fprintf(p.W, "%s, lr %.3g, %.2fs\n", line, m.LR, m.Seconds)
+	return nil
+}
+
+// EarlyStop ends training when the validation loss has not improved for
+// Patience epochs, and restores the weights of the best epoch at the end.
+// Without validation data it does nothing.
+type EarlyStop struct {
+	NopHook
+	Patience  int
+	best      float64
+	bestEpoch int
+	saved     [][]float32
+}
+
+func (e *EarlyStop) OnEpoch(f *Fit, m EpochMetrics) error {
+	if !m.HasVal {
+		return nil
+	}
+	if e.bestEpoch == 0 || m.ValLoss < e.best {
+		e.best, e.bestEpoch = m.ValLoss, m.Epoch
+		e.saved = e.saved[:0]
+		for _, name := range f.Net.Trainable {
+			e.saved = append(e.saved, append([]float32(nil), f.Net.Weights[name].F...))
+		}
+		return nil
+	}
+	if e.Patience > 0 && m.Epoch-e.bestEpoch >= e.Patience {
+		f.Stopped = fmt.Sprintf("early stop at epoch %d: validation loss has not improved for %d epochs since epoch %d (%.4f)", m.Epoch, e.Patience, e.bestEpoch, e.best)
+		return ErrStop
+	}
+	return nil
+}
+
+func (e *EarlyStop) OnEnd(f *Fit) error {
+	if e.bestEpoch == 0 || len(f.History) == 0 || e.bestEpoch == f.History[len(f.History)-1].Epoch {
+		return nil
+	}
+	for i, name := range f.Net.Trainable {
+		copy(f.Net.Weights[name].F, e.saved[i])
+	}
+	if f.Stopped == "" {
+		f.Stopped = fmt.Sprintf("restored the weights of epoch %d (best validation loss %.4f)", e.bestEpoch, e.best)
+	} else {
+		f.Stopped += fmt.Sprintf("; restored the weights of epoch %d", e.bestEpoch)
+	}
+	return nil
+}
+
+// MetricsLog writes per-epoch metrics to a .csv or .jsonl file.
+type MetricsLog struct {
+	NopHook
+	Stage string
+	f     *os.File
+	csv   bool
+}
+
+// NewMetricsLog creates (or truncates) path; its extension picks the
+// format.
+func NewMetricsLog(path, stage string) (*MetricsLog, error) {
+	ext := strings.ToLower(filepath.Ext(path))
+	if ext != ".csv" && ext != ".jsonl" {
+		return nil, fmt.Errorf("--log %s: use a .csv or .jsonl file", path)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--log: %v", err)
+	}
+	l := &MetricsLog{Stage: stage, f: f, csv: ext == ".csv"}
+	if l.csv {
+		fmt.Fprintln(f, "stage,epoch,train_loss,train_acc,val_loss,val_acc,lr,seconds")
+	}
+	return l, nil
+}
+
+// SetStage labels the following lines (e.g. "head", "finetune").
+func (l *MetricsLog) SetStage(s string) { l.Stage = s }
+
+func (l *MetricsLog) OnEpoch(_ *Fit, m EpochMetrics) error {
+	var err error
+	if l.csv {
+		val := ","
+		if m.HasVal {
+			val = fmt.Sprintf("%g,%g", m.ValLoss, m.ValAcc)
+		}
+		_, err = fmt.Fprintf(l.f, "%s,%d,%g,%g,%s,%g,%.3f\n", l.Stage, m.Epoch, m.TrainLoss, m.TrainAcc, val, m.LR, m.Seconds)
+	} else {
+		rec := struct {
+			Stage string `json:"stage"`
+			EpochMetrics
+		}{l.Stage, m}
+		var b []byte
+		b, err = json.Marshal(rec)
+		if err == nil {
+			_, err = fmt.Fprintf(l.f, "%s\n", b)
+		}
+	}
+	return err
+}
+
+// Close closes the file.
+func (l *MetricsLog) Close() error { return l.f.Close() }

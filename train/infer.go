@@ -1,0 +1,225 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"sort"
+
+	"github.com/graftml/graft/graph"
+	"github.com/graftml/graft/onnx"
+)
+
+// InferConfig is what `graft eval` and `graft predict` share: a model,
+// preprocessing overrides and a batch size.
+type InferConfig struct {
+	Model  string
+	Resize int
+	Mean   []float32
+	Std    []float32
+	Batch  int // default 32
+	Strict bool
+	Limits onnx.Limits
+}
+
+// classifier is a model ready to classify preprocessed images.
+type classifier struct {
+	src    *onnx.Model
+	input  string
+	output string
+	prep   *Preprocess
+	labels []string
+	probs  bool // the output already holds probabilities
+	batch  int
+	models map[int]*graph.Model
+}
+
+func openClassifier(cfg InferConfig) (*classifier, error) {
+	src, err := onnx.ReadFile(cfg.Model, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if err := graph.CheckOps(src); err != nil {
+		return nil, err
+	}
+	ins := src.Inputs()
+	if len(ins) != 1 {
+		return nil, fmt.Errorf("%s: graft classifies with models of one image input; this one has %d", cfg.Model, len(ins))
+	}
+	prep, err := PreprocessFor(src, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	if err != nil {
+		return nil, err
+	}
+	labels, err := src.Labels()
+	if err != nil {
+		return nil, err
+	}
+	g := src.Proto.Graph
+	c := &classifier{src: src, input: ins[0].Name, output: g.Output[0].Name, prep: prep, labels: labels, batch: cfg.Batch, models: map[int]*graph.Model{}}
+	if c.batch <= 0 {
+		c.batch = 32
+	}
+	for _, n := range g.Node {
+		if len(n.Output) > 0 && n.Output[0] == c.output && n.OpType == "Softmax" {
+			c.probs = true
+		}
+	}
+	return c, nil
+}
+
+// scores runs the model over n preprocessed images, in batches.
+func (c *classifier) scores(data []float32, n int) (*onnx.Tensor, error) {
+	size := c.prep.Size()
+	var out *onnx.Tensor
+	for start := 0; start < n; start += c.batch {
+		b := min(c.batch, n-start)
+		m, ok := c.models[b]
+		if !ok {
+			var err error
+			m, err = graph.Build(c.src, graph.Options{Shapes: map[string][]int{c.input: c.prep.Shape(b)}, Outputs: []string{c.output}, Freeze: true})
+			if err != nil {
+				return nil, err
+			}
+			c.models[b] = m
+		}
+		res, err := m.Run(map[string]*onnx.Tensor{c.input: onnx.NewFloat(c.prep.Shape(b), data[start*size:(start+b)*size])})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %v", c.src.Path, err)
+		}
+		t := res[c.output]
+		if len(t.Shape) != 2 {
+			return nil, fmt.Errorf("%s: output %q has shape %v; a classifier outputs [N, classes]", c.src.Path, c.output, t.Shape)
+		}
+		if out == nil {
+			out = onnx.NewFloat([]int{n, t.Shape[1]}, nil)
+		}
+		copy(out.F[start*t.Shape[1]:], t.F)
+	}
+	return out, nil
+}
+
+// EvalModel scores a model on a labelled image folder (DIR/<class>/*, or
+// a folder with a test/ split), with the preprocessing the model records.
+func EvalModel(cfg InferConfig, dir string) (*EvalResult, []Skipped, error) {
+	c, err := openClassifier(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	samples, err := LoadSplitFolder(dir, c.labels)
+	if err != nil {
+		return nil, nil, err
+	}
+	classes := c.labels
+	if classes == nil {
+		classes = folderClasses(samples)
+	}
+	data, kept, skipped, err := LoadTensors(samples, c.prep, 0, cfg.Strict)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(kept) == 0 {
+		return nil, skipped, fmt.Errorf("%s: no image could be read", dir)
+	}
+	out, err := c.scores(data, len(kept))
+	if err != nil {
+		return nil, nil, err
+	}
+	if out.Shape[1] < len(classes) {
+		return nil, nil, fmt.Errorf("%s: the model outputs %d classes, the data has %d", cfg.Model, out.Shape[1], len(classes))
+	}
+	labels := make([]int, len(kept))
+	for i, s := range kept {
+		labels[i] = s.Label
+	}
+	if c.probs {
+		out = logOf(out)
+	}
+	return Score(out, labels, classes, out.Shape[1]), skipped, nil
+}
+
+func folderClasses(samples []Sample) []string {
+	n := 0
+	for _, s := range samples {
+		n = max(n, s.Label+1)
+	}
+	return make([]string, n)
+}
+
+// logOf turns probabilities into log-probabilities, so Score's softmax
+// gives them back.
+func logOf(t *onnx.Tensor) *onnx.Tensor {
+	out := onnx.NewFloat(t.Shape, nil)
+	for i, v := range t.F {
+		out.F[i] = float32(math.Log(math.Max(float64(v), 1e-30)))
+	}
+	return out
+}
+
+// LabelProb is one ranked class.
+type LabelProb struct {
+	Label string  `json:"label"`
+	Index int     `json:"index"`
+	Prob  float64 `json:"prob"`
+}
+
+// Prediction is the top-K classes of one image.
+type Prediction struct {
+	Image string      `json:"image"`
+	Top   []LabelProb `json:"top"`
+}
+
+// PredictImages returns the top-k classes of each image.
+func PredictImages(cfg InferConfig, images []string, k int) ([]Prediction, error) {
+	if len(images) == 0 {
+		return nil, fmt.Errorf("no images given")
+	}
+	if k < 1 {
+		return nil, fmt.Errorf("--top %d: must be at least 1", k)
+	}
+	c, err := openClassifier(cfg)
+	if err != nil {
+		return nil, err
+	}
+	samples := make([]Sample, len(images))
+	for i, p := range images {
+		samples[i] = Sample{Path: p}
+	}
+	data, kept, _, err := LoadTensors(samples, c.prep, 0, true)
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.scores(data, len(kept))
+	if err != nil {
+		return nil, err
+	}
+	nc := out.Shape[1]
+	var preds []Prediction
+	for i, s := range kept {
+		row := out.F[i*nc : (i+1)*nc]
+		probs := make([]float64, nc)
+		if c.probs {
+			for j, v := range row {
+				probs[j] = float64(v)
+			}
+		} else {
+			lse := logSumExp(row)
+			for j, v := range row {
+				probs[j] = math.Exp(float64(v) - lse)
+			}
+		}
+		order := make([]int, nc)
+		for j := range order {
+			order[j] = j
+		}
+		sort.SliceStable(order, func(a, b int) bool { return probs[order[a]] > probs[order[b]] })
+		p := Prediction{Image: s.Path}
+		for _, j := range order[:min(k, nc)] {
+			lp := LabelProb{Index: j, Prob: probs[j], Label: fmt.Sprint(j)}
+			if j < len(c.labels) {
+				lp.Label = c.labels[j]
+			}
+			p.Top = append(p.Top, lp)
+		}
+		preds = append(preds, p)
+	}
+	return preds, nil
+}

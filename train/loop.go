@@ -1,0 +1,315 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"slices"
+	"time"
+
+	"github.com/graftml/graft/graph"
+	"github.com/graftml/graft/onnx"
+)
+
+// Examples are preprocessed inputs (images or cached features) with
+// their labels, held in memory.
+type Examples struct {
+	X      []float32 // len(Labels) rows of Size() floats
+	Shape  []int     // the shape of one example, e.g. [3 32 32] or [576]
+	Labels []int
+}
+
+// Len is the number of examples.
+func (e *Examples) Len() int { return len(e.Labels) }
+
+// Size is the number of floats per example.
+func (e *Examples) Size() int { return onnx.NumElems(e.Shape) }
+
+// batch gathers the rows idx into a tensor [len(idx), Shape...].
+func (e *Examples) batch(idx []int, dst *onnx.Tensor) *onnx.Tensor {
+	size := e.Size()
+	shape := append([]int{len(idx)}, e.Shape...)
+	if dst == nil || !slices.Equal(dst.Shape, shape) {
+		dst = onnx.NewFloat(shape, nil)
+	}
+	for r, i := range idx {
+		copy(dst.F[r*size:(r+1)*size], e.X[i*size:(i+1)*size])
+	}
+	return dst
+}
+
+// Net is what the loop trains: a model whose named input takes examples
+// and whose logits feed the loss. Graphs are built per batch size (graft
+// builds graphs for fixed shapes) and share their weights.
+type Net struct {
+	Src       *onnx.Model
+	Input     string
+	Logits    string
+	Trainable []string
+	// Weights are shared by every graph built for this net; the optimizer
+	// updates them in place.
+	Weights map[string]*onnx.Tensor
+	Seed    int64
+
+	train map[int]*graph.TrainGraph
+	eval  map[int]*graph.Model
+}
+
+// NewNet prepares a net; every float initializer of src gets a shared
+// weight tensor.
+func NewNet(src *onnx.Model, input, logits string, trainable []string, seed int64) (*Net, error) {
+	w := map[string]*onnx.Tensor{}
+	for _, tp := range src.Proto.Graph.Initializer {
+		t, err := onnx.TensorFromProto(tp)
+		if err != nil {
+			return nil, fmt.Errorf("%s: initializer %q: %v", src.Path, tp.Name, err)
+		}
+		w[tp.Name] = t
+	}
+	return &Net{Src: src, Input: input, Logits: logits, Trainable: trainable, Weights: w, Seed: seed,
+		train: map[int]*graph.TrainGraph{}, eval: map[int]*graph.Model{}}, nil
+}
+
+func (n *Net) inputShape(b int, ex []int) map[string][]int {
+	return map[string][]int{n.Input: append([]int{b}, ex...)}
+}
+
+// trainGraph returns the training graph for batch size b.
+func (n *Net) trainGraph(b int, ex []int) (*graph.TrainGraph, error) {
+	if tg, ok := n.train[b]; ok {
+		return tg, nil
+	}
+	tg, err := graph.BuildTraining(n.Src, graph.TrainOptions{
+		Options:   graph.Options{Shapes: n.inputShape(b, ex), Weights: n.Weights},
+		Logits:    n.Logits,
+		Trainable: n.Trainable,
+		Seed:      n.Seed + int64(b),
+	})
+	if err != nil {
+		return nil, err
+	}
+	n.train[b] = tg
+	return tg, nil
+}
+
+// evalGraph returns the inference graph for batch size b.
+func (n *Net) evalGraph(b int, ex []int) (*graph.Model, error) {
+	if m, ok := n.eval[b]; ok {
+		return m, nil
+	}
+	m, err := graph.Build(n.Src, graph.Options{Shapes: n.inputShape(b, ex), Weights: n.Weights, Outputs: []string{n.Logits}})
+	if err != nil {
+		return nil, err
+	}
+	n.eval[b] = m
+	return m, nil
+}
+
+// Predict returns the logits for all examples, computed in batches.
+func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
+	var out *onnx.Tensor
+	var buf *onnx.Tensor
+	for start := 0; start < ex.Len(); start += batch {
+		end := min(start+batch, ex.Len())
+		idx := make([]int, end-start)
+		for i := range idx {
+			idx[i] = start + i
+		}
+		m, err := n.evalGraph(len(idx), ex.Shape)
+		if err != nil {
+			return nil, err
+		}
+		buf = ex.batch(idx, buf)
+		res, err := m.Run(map[string]*onnx.Tensor{n.Input: buf})
+		if err != nil {
+			return nil, err
+		}
+		lg := res[n.Logits]
+		if out == nil {
+			out = onnx.NewFloat([]int{ex.Len(), lg.Shape[1]}, nil)
+		}
+		copy(out.F[start*lg.Shape[1]:], lg.F)
+	}
+	return out, nil
+}
+
+// Config drives Fit. The zero value is not useful: Adapt fills it from
+// the documented defaults.
+type Config struct {
+	Epochs    int
+	Batch     int
+	Optimizer Optimizer
+	Schedule  Schedule
+	// LRScale scales the learning rate per trainable weight (nil: all 1).
+	LRScale        []float64
+	LabelSmoothing float64
+	Seed           int64
+	Classes        int
+	Hooks          []Hook
+}
+
+// StepInfo is passed to hooks after every optimizer step.
+type StepInfo struct {
+	Epoch, Epochs      int
+	Step, StepsInEpoch int
+	Loss               float64
+	Acc                float64 // running accuracy in this epoch
+	LR                 float64
+	Elapsed            time.Duration
+	TotalSteps, Done   int
+}
+
+// EpochMetrics are passed to hooks after every epoch.
+type EpochMetrics struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	ValLoss   float64 `json:"val_loss,omitempty"`
+	ValAcc    float64 `json:"val_acc,omitempty"`
+	HasVal    bool    `json:"-"`
+	LR        float64 `json:"lr"`
+	Seconds   float64 `json:"seconds"`
+}
+
+// Hook observes training. OnEpoch may stop training by returning
+// ErrStop, or fail it with another error.
+type Hook interface {
+	OnStep(StepInfo)
+	OnEpoch(*Fit, EpochMetrics) error
+	OnEnd(*Fit) error
+}
+
+// ErrStop is returned by a hook to end training early without error.
+var ErrStop = fmt.Errorf("stop training")
+
+// Fit is one training run.
+type Fit struct {
+	Net     *Net
+	Cfg     Config
+	History []EpochMetrics
+	Stopped string // why training ended before its last epoch, if it did
+}
+
+// Run trains net on train, validating on val (which may be empty).
+func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
+	f := &Fit{Net: net, Cfg: cfg}
+	if train.Len() == 0 {
+		return nil, fmt.Errorf("no training examples")
+	}
+	if cfg.Batch < 1 || cfg.Epochs < 0 {
+		return nil, fmt.Errorf("batch size %d and epochs %d must be positive", cfg.Batch, cfg.Epochs)
+	}
+	rng := rand.New(rand.NewSource(cfg.Seed))
+	steps := (train.Len() + cfg.Batch - 1) / cfg.Batch
+	total := steps * cfg.Epochs
+	var weights [][]float32
+	targets := map[int]*onnx.Tensor{}
+	var xbuf *onnx.Tensor
+	start := time.Now()
+	done := 0
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		t0 := time.Now()
+		perm := rng.Perm(train.Len())
+		var lossSum float64
+		var correct int
+		var lr float64
+		for s := 0; s < steps; s++ {
+			idx := perm[s*cfg.Batch : min((s+1)*cfg.Batch, train.Len())]
+			tg, err := net.trainGraph(len(idx), train.Shape)
+			if err != nil {
+				return nil, err
+			}
+			if weights == nil {
+				for i := range net.Trainable {
+					weights = append(weights, tg.Weight(i).F)
+				}
+			}
+			tgt, ok := targets[len(idx)]
+			if !ok {
+				tgt = onnx.NewFloat([]int{len(idx), cfg.Classes}, nil)
+				targets[len(idx)] = tgt
+			}
+			fillTargets(tgt, idx, train.Labels, cfg.Classes, cfg.LabelSmoothing)
+			xbuf = train.batch(idx, xbuf)
+			loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{net.Input: xbuf}, tgt)
+			if err != nil {
+				return nil, fmt.Errorf("epoch %d, step %d: %v", epoch, s+1, err)
+			}
+			lr = cfg.Schedule.LR(done)
+			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+				return nil, fmt.Errorf("epoch %d, step %d, learning rate %g: the loss is %v; lower --lr or check the data", epoch, s+1, lr, loss)
+			}
+			cfg.Optimizer.Step(weights, grads, lr, cfg.LRScale)
+			lossSum += float64(loss) * float64(len(idx))
+			correct += countCorrect(logits, idx, train.Labels)
+			done++
+			seen := min((s+1)*cfg.Batch, train.Len())
+			for _, h := range cfg.Hooks {
+				h.OnStep(StepInfo{Epoch: epoch, Epochs: cfg.Epochs, Step: s + 1, StepsInEpoch: steps, Loss: lossSum / float64(seen),
+					Acc: float64(correct) / float64(seen), LR: lr, Elapsed: time.Since(start), TotalSteps: total, Done: done})
+			}
+		}
+		m := EpochMetrics{Epoch: epoch, TrainLoss: lossSum / float64(train.Len()), TrainAcc: float64(correct) / float64(train.Len()), LR: lr}
+		if val != nil && val.Len() > 0 {
+			ev, err := Evaluate(net, val, cfg.Batch, cfg.Classes)
+			if err != nil {
+				return nil, err
+			}
+			m.ValLoss, m.ValAcc, m.HasVal = ev.Loss, ev.Accuracy, true
+		}
+		m.Seconds = time.Since(t0).Seconds()
+		f.History = append(f.History, m)
+		stop := false
+		for _, h := range cfg.Hooks {
+			if err := h.OnEpoch(f, m); err == ErrStop {
+				stop = true
+			} else if err != nil {
+				return nil, err
+			}
+		}
+		if stop {
+			break
+		}
+	}
+	for _, h := range cfg.Hooks {
+		if err := h.OnEnd(f); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// fillTargets writes one-hot rows, smoothed: (1-eps) on the label plus
+// eps/classes everywhere, as PyTorch's label_smoothing does.
+func fillTargets(t *onnx.Tensor, idx, labels []int, classes int, eps float64) {
+	off := float32(eps / float64(classes))
+	on := float32(1-eps) + off
+	for r, i := range idx {
+		row := t.F[r*classes : (r+1)*classes]
+		for j := range row {
+			row[j] = off
+		}
+		row[labels[i]] = on
+	}
+}
+
+func countCorrect(logits *onnx.Tensor, idx, labels []int) int {
+	c := logits.Shape[1]
+	n := 0
+	for r, i := range idx {
+		if argmaxRow(logits.F[r*c:(r+1)*c]) == labels[i] {
+			n++
+		}
+	}
+	return n
+}
+
+func argmaxRow(row []float32) int {
+	best := 0
+	for j, v := range row {
+		if v > row[best] {
+			best = j
+		}
+	}
+	return best
+}
