@@ -206,6 +206,9 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.Strict && len(ds.Skipped) > 0 {
+		return nil, fmt.Errorf("--strict: %v", ds.Skipped[0].Err)
+	}
 	res := &AdaptResult{Out: cfg.Out, Classes: ds.Classes, Head: cfg.Head, DryRun: cfg.DryRun}
 	for _, s := range ds.Skipped {
 		res.Skipped = append(res.Skipped, s.Err.Error())

@@ -1,0 +1,815 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"math"
+	"math/rand"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/draw"
+	"golang.org/x/image/webp"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Layouts of an image input tensor.
+const (
+	NCHW = "NCHW"
+	NHWC = "NHWC"
+)
+
+// Defaults of Preprocess, used for fields left zero.
+var (
+	DefaultScale    = float32(1.0 / 255.0)
+	ImageNetMean    = []float32{0.485, 0.456, 0.406}
+	ImageNetStd     = []float32{0.229, 0.224, 0.225}
+	DefaultGrayMean = []float32{0}
+	DefaultGrayStd  = []float32{1}
+)
+
+// Preprocess turns a decoded image into a model's input tensor: resize the
+// shorter side to Resize, center-crop Height x Width, convert to Channels
+// channels (in BGR order when BGR is set), multiply the 8-bit values by
+// Scale, subtract Mean and divide by Std per channel, and write the values
+// in Layout order.
+//
+// Height and Width must be set. A zero field means its default: Layout
+// NCHW, Channels 3, Resize max(Height, Width) (the smallest size from
+// which a Height x Width center crop fits whatever the aspect ratio),
+// Scale 1/255, Mean and Std ImageNet's for 3 channels and 0 and 1 for one.
+// Mean and Std hold one value per channel, or one value for all.
+type Preprocess struct {
+	Layout        string // NCHW or NHWC
+	Channels      int    // 1 or 3
+	BGR           bool   // channel order BGR instead of RGB (3 channels)
+	Height, Width int    // crop, the model's input size
+	Resize        int    // shorter side resized to this before the crop
+	Scale         float32
+	Mean, Std     []float32
+}
+
+// Shape returns the input tensor shape for a batch of n images.
+func (p *Preprocess) Shape(n int) []int {
+	c := p.channels()
+	if p.Layout == NHWC {
+		return []int{n, p.Height, p.Width, c}
+	}
+	return []int{n, c, p.Height, p.Width}
+}
+
+// Size returns the number of floats of one image's tensor.
+func (p *Preprocess) Size() int {
+	return p.channels() * p.Height * p.Width
+}
+
+func (p *Preprocess) channels() int {
+	if p.Channels == 0 {
+		return 3
+	}
+	return p.Channels
+}
+
+// Validate checks the fields, with zero ones standing for their defaults.
+func (p *Preprocess) Validate() error {
+	_, err := p.compile()
+	return err
+}
+
+// String describes p on one line, for logs.
+func (p *Preprocess) String() string {
+	c, err := p.compile()
+	if err != nil {
+		return "invalid preprocessing: " + err.Error()
+	}
+	order := "RGB"
+	if c.bgr {
+		order = "BGR"
+	} else if c.c == 1 {
+		order = "gray"
+	}
+	scale := fmtFloat(c.scale)
+	if c.scale == DefaultScale {
+		scale = "1/255"
+	}
+	return fmt.Sprintf("%s %dx%dx%d %s, resize %d, center crop, scale %s, mean %s, std %s",
+		p.layout(), c.c, c.h, c.w, order, c.resize, scale, fmtFloats(c.mean[:c.c]), fmtFloats(c.std[:c.c]))
+}
+
+func (p *Preprocess) layout() string {
+	if p.Layout == "" {
+		return NCHW
+	}
+	return p.Layout
+}
+
+// Metadata returns p as the model metadata record graft writes, with
+// every default spelled out.
+func (p *Preprocess) Metadata() (*onnx.Preprocessing, error) {
+	c, err := p.compile()
+	if err != nil {
+		return nil, err
+	}
+	order := "RGB"
+	if c.bgr {
+		order = "BGR"
+	} else if c.c == 1 {
+		order = "gray"
+	}
+	out := &onnx.Preprocessing{
+		Layout: p.layout(), Channels: c.c, ColorOrder: order,
+		Height: c.h, Width: c.w, Resize: c.resize, Crop: "center",
+		Scale: shortest(c.scale),
+	}
+	for i := 0; i < c.c; i++ {
+		out.Mean = append(out.Mean, shortest(c.mean[i]))
+		out.Std = append(out.Std, shortest(c.std[i]))
+	}
+	return out, nil
+}
+
+// shortest widens f to the float64 its shortest decimal form denotes, so
+// that 0.485 is recorded as 0.485 and not 0.48500001430511475.
+func shortest(f float32) float64 {
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(float64(f), 'g', -1, 32), 64)
+	return v
+}
+
+func fmtFloat(f float32) string { return strconv.FormatFloat(float64(f), 'g', -1, 32) }
+
+func fmtFloats(fs []float32) string {
+	s := make([]string, len(fs))
+	for i, f := range fs {
+		s[i] = fmtFloat(f)
+	}
+	return strings.Join(s, ",")
+}
+
+// prep is a validated Preprocess with the defaults filled in.
+type prep struct {
+	nhwc      bool
+	c, h, w   int
+	resize    int
+	bgr       bool
+	scale     float32
+	mean, std [3]float32
+}
+
+func (p *Preprocess) compile() (*prep, error) {
+	c := &prep{c: p.channels(), h: p.Height, w: p.Width, resize: p.Resize, bgr: p.BGR, scale: p.Scale}
+	switch p.Layout {
+	case "", NCHW:
+	case NHWC:
+		c.nhwc = true
+	default:
+		return nil, fmt.Errorf("layout %q: want %s or %s", p.Layout, NCHW, NHWC)
+	}
+	if c.c != 1 && c.c != 3 {
+		return nil, fmt.Errorf("%d channels: images have 1 (gray) or 3 (color)", c.c)
+	}
+	if c.bgr && c.c != 3 {
+		return nil, fmt.Errorf("BGR color order needs 3 channels, not %d", c.c)
+	}
+	if c.h <= 0 || c.w <= 0 {
+		return nil, fmt.Errorf("input size %dx%d: height and width must be positive", c.h, c.w)
+	}
+	if c.resize == 0 {
+		c.resize = max(c.h, c.w)
+	}
+	if c.resize < max(c.h, c.w) {
+		return nil, fmt.Errorf("resize %d is smaller than the %dx%d input; give a resize of at least %d", c.resize, c.h, c.w, max(c.h, c.w))
+	}
+	if c.scale == 0 {
+		c.scale = DefaultScale
+	}
+	if !finite(c.scale) {
+		return nil, fmt.Errorf("scale %g is not a finite number", c.scale)
+	}
+	mean, std := p.Mean, p.Std
+	if mean == nil {
+		mean = ImageNetMean
+		if c.c == 1 {
+			mean = DefaultGrayMean
+		}
+	}
+	if std == nil {
+		std = ImageNetStd
+		if c.c == 1 {
+			std = DefaultGrayStd
+		}
+	}
+	if err := spread(c.mean[:], mean, c.c, "mean"); err != nil {
+		return nil, err
+	}
+	if err := spread(c.std[:], std, c.c, "std"); err != nil {
+		return nil, err
+	}
+	for i := 0; i < c.c; i++ {
+		if c.std[i] == 0 {
+			return nil, fmt.Errorf("std %s: a standard deviation of 0 divides by zero", fmtFloats(std))
+		}
+	}
+	return c, nil
+}
+
+// spread copies vals into dst[:c], broadcasting a single value.
+func spread(dst, vals []float32, c int, what string) error {
+	if len(vals) != c && len(vals) != 1 {
+		return fmt.Errorf("%s %s has %d values; give %d (one per channel) or 1", what, fmtFloats(vals), len(vals), c)
+	}
+	for i := 0; i < c; i++ {
+		v := vals[0]
+		if len(vals) > 1 {
+			v = vals[i]
+		}
+		if !finite(v) {
+			return fmt.Errorf("%s %s: %g is not a finite number", what, fmtFloats(vals), v)
+		}
+		dst[i] = v
+	}
+	return nil
+}
+
+func finite(f float32) bool {
+	return !math.IsNaN(float64(f)) && !math.IsInf(float64(f), 0)
+}
+
+// Overrides are preprocessing settings given on the command line; they
+// win over the model's metadata. Zero fields override nothing.
+type Overrides struct {
+	Resize    int
+	Mean, Std []float32
+}
+
+// PreprocessFor returns the preprocessing of m's first input (the first
+// graph input that is not an initializer). That input must be a 4-D image
+// tensor of fixed height and width: NCHW when its second dimension is 1 or
+// 3, otherwise NHWC when its last one is. The model's "preprocessing"
+// metadata, when present, gives the layout, color order, resize, scale,
+// mean and std, and must agree with the input's shape; ov overrides it;
+// the rest takes Preprocess's defaults.
+func PreprocessFor(m *onnx.Model, ov Overrides) (*Preprocess, error) {
+	ins := m.Inputs()
+	if len(ins) == 0 {
+		return nil, fmt.Errorf("%s: the model has no inputs", m.Path)
+	}
+	in := ins[0]
+	meta, err := m.Preprocessing()
+	if err != nil {
+		return nil, err
+	}
+	layout := ""
+	if meta != nil {
+		layout = meta.Layout
+	}
+	p, err := imageInput(in, layout)
+	if err != nil {
+		return nil, fmt.Errorf("%s: input %q: %v", m.Path, in.Name, err)
+	}
+	if meta != nil {
+		if err := p.apply(meta); err != nil {
+			return nil, fmt.Errorf("%s: metadata %q: %v", m.Path, onnx.KeyPreprocessing, err)
+		}
+	}
+	if ov.Resize != 0 {
+		p.Resize = ov.Resize
+	}
+	if ov.Mean != nil {
+		p.Mean = ov.Mean
+	}
+	if ov.Std != nil {
+		p.Std = ov.Std
+	}
+	c, err := p.compile()
+	if err != nil {
+		return nil, fmt.Errorf("%s: preprocessing: %v", m.Path, err)
+	}
+	// Spell out the defaults, so that callers see what will be done.
+	p.Resize, p.Scale = c.resize, c.scale
+	p.Mean = append([]float32(nil), c.mean[:c.c]...)
+	p.Std = append([]float32(nil), c.std[:c.c]...)
+	return p, nil
+}
+
+// imageInput reads layout, channels and size from an input's shape. The
+// layout is inferred unless given.
+func imageInput(in *onnx.ValueInfoProto, layout string) (*Preprocess, error) {
+	tt := in.GetType().GetTensorType()
+	if tt == nil {
+		return nil, fmt.Errorf("not a tensor; graft feeds images to a 4-D float tensor")
+	}
+	switch tt.ElemType {
+	case 1, 10, 11, 16: // float, float16, double, bfloat16
+	default:
+		return nil, fmt.Errorf("element type %d is not a float type; graft feeds images as floats", tt.ElemType)
+	}
+	sp := tt.GetShape()
+	if sp == nil {
+		return nil, fmt.Errorf("the model declares no shape; graft needs [batch, channels, height, width] or [batch, height, width, channels]")
+	}
+	dims := make([]int, len(sp.Dim))
+	names := make([]string, len(sp.Dim))
+	for i, d := range sp.Dim {
+		dims[i] = int(d.GetDimValue())
+		switch {
+		case dims[i] > 0:
+			names[i] = strconv.Itoa(dims[i])
+		case d.GetDimParam() != "":
+			names[i] = d.GetDimParam()
+		default:
+			names[i] = "?"
+		}
+	}
+	shape := "[" + strings.Join(names, ",") + "]"
+	if len(dims) != 4 {
+		return nil, fmt.Errorf("shape %s is %d-D, not an image tensor [batch, channels, height, width] or [batch, height, width, channels]", shape, len(dims))
+	}
+	isChan := func(d int) bool { return d == 1 || d == 3 }
+	if layout == "" {
+		switch {
+		case isChan(dims[1]):
+			layout = NCHW
+		case isChan(dims[3]):
+			layout = NHWC
+		default:
+			return nil, fmt.Errorf("shape %s is not an image tensor: neither its second (NCHW) nor its last (NHWC) dimension is 1 or 3 channels", shape)
+		}
+	}
+	p := &Preprocess{Layout: layout}
+	switch layout {
+	case NCHW:
+		p.Channels, p.Height, p.Width = dims[1], dims[2], dims[3]
+	case NHWC:
+		p.Channels, p.Height, p.Width = dims[3], dims[1], dims[2]
+	default:
+		return nil, fmt.Errorf("metadata %q gives layout %q; want %s or %s", onnx.KeyPreprocessing, layout, NCHW, NHWC)
+	}
+	if !isChan(p.Channels) {
+		return nil, fmt.Errorf("shape %s read as %s has %d channels, not 1 or 3", shape, layout, p.Channels)
+	}
+	if p.Height <= 0 || p.Width <= 0 {
+		return nil, fmt.Errorf("shape %s has no fixed height and width; graft needs them (export the model with a fixed input size)", shape)
+	}
+	return p, nil
+}
+
+// apply takes the settings of a metadata record, checking it against the
+// input shape read into p (in the record's layout).
+func (p *Preprocess) apply(m *onnx.Preprocessing) error {
+	if m.Channels != 0 && m.Channels != p.Channels {
+		return fmt.Errorf("%d channels, but the input has %d", m.Channels, p.Channels)
+	}
+	if m.Height != 0 && m.Height != p.Height || m.Width != 0 && m.Width != p.Width {
+		return fmt.Errorf("size %dx%d, but the input is %dx%d", m.Height, m.Width, p.Height, p.Width)
+	}
+	switch strings.ToUpper(m.ColorOrder) {
+	case "", "RGB":
+	case "BGR":
+		p.BGR = true
+	case "GRAY":
+		if p.Channels != 1 {
+			return fmt.Errorf("color order %q, but the input has %d channels", m.ColorOrder, p.Channels)
+		}
+	default:
+		return fmt.Errorf("color order %q: want RGB, BGR or gray", m.ColorOrder)
+	}
+	if m.Crop != "" && m.Crop != "center" {
+		return fmt.Errorf("crop %q: graft does only center crops", m.Crop)
+	}
+	p.Resize = m.Resize
+	p.Scale = float32(m.Scale)
+	p.Mean = floats32(m.Mean)
+	p.Std = floats32(m.Std)
+	return nil
+}
+
+func floats32(fs []float64) []float32 {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]float32, len(fs))
+	for i, f := range fs {
+		out[i] = float32(f)
+	}
+	return out
+}
+
+// Tensor writes img's input tensor into dst, which must hold Size()
+// floats.
+//
+// The shorter side is resized to Resize (the longer one in proportion,
+// truncated, as torchvision's Resize does) with a bilinear filter that
+// widens when shrinking (antialiased, as PIL and torchvision with
+// antialias=True). An image whose shorter side already is Resize is not
+// resampled at all, so that its pixels arrive exactly. The Height x Width
+// crop is then taken from the center (offsets rounded half to even, as
+// torchvision's CenterCrop). Gray images are replicated to RGB; color
+// images become gray by ITU-R 601 luma (0.299 R + 0.587 G + 0.114 B).
+// 16-bit images are reduced to 8 bits (value>>8) and transparent pixels
+// are composited over black, so that Scale always applies to 0..255.
+func (p *Preprocess) Tensor(img image.Image, dst []float32) error {
+	c, err := p.compile()
+	if err != nil {
+		return err
+	}
+	return c.tensor(img, dst)
+}
+
+func (c *prep) tensor(img image.Image, dst []float32) error {
+	if err := c.checkDst(dst); err != nil {
+		return err
+	}
+	b := img.Bounds()
+	if b.Empty() {
+		return fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
+	}
+	rw, rh := resizeDims(b.Dx(), b.Dy(), c.resize)
+	x0, y0 := cropOffset(rw, c.w), cropOffset(rh, c.h)
+	// The crop is dr's part inside the c.w x c.h destination.
+	dr := image.Rect(-x0, -y0, rw-x0, rh-y0)
+	rgba := resample(img, b, dr, c.w, c.h)
+	c.write(rgba, false, dst)
+	return nil
+}
+
+func (c *prep) checkDst(dst []float32) error {
+	if n := c.c * c.h * c.w; len(dst) != n {
+		return fmt.Errorf("destination holds %d floats, an image's tensor %d", len(dst), n)
+	}
+	return nil
+}
+
+// resizeDims returns the size of a w x h image whose shorter side is
+// resized to r, the longer one truncated as torchvision's Resize does.
+func resizeDims(w, h, r int) (int, int) {
+	if w <= h {
+		return r, int(int64(r) * int64(h) / int64(w))
+	}
+	return int(int64(r) * int64(w) / int64(h)), r
+}
+
+// cropOffset returns where a center crop of length n starts in length m:
+// round((m-n)/2) with halves to even, as torchvision's CenterCrop.
+func cropOffset(m, n int) int {
+	return int(math.RoundToEven(float64(m-n) / 2))
+}
+
+// resample maps src's part sr onto dr and returns the w x h window of the
+// result at the origin, 8-bit RGB over black. When sr and dr have the same
+// size no filtering is done: the pixels are copied.
+func resample(src image.Image, sr, dr image.Rectangle, w, h int) *image.RGBA {
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	if sr.Size() == dr.Size() {
+		copyPixels(dst, src, sr.Min.Sub(dr.Min))
+		return dst
+	}
+	draw.BiLinear.Scale(dst, dr, src, sr, draw.Src, nil)
+	return dst
+}
+
+// copyPixels sets each dst pixel p to src's pixel p+off, as 8-bit values
+// premultiplied by alpha (that is, over black). The fast paths compute
+// what the generic one does, without an interface call per pixel.
+func copyPixels(dst *image.RGBA, src image.Image, off image.Point) {
+	w, h := dst.Rect.Dx(), dst.Rect.Dy()
+	row := func(y int) []uint8 { return dst.Pix[y*dst.Stride : y*dst.Stride+4*w] }
+	switch s := src.(type) {
+	case *image.Gray:
+		for y := range h {
+			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
+			for x := range w {
+				v := sp[x]
+				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = v, v, v, 255
+			}
+		}
+	case *image.RGBA:
+		for y := range h {
+			copy(row(y), s.Pix[s.PixOffset(off.X, y+off.Y):])
+		}
+	case *image.NRGBA:
+		for y := range h {
+			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
+			for x := range w {
+				setRGBA(d[4*x:], color.NRGBA{sp[4*x], sp[4*x+1], sp[4*x+2], sp[4*x+3]})
+			}
+		}
+	case *image.YCbCr:
+		for y := range h {
+			d := row(y)
+			for x := range w {
+				yi, ci := s.YOffset(x+off.X, y+off.Y), s.COffset(x+off.X, y+off.Y)
+				setRGBA(d[4*x:], color.YCbCr{s.Y[yi], s.Cb[ci], s.Cr[ci]})
+			}
+		}
+	case *image.Paletted:
+		var pal [256][4]uint8
+		for i := range pal {
+			c := color.Color(color.Black) // what an index past the palette shows
+			if i < len(s.Palette) {
+				c = s.Palette[i]
+			}
+			setRGBA(pal[i][:], c)
+		}
+		for y := range h {
+			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
+			for x := range w {
+				copy(d[4*x:4*x+4], pal[sp[x]][:])
+			}
+		}
+	default:
+		for y := range h {
+			d := row(y)
+			for x := range w {
+				setRGBA(d[4*x:], src.At(x+off.X, y+off.Y))
+			}
+		}
+	}
+}
+
+// setRGBA stores c as 8-bit premultiplied values. It is generic so that
+// the fast paths call the concrete type's RGBA method directly.
+func setRGBA[C color.Color](d []uint8, c C) {
+	r, g, b, a := c.RGBA()
+	d[0], d[1], d[2], d[3] = uint8(r>>8), uint8(g>>8), uint8(b>>8), uint8(a>>8)
+}
+
+// write scales, normalizes and lays out the pixels of img (c.w x c.h at
+// the origin) into dst, mirrored left to right when flip is set.
+func (c *prep) write(img *image.RGBA, flip bool, dst []float32) {
+	plane := c.h * c.w
+	for y := 0; y < c.h; y++ {
+		row := img.Pix[y*img.Stride:]
+		for x := 0; x < c.w; x++ {
+			sx := x
+			if flip {
+				sx = c.w - 1 - x
+			}
+			px := row[4*sx : 4*sx+3 : 4*sx+3]
+			var v [3]float32
+			if c.c == 1 {
+				if px[0] == px[1] && px[1] == px[2] {
+					v[0] = float32(px[0])
+				} else {
+					v[0] = float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
+				}
+			} else if c.bgr {
+				v = [3]float32{float32(px[2]), float32(px[1]), float32(px[0])}
+			} else {
+				v = [3]float32{float32(px[0]), float32(px[1]), float32(px[2])}
+			}
+			i := y*c.w + x
+			for ch := 0; ch < c.c; ch++ {
+				// The conversions round each step to float32, so that no
+				// fused multiply-add changes the result between machines.
+				f := (float32(v[ch]*c.scale) - c.mean[ch]) / c.std[ch]
+				if c.nhwc {
+					dst[i*c.c+ch] = f
+				} else {
+					dst[ch*plane+i] = f
+				}
+			}
+		}
+	}
+}
+
+// Augment writes a randomly cropped and flipped input tensor of img into
+// dst, for fine-tuning. It does what torchvision's RandomResizedCrop
+// (scale 0.08 to 1, aspect ratio 3/4 to 4/3, 10 attempts before falling
+// back to the largest center crop within those ratios) followed by
+// RandomHorizontalFlip (probability 0.5) do, drawing from rng only, then
+// converts, scales and normalizes as Tensor. The crop is resized to
+// Height x Width with Tensor's bilinear filter; Resize is not used.
+func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) error {
+	c, err := p.compile()
+	if err != nil {
+		return err
+	}
+	if err := c.checkDst(dst); err != nil {
+		return err
+	}
+	b := img.Bounds()
+	if b.Empty() {
+		return fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
+	}
+	sr := randomResizedCrop(b.Dx(), b.Dy(), rng).Add(b.Min)
+	rgba := resample(img, sr, image.Rect(0, 0, c.w, c.h), c.w, c.h)
+	flip := rng.Float64() < 0.5
+	c.write(rgba, flip, dst)
+	return nil
+}
+
+// randomResizedCrop picks a crop of a w x h image as torchvision's
+// RandomResizedCrop.get_params does.
+func randomResizedCrop(w, h int, rng *rand.Rand) image.Rectangle {
+	const minScale, maxScale = 0.08, 1.0
+	minRatio, maxRatio := 3.0/4.0, 4.0/3.0
+	area := float64(w * h)
+	logMin, logMax := math.Log(minRatio), math.Log(maxRatio)
+	for range 10 {
+		target := area * (minScale + (maxScale-minScale)*rng.Float64())
+		ratio := math.Exp(logMin + (logMax-logMin)*rng.Float64())
+		cw := int(math.RoundToEven(math.Sqrt(target * ratio)))
+		ch := int(math.RoundToEven(math.Sqrt(target / ratio)))
+		if cw > 0 && cw <= w && ch > 0 && ch <= h {
+			y := rng.Intn(h - ch + 1)
+			x := rng.Intn(w - cw + 1)
+			return image.Rect(x, y, x+cw, y+ch)
+		}
+	}
+	cw, ch := w, h
+	switch in := float64(w) / float64(h); {
+	case in < minRatio:
+		ch = int(math.RoundToEven(float64(cw) / minRatio))
+	case in > maxRatio:
+		cw = int(math.RoundToEven(float64(ch) * maxRatio))
+	}
+	x, y := (w-cw)/2, (h-ch)/2
+	return image.Rect(x, y, x+cw, y+ch)
+}
+
+// MaxPixels bounds the size of an image DecodeFile decodes (width times
+// height), so that a small file claiming a huge image cannot exhaust
+// memory.
+const MaxPixels = 1 << 28
+
+// format is an image format DecodeFile reads.
+type format struct {
+	name   string
+	decode func(io.Reader) (image.Image, error)
+	config func(io.Reader) (image.Config, error)
+}
+
+// sniff tells an image's format by the bytes its file starts with (12
+// are enough), or returns nil.
+func sniff(h []byte) *format {
+	has := func(magic string) bool { return bytes.HasPrefix(h, []byte(magic)) }
+	switch {
+	case has("\xff\xd8"):
+		return &format{"JPEG", jpeg.Decode, jpeg.DecodeConfig}
+	case has("\x89PNG\r\n\x1a\n"):
+		return &format{"PNG", png.Decode, png.DecodeConfig}
+	case has("GIF87a"), has("GIF89a"):
+		return &format{"GIF", gif.Decode, gif.DecodeConfig}
+	case has("BM"):
+		return &format{"BMP", bmp.Decode, bmp.DecodeConfig}
+	case has("RIFF") && len(h) >= 12 && string(h[8:12]) == "WEBP":
+		return &format{"WebP", webp.Decode, webp.DecodeConfig}
+	}
+	return nil
+}
+
+// formatNames is the list users read in error messages.
+const formatNames = "JPEG, PNG, BMP, GIF or WebP"
+
+// DecodeFile decodes the image file at path: JPEG, PNG, BMP, GIF (its
+// first frame) or WebP, told apart by content rather than by extension.
+// Errors name the file.
+func DecodeFile(path string) (image.Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	img, err := decode(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return img, nil
+}
+
+func decode(data []byte) (image.Image, error) {
+	f := sniff(data)
+	if f == nil {
+		return nil, fmt.Errorf("not a %s image", formatNames)
+	}
+	cfg, err := f.config(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", f.name, err)
+	}
+	if err := checkSize(cfg); err != nil {
+		return nil, fmt.Errorf("%s: %v", f.name, err)
+	}
+	img, err := f.decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %v", f.name, err)
+	}
+	return img, nil
+}
+
+// decodeConfig reads the header of the image file at path.
+func decodeConfig(path string) (image.Config, error) {
+	file, err := os.Open(path)
+	if err != nil {
+		return image.Config{}, err
+	}
+	defer file.Close()
+	r := bufio.NewReader(file)
+	head, _ := r.Peek(12)
+	f := sniff(head)
+	if f == nil {
+		return image.Config{}, fmt.Errorf("%s: not a %s image", path, formatNames)
+	}
+	cfg, err := f.config(r)
+	if err == nil {
+		err = checkSize(cfg)
+	}
+	if err != nil {
+		return image.Config{}, fmt.Errorf("%s: %s: %v", path, f.name, err)
+	}
+	return cfg, nil
+}
+
+func checkSize(cfg image.Config) error {
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return fmt.Errorf("image is empty (%dx%d)", cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
+		return fmt.Errorf("image is %dx%d, above graft's limit of %d pixels", cfg.Width, cfg.Height, MaxPixels)
+	}
+	return nil
+}
+
+// LoadTensors decodes and preprocesses samples with workers goroutines
+// (runtime.GOMAXPROCS(0) when workers <= 0). data holds the tensors of the
+// kept samples one after another, in the order of samples whatever the
+// scheduling. An image that cannot be decoded or preprocessed is left out
+// and listed in skipped; when strict is set it is an error instead, naming
+// the file.
+func LoadTensors(samples []Sample, p *Preprocess, workers int, strict bool) (data []float32, kept []Sample, skipped []Skipped, err error) {
+	c, err := p.compile()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	size := p.Size()
+	data = make([]float32, len(samples)*size)
+	errs := make([]error, len(samples))
+	parallel(len(samples), workers, func(i int) bool {
+		img, err := DecodeFile(samples[i].Path)
+		if err == nil {
+			if err = c.tensor(img, data[i*size:(i+1)*size]); err != nil {
+				err = fmt.Errorf("%s: %v", samples[i].Path, err)
+			}
+		}
+		if err != nil {
+			errs[i] = err
+			return !strict
+		}
+		return true
+	})
+	// Compact in sample order; the first failure is the one reported.
+	n := 0
+	for i, s := range samples {
+		if errs[i] != nil {
+			if strict {
+				return nil, nil, nil, errs[i]
+			}
+			skipped = append(skipped, Skipped{Path: s.Path, Err: errs[i]})
+			continue
+		}
+		if n != i {
+			copy(data[n*size:(n+1)*size], data[i*size:(i+1)*size])
+		}
+		kept = append(kept, s)
+		n++
+	}
+	return data[:n*size], kept, skipped, nil
+}
+
+// parallel calls f(i) for i in [0, n) on workers goroutines
+// (runtime.GOMAXPROCS(0) when workers <= 0), handing out indexes in order.
+// Once an f returns false no further index is handed out.
+func parallel(n, workers int, f func(i int) bool) {
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	workers = min(workers, n)
+	var next atomic.Int64
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for !stop.Load() {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				if !f(i) {
+					stop.Store(true)
+				}
+			}
+		})
+	}
+	wg.Wait()
+}
