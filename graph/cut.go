@@ -41,7 +41,12 @@ func FindCut(src *onnx.Model) (*Cut, error) {
 	}
 	inits := src.Initializers()
 	isWeight := func(name string) bool { _, ok := inits[name]; return ok }
-	cand := func() string { return strings.Join(CutCandidates(src), ", ") }
+	cand := func() string {
+		if c := CutCandidates(src); len(c) > 0 {
+			return "one of: " + strings.Join(c, ", ")
+		}
+		return "any tensor the model computes (it has no pooling, flattening or Gemm nodes)"
+	}
 	if len(g.Output) == 0 {
 		return nil, fmt.Errorf("%s: the model has no outputs", src.Path)
 	}
@@ -80,7 +85,7 @@ func FindCut(src *onnx.Model) (*Cut, error) {
 		}
 		break
 	}
-	return nil, fmt.Errorf("%s: no final classifier found (a Gemm, MatMul, or 1x1 Conv before global pooling); name a cut tensor, one of: %s", src.Path, cand())
+	return nil, fmt.Errorf("%s: no final classifier found (a Gemm, MatMul, or 1x1 Conv before global pooling); name a cut tensor, %s", src.Path, cand())
 }
 
 func newCut(src *onnx.Model, tensor string, classifier int, kind string) *Cut {
