@@ -35,6 +35,9 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := CheckOps(src); err != nil {
+		return nil, err
+	}
 	ins := src.Inputs()
 	bound := map[string]*onnx.Tensor{}
 	for _, spec := range cfg.Inputs {
@@ -141,6 +144,9 @@ func readTensorFile(path string) (*onnx.Tensor, error) {
 // checkInput compares a tensor with an input's declared type and shape.
 func checkInput(vi *onnx.ValueInfoProto, t *onnx.Tensor) error {
 	tt := vi.GetType().GetTensorType()
+	if tt == nil || tt.ElemType == 0 {
+		return nil // the model declares nothing to check against
+	}
 	want := onnx.Float32
 	switch tt.GetElemType() {
 	case 1, 10, 11, 16:

@@ -249,6 +249,13 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 					Acc: float64(correct) / float64(seen), LR: lr, Elapsed: time.Since(start), TotalSteps: total, Done: done})
 			}
 		}
+		for i, w := range weights {
+			for _, v := range w {
+				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+					return nil, fmt.Errorf("epoch %d, learning rate %g: weight %q diverged to %v; lower --lr", epoch, lr, net.Trainable[i], v)
+				}
+			}
+		}
 		m := EpochMetrics{Epoch: epoch, TrainLoss: lossSum / float64(train.Len()), TrainAcc: float64(correct) / float64(train.Len()), LR: lr}
 		if val != nil && val.Len() > 0 {
 			ev, err := Evaluate(net, val, cfg.Batch, cfg.Classes)

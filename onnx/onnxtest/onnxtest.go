@@ -44,6 +44,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -73,7 +74,14 @@ func Need(t testing.TB, format string, args ...any) {
 }
 
 var repoRoot = sync.OnceValue(func() string {
+	// Start from this source file's folder, not the working directory,
+	// which tests may change (t.Chdir).
 	wd, err := os.Getwd()
+	if _, file, _, ok := runtime.Caller(0); ok && filepath.IsAbs(file) {
+		if _, serr := os.Stat(file); serr == nil {
+			wd, err = filepath.Dir(file), nil
+		}
+	}
 	if err != nil {
 		panic("onnxtest: " + err.Error())
 	}
@@ -108,8 +116,9 @@ func modulePathOf(gomod []byte) string {
 	return ""
 }
 
-// RepoRoot returns the repository root: the nearest folder at or above the
-// working directory whose go.mod declares module github.com/graftml/graft
+// RepoRoot returns the repository root: the nearest folder at or above
+// this package's source folder (or, failing that, the working directory)
+// whose go.mod declares module github.com/graftml/graft
 // (failing that, the nearest holding a go.mod). It panics when there is none.
 func RepoRoot() string { return repoRoot() }
 
