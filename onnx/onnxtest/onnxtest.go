@@ -50,6 +50,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/graftml/graft/onnx"
 )
@@ -673,10 +674,12 @@ type wireTensor struct {
 type wireRequest struct {
 	Model  string                `json:"model"`
 	Inputs map[string]wireTensor `json:"inputs"`
+	Repeat int                   `json:"repeat,omitempty"`
 }
 
 type wireResponse struct {
 	Outputs map[string]wireTensor `json:"outputs"`
+	TimesMS []float64             `json:"times_ms"`
 	Error   string                `json:"error"`
 }
 
@@ -685,21 +688,44 @@ type wireResponse struct {
 // Name set. Outputs of other numeric types come back converted to float32
 // (floating) or int64 (integer, bool).
 func (r *Runtime) Run(modelPath string, inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, error) {
-	abs, err := filepath.Abs(modelPath)
+	outs, _, err := r.run(modelPath, inputs, 0)
+	return outs, err
+}
+
+// Time runs the model once to warm up and then n more times, returning the
+// duration of each of those n runs as ONNX Runtime's process measured it
+// (without the cost of shipping tensors to it).
+func (r *Runtime) Time(modelPath string, inputs map[string]*onnx.Tensor, n int) ([]time.Duration, error) {
+	if n < 1 {
+		return nil, fmt.Errorf("n = %d: must be positive", n)
+	}
+	_, ms, err := r.run(modelPath, inputs, n)
 	if err != nil {
 		return nil, err
 	}
-	req := wireRequest{Model: abs, Inputs: make(map[string]wireTensor, len(inputs))}
+	ds := make([]time.Duration, len(ms))
+	for i, v := range ms {
+		ds[i] = time.Duration(v * float64(time.Millisecond))
+	}
+	return ds, nil
+}
+
+func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat int) (map[string]*onnx.Tensor, []float64, error) {
+	abs, err := filepath.Abs(modelPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	req := wireRequest{Model: abs, Inputs: make(map[string]wireTensor, len(inputs)), Repeat: repeat}
 	for name, t := range inputs {
 		w, err := toWire(t)
 		if err != nil {
-			return nil, fmt.Errorf("input %q: %v", name, err)
+			return nil, nil, fmt.Errorf("input %q: %v", name, err)
 		}
 		req.Inputs[name] = w
 	}
 	line, err := json.Marshal(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	line = append(line, '\n')
 
@@ -707,7 +733,7 @@ func (r *Runtime) Run(modelPath string, inputs map[string]*onnx.Tensor) (map[str
 	defer r.mu.Unlock()
 	if r.cmd == nil {
 		if err := r.start(); err != nil {
-			return nil, fmt.Errorf("onnx runtime: %v", err)
+			return nil, nil, fmt.Errorf("onnx runtime: %v", err)
 		}
 	}
 	var resp wireResponse
@@ -721,20 +747,20 @@ func (r *Runtime) Run(modelPath string, inputs map[string]*onnx.Tensor) (map[str
 	}
 	if err != nil {
 		r.stop()
-		return nil, fmt.Errorf("onnx runtime helper failed: %v: %s", err, r.stderr.String())
+		return nil, nil, fmt.Errorf("onnx runtime helper failed: %v: %s", err, r.stderr.String())
 	}
 	if resp.Error != "" {
-		return nil, fmt.Errorf("onnx runtime: %s: %s", modelPath, resp.Error)
+		return nil, nil, fmt.Errorf("onnx runtime: %s: %s", modelPath, resp.Error)
 	}
 	outs := make(map[string]*onnx.Tensor, len(resp.Outputs))
 	for name, w := range resp.Outputs {
 		t, err := fromWire(name, w)
 		if err != nil {
-			return nil, fmt.Errorf("onnx runtime: output %q: %v", name, err)
+			return nil, nil, fmt.Errorf("onnx runtime: output %q: %v", name, err)
 		}
 		outs[name] = t
 	}
-	return outs, nil
+	return outs, resp.TimesMS, nil
 }
 
 func toWire(t *onnx.Tensor) (wireTensor, error) {

@@ -13,6 +13,10 @@
 //   {"model": "/abs/path/model.onnx",
 //    "inputs": {"input": {"dtype": "float32", "dims": [1,3,8,8], "data": "<base64>"}}}
 //
+// With "repeat": N (N > 0) the model runs N more times after the first run
+// and the response adds "times_ms": the wall time of each of those runs, as
+// measured around session.run inside this process (for benchmarks).
+//
 // A response carries every graph output by name, or an error:
 //
 //   {"outputs": {"output": {"dtype": "float32", "dims": [1,5], "data": "<base64>"}}}
@@ -140,7 +144,13 @@ async function handle(line) {
   for (const name of sess.outputNames) {
     outputs[name] = encode(name, res[name]);
   }
-  return { outputs };
+  const times = [];
+  for (let i = 0; i < (req.repeat || 0); i++) {
+    const t0 = process.hrtime.bigint();
+    await sess.run(feeds);
+    times.push(Number(process.hrtime.bigint() - t0) / 1e6);
+  }
+  return times.length ? { outputs, times_ms: times } : { outputs };
 }
 
 async function main() {
