@@ -1,3 +1,802 @@
 package graph
 
-var convOps = map[string]opDef{}
+import (
+	"fmt"
+	"runtime"
+	"slices"
+	"sync"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Convolution (Conv) over 1-D and 2-D inputs, and the sliding-window
+// geometry it shares with the pooling ops. A 1-D input is handled as a
+// 2-D one of height 1.
+
+var convOps = map[string]opDef{
+	"Conv": {conv: convConv, grad: true},
+	"LRN":  {conv: convLRN, grad: true, family: "norm"}, // code in lrn.go
+}
+
+// window is the geometry of a 2-D sliding window over an h×w plane.
+type window struct {
+	h, w           int // input plane
+	kh, kw         int // kernel
+	sh, sw         int // strides
+	dh, dw         int // dilations
+	pt, pl, pb, pr int // pads: top, left, bottom, right
+	oh, ow         int // output plane
+}
+
+// windowAxis computes the output length of one spatial axis, and its pads
+// when autoPad sets them. dk is the dilated kernel extent. In ceil mode a
+// last window that would start in the right padding is dropped, as ONNX
+// Runtime and PyTorch do.
+func windowAxis(in, k, s, d, head, tail int, autoPad string, ceil bool) (out, ph, pt int, err error) {
+	if k < 1 || s < 1 || d < 1 {
+		return 0, 0, 0, fmt.Errorf("kernel %d, stride %d and dilation %d must be positive", k, s, d)
+	}
+	dk := (k-1)*d + 1
+	switch autoPad {
+	case "NOTSET", "":
+		if head < 0 || tail < 0 {
+			return 0, 0, 0, fmt.Errorf("negative pads %d, %d", head, tail)
+		}
+	case "VALID":
+		head, tail = 0, 0
+	case "SAME_UPPER", "SAME_LOWER":
+		out = (in + s - 1) / s
+		need := max(0, (out-1)*s+dk-in)
+		head = need / 2
+		if autoPad == "SAME_LOWER" {
+			head = need - need/2
+		}
+		return out, head, need - head, nil
+	default:
+		return 0, 0, 0, fmt.Errorf("unknown auto_pad %q", autoPad)
+	}
+	span := in + head + tail - dk
+	if span < 0 {
+		return 0, 0, 0, fmt.Errorf("the kernel (extent %d) is larger than the padded input (%d)", dk, in+head+tail)
+	}
+	if ceil {
+		out = (span+s-1)/s + 1
+		if (out-1)*s >= in+head {
+			out--
+		}
+	} else {
+		out = span/s + 1
+	}
+	return out, head, tail, nil
+}
+
+// tapRange returns the outputs [lo, hi) at which kernel tap t reads
+// inside an input axis of length in: 0 <= o*s - p + t*d < in.
+func tapRange(in, out, s, p, d, t int) (lo, hi int) {
+	off := t*d - p // input index of output 0
+	if off < 0 {
+		lo = (-off + s - 1) / s
+	}
+	if last := in - 1 - off; last >= 0 {
+		hi = last/s + 1
+	}
+	hi = min(hi, out)
+	lo = min(lo, hi)
+	return lo, hi
+}
+
+// interior returns the output rows and columns at which every tap reads
+// inside the input.
+func (g *window) interior() (oh0, oh1, ow0, ow1 int) {
+	oh0, _ = tapRange(g.h, g.oh, g.sh, g.pt, g.dh, 0)
+	_, oh1 = tapRange(g.h, g.oh, g.sh, g.pt, g.dh, g.kh-1)
+	ow0, _ = tapRange(g.w, g.ow, g.sw, g.pl, g.dw, 0)
+	_, ow1 = tapRange(g.w, g.ow, g.sw, g.pl, g.dw, g.kw-1)
+	return oh0, max(oh0, oh1), ow0, max(ow0, ow1)
+}
+
+// windowOpts says which window attributes a node may carry.
+type windowOpts struct {
+	pool      bool // a pooling op: pads must be smaller than the kernel
+	ceil      bool // ceil_mode
+	dilations bool // the op reads a dilations attribute
+}
+
+// readWindow reads strides, pads, dilations and auto_pad for a window of
+// the given spatial kernel over input shape x (N, C, spatial...), which
+// must have one or two spatial axes.
+func (c *nodeCtx) readWindow(x, kernel []int, o windowOpts) (window, error) {
+	sp := len(x) - 2
+	if len(kernel) != sp {
+		return window{}, c.errorf("kernel_shape %v does not match input shape %v", kernel, x)
+	}
+	ones := slices.Repeat([]int{1}, sp)
+	strides, err := c.attrInts("strides", ones)
+	if err != nil {
+		return window{}, err
+	}
+	dil := ones
+	if o.dilations {
+		if dil, err = c.attrInts("dilations", ones); err != nil {
+			return window{}, err
+		}
+	} else if c.has("dilations") {
+		return window{}, c.errorf("attribute \"dilations\" is not part of %s at opset %d", c.n.OpType, c.opset)
+	}
+	autoPad, err := c.attrString("auto_pad", "NOTSET")
+	if err != nil {
+		return window{}, err
+	}
+	pads, err := c.attrInts("pads", make([]int, 2*sp))
+	if err != nil {
+		return window{}, err
+	}
+	if len(strides) == 0 {
+		strides = ones
+	}
+	if len(dil) == 0 {
+		dil = ones
+	}
+	if len(pads) == 0 {
+		pads = make([]int, 2*sp)
+	}
+	if len(strides) != sp || len(dil) != sp || len(pads) != 2*sp {
+		return window{}, c.errorf("strides %v, dilations %v or pads %v do not fit %d spatial axes", strides, dil, pads, sp)
+	}
+	if o.pool && (autoPad == "NOTSET" || autoPad == "") {
+		for i, k := range kernel {
+			if pads[i] >= k || pads[i+sp] >= k {
+				return window{}, c.errorf("pads %v must be smaller than kernel_shape %v", pads, kernel)
+			}
+		}
+	}
+	g := window{h: 1, kh: 1, sh: 1, dh: 1, oh: 1}
+	axis := func(i int, in, k, s, d *int, ph, pt, out *int) error {
+		*in, *k, *s, *d = x[2+i], kernel[i], strides[i], dil[i]
+		var err error
+		*out, *ph, *pt, err = windowAxis(*in, *k, *s, *d, pads[i], pads[i+sp], autoPad, o.ceil)
+		if err != nil {
+			return c.errorf("spatial axis %d of input shape %v: %v", i, x, err)
+		}
+		return nil
+	}
+	if sp == 2 {
+		if err := axis(0, &g.h, &g.kh, &g.sh, &g.dh, &g.pt, &g.pb, &g.oh); err != nil {
+			return window{}, err
+		}
+	}
+	if err := axis(sp-1, &g.w, &g.kw, &g.sw, &g.dw, &g.pl, &g.pr, &g.ow); err != nil {
+		return window{}, err
+	}
+	return g, nil
+}
+
+// outShape is the output shape [n, ch, (oh,) ow] for an input of
+// rank 3 or 4.
+func (g *window) outShape(rank, n, ch int) []int {
+	if rank == 3 {
+		return []int{n, ch, g.ow}
+	}
+	return []int{n, ch, g.oh, g.ow}
+}
+
+// convKernel is Conv over NCHW float32 tensors (NCW for 1-D).
+type convKernel struct {
+	g         window
+	n, c, m   int // batch, input and output channels
+	group     int
+	cg, mg    int // input and output channels per group
+	bias      bool
+	outShape  []int
+	xN, wN    int  // elements of X and W
+	depthwise bool // group == C: one input channel per group
+	direct    bool // 1×1, stride 1, no pads: X is its own im2col matrix
+}
+
+func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
+	k := &convKernel{g: g, n: n, c: c, m: m, group: group, cg: c / group, mg: m / group, bias: bias}
+	k.outShape = g.outShape(rank, n, m)
+	k.xN = n * c * g.h * g.w
+	k.wN = m * k.cg * g.kh * g.kw
+	k.depthwise = group > 1 && k.cg == 1
+	k.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+	return k
+}
+
+func convConv(c *nodeCtx) error {
+	x, err := c.input(0)
+	if err != nil {
+		return err
+	}
+	w, err := c.input(1)
+	if err != nil {
+		return err
+	}
+	if len(x.shape) != 3 && len(x.shape) != 4 {
+		return c.errorf("graft supports 1-D and 2-D convolutions only (input of rank 3 or 4); input %q has shape %v", x.name, x.shape)
+	}
+	if x.dtype != onnx.Float32 || w.dtype != onnx.Float32 {
+		return c.errorf("X and W must be float tensors")
+	}
+	if len(w.shape) != len(x.shape) {
+		return c.errorf("weight %q has shape %v; a rank-%d input needs a rank-%d weight", w.name, w.shape, len(x.shape), len(x.shape))
+	}
+	group, err := c.attrInt("group", 1)
+	if err != nil {
+		return err
+	}
+	n, ch, m := x.shape[0], x.shape[1], w.shape[0]
+	if group < 1 || ch%group != 0 || m%group != 0 || w.shape[1]*group != ch {
+		return c.errorf("group %d does not fit input channels %d (X %v) and weight shape %v", group, ch, x.shape, w.shape)
+	}
+	kernel := w.shape[2:]
+	if ks, err := c.attrInts("kernel_shape", nil); err != nil {
+		return err
+	} else if ks != nil && !slices.Equal(ks, kernel) {
+		return c.errorf("kernel_shape %v does not match weight shape %v", ks, w.shape)
+	}
+	g, err := c.readWindow(x.shape, kernel, windowOpts{dilations: true})
+	if err != nil {
+		return err
+	}
+	inputs := []int{0, 1}
+	bias := c.optional(2)
+	if bias {
+		b, _ := c.input(2)
+		if onnx.NumElems(b.shape) != m || len(b.shape) != 1 {
+			return c.errorf("bias %q has shape %v; want [%d]", b.name, b.shape, m)
+		}
+		inputs = append(inputs, 2)
+	}
+	k := newConvKernel(g, len(x.shape), n, ch, m, group, bias)
+	return c.apply(0, k, k.outShape, onnx.Float32, inputs...)
+}
+
+// convBufs recycles im2col buffers between calls.
+var convBufs sync.Pool
+
+func getConvBuf(n int) *[]float32 {
+	if p, ok := convBufs.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func putConvBuf(p *[]float32) { convBufs.Put(p) }
+
+func (k *convKernel) check(in []*onnx.Tensor) error {
+	for i, t := range in {
+		if t.DType != onnx.Float32 {
+			return fmt.Errorf("input %d must be float32", i)
+		}
+	}
+	if len(in[0].F) != k.xN || len(in[1].F) != k.wN {
+		return fmt.Errorf("X or W has the wrong size for this Conv (built for X %d, W %d elements)", k.xN, k.wN)
+	}
+	return nil
+}
+
+func (k *convKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	if err := k.check(in); err != nil {
+		return nil, err
+	}
+	out := onnx.NewFloat(k.outShape, nil)
+	x, w, y := in[0].F, in[1].F, out.F
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	if k.depthwise {
+		mult := k.mg
+		khw := g.kh * g.kw
+		forEachPar(0, k.n*k.m, func(u int) {
+			ni, oc := u/k.m, u%k.m
+			var b float32
+			if k.bias {
+				b = in[2].F[oc]
+			}
+			ic := oc / mult
+			dwForwardPlane(g, x[(ni*k.c+ic)*hw:][:hw], y[u*ohw:][:ohw], w[oc*khw:][:khw], b)
+		})
+		return out, nil
+	}
+	kk := k.cg * g.kh * g.kw
+	units := k.n * k.group
+	workers := runtime.GOMAXPROCS(0)
+	outer, inner := 0, 1 // parallel over units, or within each
+	if units < workers {
+		outer, inner = 1, workers
+	}
+	forEachPar(outer, units, func(u int) {
+		ni, gi := u/k.group, u%k.group
+		xg := x[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
+		yg := y[(ni*k.m+gi*k.mg)*ohw:][:k.mg*ohw]
+		wg := w[gi*k.mg*kk:][:k.mg*kk]
+		col := xg
+		if !k.direct {
+			p := getConvBuf(kk * ohw)
+			defer putConvBuf(p)
+			col = *p
+			im2col(g, xg, col, k.cg, inner)
+		}
+		beta := float32(0)
+		if k.bias { // start from the bias
+			beta = 1
+			for r := 0; r < k.mg; r++ {
+				b := in[2].F[gi*k.mg+r]
+				row := yg[r*ohw : (r+1)*ohw]
+				for j := range row {
+					row[j] = b
+				}
+			}
+		}
+		sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)
+	})
+	return out, nil
+}
+
+func (k *convKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	if err := k.check(in); err != nil {
+		return nil, err
+	}
+	switch i {
+	case 0:
+		return k.gradX(in[1].F, dy.F, in[0].Shape), nil
+	case 1:
+		return k.gradW(in[0].F, dy.F, in[1].Shape), nil
+	case 2:
+		g := onnx.NewFloat(in[2].Shape, nil)
+		ohw := k.g.oh * k.g.ow
+		for ni := 0; ni < k.n; ni++ {
+			for oc := 0; oc < k.m; oc++ {
+				var s float32
+				for _, v := range dy.F[(ni*k.m+oc)*ohw:][:ohw] {
+					s += v
+				}
+				g.F[oc] += s
+			}
+		}
+		return g, nil
+	}
+	return nil, fmt.Errorf("Conv has no input %d", i)
+}
+
+func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {
+	out := onnx.NewFloat(shape, nil)
+	dx := out.F
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	if k.depthwise {
+		mult, khw := k.mg, g.kh*g.kw
+		forEachPar(0, k.n*k.c, func(u int) {
+			ni, ic := u/k.c, u%k.c
+			dxp := dx[u*hw:][:hw]
+			for oc := ic * mult; oc < (ic+1)*mult; oc++ {
+				dwGradXPlane(g, dxp, dy[(ni*k.m+oc)*ohw:][:ohw], w[oc*khw:][:khw])
+			}
+		})
+		return out
+	}
+	kk := k.cg * g.kh * g.kw
+	units := k.n * k.group
+	workers := runtime.GOMAXPROCS(0)
+	outer, inner := 0, 1
+	if units < workers {
+		outer, inner = 1, workers
+	}
+	forEachPar(outer, units, func(u int) {
+		ni, gi := u/k.group, u%k.group
+		dxg := dx[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
+		dyg := dy[(ni*k.m+gi*k.mg)*ohw:][:k.mg*ohw]
+		wg := w[gi*k.mg*kk:][:k.mg*kk]
+		if k.direct {
+			sgemmWorkers(inner, true, false, kk, ohw, k.mg, 1, wg, kk, dyg, ohw, 0, dxg, hw)
+			return
+		}
+		p := getConvBuf(kk * ohw)
+		defer putConvBuf(p)
+		dcol := *p
+		sgemmWorkers(inner, true, false, kk, ohw, k.mg, 1, wg, kk, dyg, ohw, 0, dcol, ohw)
+		col2im(g, dcol, dxg, k.cg, inner)
+	})
+	return out
+}
+
+func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
+	out := onnx.NewFloat(shape, nil)
+	dw := out.F
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	if k.depthwise {
+		mult, khw := k.mg, g.kh*g.kw
+		forEachPar(0, k.m, func(oc int) {
+			ic := oc / mult
+			acc := make([]float64, khw)
+			for ni := 0; ni < k.n; ni++ {
+				dwGradWPlane(g, acc, x[(ni*k.c+ic)*hw:][:hw], dy[(ni*k.m+oc)*ohw:][:ohw])
+			}
+			for t, v := range acc {
+				dw[oc*khw+t] = float32(v)
+			}
+		})
+		return out
+	}
+	kk := k.cg * g.kh * g.kw
+	units := k.n * k.group
+	workers := min(runtime.GOMAXPROCS(0), units)
+	// unit u adds dY_u · col_uᵀ to dW of its group; each worker sums its
+	// units into a dW of its own, and those are added at the end.
+	unit := func(u, inner int, acc []float32) {
+		ni, gi := u/k.group, u%k.group
+		xg := x[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
+		dyg := dy[(ni*k.m+gi*k.mg)*ohw:][:k.mg*ohw]
+		col := xg
+		if !k.direct {
+			p := getConvBuf(kk * ohw)
+			defer putConvBuf(p)
+			col = *p
+			im2col(g, xg, col, k.cg, inner)
+		}
+		sgemmWorkers(inner, false, true, k.mg, kk, ohw, 1, dyg, ohw, col, ohw, 1, acc[gi*k.mg*kk:][:k.mg*kk], kk)
+	}
+	if workers <= 1 || units < workers {
+		for u := 0; u < units; u++ {
+			unit(u, 0, dw)
+		}
+		return out
+	}
+	parts := make([][]float32, workers)
+	parts[0] = dw
+	forEachPar(workers, workers, func(wi int) {
+		if parts[wi] == nil {
+			parts[wi] = make([]float32, len(dw))
+		}
+		for u := wi; u < units; u += workers {
+			unit(u, 1, parts[wi])
+		}
+	})
+	for _, p := range parts[1:] {
+		for j, v := range p {
+			dw[j] += v
+		}
+	}
+	return out
+}
+
+// im2col writes the columns of cg input planes xg for the window g into
+// col: row (c, i, j) holds, for every output position, the input element
+// tap (i, j) of channel c reads there (0 in the padding).
+func im2col(g *window, xg, col []float32, cg, workers int) {
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	forEachPar(workers, cg, func(ci int) {
+		src := xg[ci*hw:][:hw]
+		for i := 0; i < g.kh; i++ {
+			oh0, oh1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+			for j := 0; j < g.kw; j++ {
+				ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+				dst := col[((ci*g.kh+i)*g.kw+j)*ohw:][:ohw]
+				clear(dst[:oh0*g.ow])
+				clear(dst[oh1*g.ow:])
+				n := ow1 - ow0
+				for oh := oh0; oh < oh1; oh++ {
+					d := dst[oh*g.ow : (oh+1)*g.ow]
+					clear(d[:ow0])
+					clear(d[ow1:])
+					s := src[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]
+					if g.sw == 1 {
+						copy(d[ow0:ow1], s[:n])
+						continue
+					}
+					d = d[ow0:ow1]
+					for t := range d {
+						d[t] = s[t*g.sw]
+					}
+				}
+			}
+		}
+	})
+}
+
+// col2im adds the columns back into the input planes: the adjoint of
+// im2col.
+func col2im(g *window, col, dxg []float32, cg, workers int) {
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	forEachPar(workers, cg, func(ci int) {
+		dst := dxg[ci*hw:][:hw]
+		for i := 0; i < g.kh; i++ {
+			oh0, oh1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+			for j := 0; j < g.kw; j++ {
+				ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+				src := col[((ci*g.kh+i)*g.kw+j)*ohw:][:ohw]
+				for oh := oh0; oh < oh1; oh++ {
+					s := src[oh*g.ow+ow0 : oh*g.ow+ow1]
+					d := dst[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]
+					if g.sw == 1 {
+						d = d[:len(s)]
+						for t, v := range s {
+							d[t] += v
+						}
+						continue
+					}
+					for t, v := range s {
+						d[t*g.sw] += v
+					}
+				}
+			}
+		}
+	})
+}
+
+// dwPixel is one output of a depthwise convolution, with bounds tests.
+func dwPixel(g *window, xp, wk []float32, bias float32, oh, ow int) float32 {
+	acc := bias
+	for i := 0; i < g.kh; i++ {
+		ih := oh*g.sh - g.pt + i*g.dh
+		if ih < 0 || ih >= g.h {
+			continue
+		}
+		row := xp[ih*g.w : (ih+1)*g.w]
+		for j := 0; j < g.kw; j++ {
+			if iw := ow*g.sw - g.pl + j*g.dw; iw >= 0 && iw < g.w {
+				acc += wk[i*g.kw+j] * row[iw]
+			}
+		}
+	}
+	return acc
+}
+
+// dwFlat reports whether the output plane has the input's width at stride
+// 1. Then tap (i, j) reads x[q+off] for output q of the flattened plane,
+// one constant offset per tap, and a whole plane is one vector operation
+// per tap; only the border columns, where the flat offset would wrap
+// into the neighbouring row, need the bounds tests.
+func (g *window) dwFlat() bool { return g.sh == 1 && g.sw == 1 && g.ow == g.w }
+
+// dwFlatRange returns tap (i, j)'s offset and the flat output range
+// [q0, q1) of the rows it reads, clipped to the input.
+func (g *window) dwFlatRange(i, j int) (off, q0, q1 int) {
+	r0, r1 := tapRange(g.h, g.oh, 1, g.pt, g.dh, i)
+	off = (i*g.dh-g.pt)*g.w + j*g.dw - g.pl
+	return off, max(r0*g.ow, -off), min(r1*g.ow, g.h*g.w-off)
+}
+
+// dwMaskBorder copies the plane dyp into buf with its border columns
+// (those where some tap reads outside the input) set to zero.
+func dwMaskBorder(g *window, dyp, buf []float32) []float32 {
+	_, _, ow0, ow1 := g.interior()
+	buf = buf[:len(dyp)]
+	copy(buf, dyp)
+	for oh := 0; oh < g.oh; oh++ {
+		row := buf[oh*g.ow : (oh+1)*g.ow]
+		clear(row[:ow0])
+		clear(row[ow1:])
+	}
+	return buf
+}
+
+// dwForwardPlane computes one output plane of a depthwise convolution:
+// yp = bias + xp ⋆ wk. Interior outputs, where every tap is inside the
+// input, skip the bounds tests.
+func dwForwardPlane(g *window, xp, yp, wk []float32, bias float32) {
+	oh0, oh1, ow0, ow1 := g.interior()
+	border := func(oh, ow int) float32 { return dwPixel(g, xp, wk, bias, oh, ow) }
+	if g.dwFlat() {
+		for q := range yp {
+			yp[q] = bias
+		}
+		for i := 0; i < g.kh; i++ {
+			for j := 0; j < g.kw; j++ {
+				if off, q0, q1 := g.dwFlatRange(i, j); q0 < q1 {
+					axpyF32(wk[i*g.kw+j], xp[q0+off:q1+off], yp[q0:q1])
+				}
+			}
+		}
+		for oh := 0; oh < g.oh; oh++ {
+			yrow := yp[oh*g.ow : (oh+1)*g.ow]
+			for ow := 0; ow < ow0; ow++ {
+				yrow[ow] = border(oh, ow)
+			}
+			for ow := ow1; ow < g.ow; ow++ {
+				yrow[ow] = border(oh, ow)
+			}
+		}
+		return
+	}
+	for oh := 0; oh < g.oh; oh++ {
+		yrow := yp[oh*g.ow : (oh+1)*g.ow]
+		if oh < oh0 || oh >= oh1 {
+			for ow := range yrow {
+				yrow[ow] = border(oh, ow)
+			}
+			continue
+		}
+		for ow := 0; ow < ow0; ow++ {
+			yrow[ow] = border(oh, ow)
+		}
+		for ow := ow1; ow < g.ow; ow++ {
+			yrow[ow] = border(oh, ow)
+		}
+		ih := oh*g.sh - g.pt
+		p := ow0*g.sw - g.pl
+		if g.kh == 3 && g.kw == 3 && g.dw == 1 {
+			r0 := xp[ih*g.w:]
+			r1 := xp[(ih+g.dh)*g.w:]
+			r2 := xp[(ih+2*g.dh)*g.w:]
+			w0, w1, w2, w3, w4, w5, w6, w7, w8 := wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8]
+			for ow := ow0; ow < ow1; ow++ {
+				a := r0[p : p+3 : p+3]
+				b := r1[p : p+3 : p+3]
+				c := r2[p : p+3 : p+3]
+				yrow[ow] = bias + w0*a[0] + w1*a[1] + w2*a[2] + w3*b[0] + w4*b[1] + w5*b[2] + w6*c[0] + w7*c[1] + w8*c[2]
+				p += g.sw
+			}
+			continue
+		}
+		for ow := ow0; ow < ow1; ow++ {
+			acc := bias
+			for i := 0; i < g.kh; i++ {
+				row := xp[(ih+i*g.dh)*g.w+p:]
+				wr := wk[i*g.kw : (i+1)*g.kw]
+				for j, wv := range wr {
+					acc += wv * row[j*g.dw]
+				}
+			}
+			yrow[ow] = acc
+			p += g.sw
+		}
+	}
+}
+
+// dwGradXPlane adds the input gradient of one depthwise output plane:
+// dxp += dyp scattered through wk.
+func dwGradXPlane(g *window, dxp, dyp, wk []float32) {
+	oh0, oh1, ow0, ow1 := g.interior()
+	border := func(oh, ow int, d float32) {
+		for i := 0; i < g.kh; i++ {
+			ih := oh*g.sh - g.pt + i*g.dh
+			if ih < 0 || ih >= g.h {
+				continue
+			}
+			row := dxp[ih*g.w : (ih+1)*g.w]
+			for j := 0; j < g.kw; j++ {
+				if iw := ow*g.sw - g.pl + j*g.dw; iw >= 0 && iw < g.w {
+					row[iw] += wk[i*g.kw+j] * d
+				}
+			}
+		}
+	}
+	if g.dwFlat() {
+		// the interior columns as whole-plane vector operations, from a
+		// copy of dy whose border columns are zero; then the border
+		p := getConvBuf(len(dyp))
+		defer putConvBuf(p)
+		masked := dwMaskBorder(g, dyp, *p)
+		for i := 0; i < g.kh; i++ {
+			for j := 0; j < g.kw; j++ {
+				if off, q0, q1 := g.dwFlatRange(i, j); q0 < q1 {
+					axpyF32(wk[i*g.kw+j], masked[q0:q1], dxp[q0+off:q1+off])
+				}
+			}
+		}
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < ow0; ow++ {
+				border(oh, ow, dyp[oh*g.ow+ow])
+			}
+			for ow := ow1; ow < g.ow; ow++ {
+				border(oh, ow, dyp[oh*g.ow+ow])
+			}
+		}
+		return
+	}
+	for oh := 0; oh < g.oh; oh++ {
+		dyrow := dyp[oh*g.ow : (oh+1)*g.ow]
+		if oh < oh0 || oh >= oh1 {
+			for ow, d := range dyrow {
+				border(oh, ow, d)
+			}
+			continue
+		}
+		for ow := 0; ow < ow0; ow++ {
+			border(oh, ow, dyrow[ow])
+		}
+		for ow := ow1; ow < g.ow; ow++ {
+			border(oh, ow, dyrow[ow])
+		}
+		ih := oh*g.sh - g.pt
+		p := ow0*g.sw - g.pl
+		if g.kh == 3 && g.kw == 3 && g.dw == 1 {
+			r0 := dxp[ih*g.w:]
+			r1 := dxp[(ih+g.dh)*g.w:]
+			r2 := dxp[(ih+2*g.dh)*g.w:]
+			w0, w1, w2, w3, w4, w5, w6, w7, w8 := wk[0], wk[1], wk[2], wk[3], wk[4], wk[5], wk[6], wk[7], wk[8]
+			for _, d := range dyrow[ow0:ow1] {
+				a := r0[p : p+3 : p+3]
+				b := r1[p : p+3 : p+3]
+				c := r2[p : p+3 : p+3]
+				a[0] += w0 * d
+				a[1] += w1 * d
+				a[2] += w2 * d
+				b[0] += w3 * d
+				b[1] += w4 * d
+				b[2] += w5 * d
+				c[0] += w6 * d
+				c[1] += w7 * d
+				c[2] += w8 * d
+				p += g.sw
+			}
+			continue
+		}
+		for _, d := range dyrow[ow0:ow1] {
+			for i := 0; i < g.kh; i++ {
+				row := dxp[(ih+i*g.dh)*g.w+p:]
+				for j, wv := range wk[i*g.kw : (i+1)*g.kw] {
+					row[j*g.dw] += wv * d
+				}
+			}
+			p += g.sw
+		}
+	}
+}
+
+// dwGradWPlane adds, for every tap, the sum over one plane of dy times
+// the input element the tap reads.
+func dwGradWPlane(g *window, acc []float64, xp, dyp []float32) {
+	if g.dwFlat() {
+		_, _, ow0, ow1 := g.interior()
+		p := getConvBuf(len(dyp))
+		defer putConvBuf(p)
+		masked := dwMaskBorder(g, dyp, *p)
+		for i := 0; i < g.kh; i++ {
+			for j := 0; j < g.kw; j++ {
+				if off, q0, q1 := g.dwFlatRange(i, j); q0 < q1 {
+					acc[i*g.kw+j] += float64(dotF32(masked[q0:q1], xp[q0+off:q1+off]))
+				}
+			}
+		}
+		for oh := 0; oh < g.oh; oh++ {
+			for ow := 0; ow < g.ow; ow++ {
+				if ow == ow0 && ow0 < ow1 {
+					ow = ow1 - 1 // skip the interior
+					continue
+				}
+				d := float64(dyp[oh*g.ow+ow])
+				for i := 0; i < g.kh; i++ {
+					ih := oh - g.pt + i*g.dh
+					if ih < 0 || ih >= g.h {
+						continue
+					}
+					for j := 0; j < g.kw; j++ {
+						if iw := ow - g.pl + j*g.dw; iw >= 0 && iw < g.w {
+							acc[i*g.kw+j] += d * float64(xp[ih*g.w+iw])
+						}
+					}
+				}
+			}
+		}
+		return
+	}
+	for i := 0; i < g.kh; i++ {
+		oh0, oh1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+		for j := 0; j < g.kw; j++ {
+			ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+			if ow0 >= ow1 {
+				continue
+			}
+			var s float64
+			for oh := oh0; oh < oh1; oh++ {
+				d := dyp[oh*g.ow+ow0 : oh*g.ow+ow1]
+				xr := xp[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]
+				if g.sw == 1 {
+					s += float64(dotF32(d, xr[:len(d)]))
+					continue
+				}
+				var r float32
+				for t, v := range d {
+					r += v * xr[t*g.sw]
+				}
+				s += float64(r)
+			}
+			acc[i*g.kw+j] += s
+		}
+	}
+}

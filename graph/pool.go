@@ -1,3 +1,276 @@
 package graph
 
-var poolOps = map[string]opDef{}
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Pooling: MaxPool and AveragePool over 1-D and 2-D inputs (window
+// geometry in conv.go), GlobalAveragePool and GlobalMaxPool over any
+// number of spatial axes.
+
+var poolOps = map[string]opDef{
+	"MaxPool":           {conv: convPool, grad: true},
+	"AveragePool":       {conv: convPool, grad: true},
+	"GlobalAveragePool": {conv: convGlobalPool, grad: true},
+	"GlobalMaxPool":     {conv: convGlobalPool, grad: true},
+}
+
+func convPool(c *nodeCtx) error {
+	x, err := c.input(0)
+	if err != nil {
+		return err
+	}
+	op := c.n.OpType
+	if len(x.shape) != 3 && len(x.shape) != 4 {
+		return c.errorf("graft supports 1-D and 2-D %s only (input of rank 3 or 4); input %q has shape %v", op, x.name, x.shape)
+	}
+	kernel, err := c.attrInts("kernel_shape", nil)
+	if err != nil {
+		return err
+	}
+	if kernel == nil {
+		return c.errorf("attribute \"kernel_shape\" is required")
+	}
+	isMax := op == "MaxPool"
+	ceil := false
+	if c.opset >= 10 {
+		cm, err := c.attrInt("ceil_mode", 0)
+		if err != nil {
+			return err
+		}
+		ceil = cm != 0
+	} else if c.has("ceil_mode") {
+		return c.errorf("attribute \"ceil_mode\" is not part of %s before opset 10 (this model imports opset %d)", op, c.opset)
+	}
+	g, err := c.readWindow(x.shape, kernel, windowOpts{pool: true, ceil: ceil, dilations: isMax && c.opset >= 10})
+	if err != nil {
+		return err
+	}
+	includePad := false
+	if !isMax {
+		cip, err := c.attrInt("count_include_pad", 0)
+		if err != nil {
+			return err
+		}
+		includePad = cip != 0
+	}
+	// storage_order only changes the Indices output, which graft does not
+	// produce (optionalOutputs).
+	k := &poolKernel{g: g, planes: x.shape[0] * x.shape[1], max: isMax, includePad: includePad,
+		inShape: x.shape, outShape: g.outShape(len(x.shape), x.shape[0], x.shape[1])}
+	return c.apply(0, k, k.outShape, onnx.Float32, 0)
+}
+
+// poolKernel is MaxPool or AveragePool over NCHW planes.
+type poolKernel struct {
+	g                 window
+	planes            int // N*C
+	max               bool
+	includePad        bool // AveragePool count_include_pad
+	inShape, outShape []int
+}
+
+// taps returns the kernel taps [t0, t1) of a window starting at input
+// index start that read inside an axis of length in.
+func poolTaps(start, k, d, in int) (t0, t1 int) {
+	if start < 0 {
+		t0 = (-start + d - 1) / d
+	}
+	t1 = k
+	if last := in - 1 - start; last < 0 {
+		t1 = 0
+	} else {
+		t1 = min(k, last/d+1)
+	}
+	return t0, max(t0, t1)
+}
+
+// divisor is AveragePool's divisor for the window at (oh, ow): the taps
+// inside the input, or with count_include_pad the taps inside the input
+// and its pads (as ONNX Runtime counts them).
+func (k *poolKernel) divisor(oh, ow, i0, i1, j0, j1 int) float32 {
+	g := &k.g
+	if !k.includePad {
+		return float32((i1 - i0) * (j1 - j0))
+	}
+	hs, ws := oh*g.sh-g.pt, ow*g.sw-g.pl
+	he := min(hs+g.kh, g.h+g.pb)
+	we := min(ws+g.kw, g.w+g.pr)
+	return float32((he - hs) * (we - ws))
+}
+
+// argmax returns the input index (within its plane) of the first maximum
+// in the window at (oh, ow), or -1 when the window holds no input.
+func (k *poolKernel) argmax(xp []float32, oh, ow int) int {
+	g := &k.g
+	hs, ws := oh*g.sh-g.pt, ow*g.sw-g.pl
+	i0, i1 := poolTaps(hs, g.kh, g.dh, g.h)
+	j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
+	best, arg := float32(-math.MaxFloat32), -1
+	for i := i0; i < i1; i++ {
+		row := (hs + i*g.dh) * g.w
+		for j := j0; j < j1; j++ {
+			idx := row + ws + j*g.dw
+			if v := xp[idx]; v > best || arg < 0 && v == best {
+				best, arg = v, idx
+			}
+		}
+	}
+	return arg
+}
+
+func (k *poolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	if x.DType != onnx.Float32 || len(x.F) != k.planes*hw {
+		return nil, fmt.Errorf("input must be float32 of shape %v", k.inShape)
+	}
+	out := onnx.NewFloat(k.outShape, nil)
+	forEachPar(0, k.planes, func(pl int) {
+		xp, yp := x.F[pl*hw:][:hw], out.F[pl*ohw:][:ohw]
+		for oh := 0; oh < g.oh; oh++ {
+			hs := oh*g.sh - g.pt
+			i0, i1 := poolTaps(hs, g.kh, g.dh, g.h)
+			for ow := 0; ow < g.ow; ow++ {
+				ws := ow*g.sw - g.pl
+				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
+				if k.max {
+					m := float32(-math.MaxFloat32)
+					for i := i0; i < i1; i++ {
+						row := xp[(hs+i*g.dh)*g.w:][:g.w]
+						for j := j0; j < j1; j++ {
+							if v := row[ws+j*g.dw]; v > m {
+								m = v
+							}
+						}
+					}
+					yp[oh*g.ow+ow] = m
+					continue
+				}
+				var s float32
+				for i := i0; i < i1; i++ {
+					row := xp[(hs+i*g.dh)*g.w:][:g.w]
+					for j := j0; j < j1; j++ {
+						s += row[ws+j*g.dw]
+					}
+				}
+				yp[oh*g.ow+ow] = s / k.divisor(oh, ow, i0, i1, j0, j1)
+			}
+		}
+	})
+	return out, nil
+}
+
+// backward: MaxPool sends each output's gradient to the first maximum of
+// its window; AveragePool spreads it evenly over the window's inputs.
+func (k *poolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	dx := onnx.NewFloat(k.inShape, nil)
+	forEachPar(0, k.planes, func(pl int) {
+		xp, dxp, dyp := x.F[pl*hw:][:hw], dx.F[pl*hw:][:hw], dy.F[pl*ohw:][:ohw]
+		for oh := 0; oh < g.oh; oh++ {
+			hs := oh*g.sh - g.pt
+			i0, i1 := poolTaps(hs, g.kh, g.dh, g.h)
+			for ow := 0; ow < g.ow; ow++ {
+				d := dyp[oh*g.ow+ow]
+				if k.max {
+					if a := k.argmax(xp, oh, ow); a >= 0 {
+						dxp[a] += d
+					}
+					continue
+				}
+				ws := ow*g.sw - g.pl
+				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
+				d /= k.divisor(oh, ow, i0, i1, j0, j1)
+				for i := i0; i < i1; i++ {
+					row := dxp[(hs+i*g.dh)*g.w:][:g.w]
+					for j := j0; j < j1; j++ {
+						row[ws+j*g.dw] += d
+					}
+				}
+			}
+		}
+	})
+	return dx, nil
+}
+
+func convGlobalPool(c *nodeCtx) error {
+	x, err := c.input(0)
+	if err != nil {
+		return err
+	}
+	if len(x.shape) < 3 {
+		return c.errorf("input %q has shape %v; %s needs (N, C, spatial...)", x.name, x.shape, c.n.OpType)
+	}
+	out := slices.Clone(x.shape)
+	for i := 2; i < len(out); i++ {
+		out[i] = 1
+	}
+	k := &globalPoolKernel{max: c.n.OpType == "GlobalMaxPool", inShape: x.shape, outShape: out,
+		planes: x.shape[0] * x.shape[1], size: onnx.NumElems(x.shape[2:])}
+	return c.apply(0, k, out, onnx.Float32, 0)
+}
+
+// globalPoolKernel reduces every spatial plane to its mean or maximum.
+type globalPoolKernel struct {
+	max               bool
+	planes, size      int
+	inShape, outShape []int
+}
+
+func (k *globalPoolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	if x.DType != onnx.Float32 || len(x.F) != k.planes*k.size {
+		return nil, fmt.Errorf("input must be float32 of shape %v", k.inShape)
+	}
+	out := onnx.NewFloat(k.outShape, nil)
+	for pl := range out.F {
+		xp := x.F[pl*k.size:][:k.size]
+		if k.max {
+			m := xp[0]
+			for _, v := range xp[1:] {
+				if v > m {
+					m = v
+				}
+			}
+			out.F[pl] = m
+			continue
+		}
+		var s float64
+		for _, v := range xp {
+			s += float64(v)
+		}
+		out.F[pl] = float32(s / float64(k.size))
+	}
+	return out, nil
+}
+
+func (k *globalPoolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	dx := onnx.NewFloat(k.inShape, nil)
+	for pl, d := range dy.F {
+		xp, dxp := x.F[pl*k.size:][:k.size], dx.F[pl*k.size:][:k.size]
+		if k.max {
+			arg := 0
+			for i, v := range xp {
+				if v > xp[arg] {
+					arg = i
+				}
+			}
+			dxp[arg] += d
+			continue
+		}
+		d /= float32(k.size)
+		for i := range dxp {
+			dxp[i] = d
+		}
+	}
+	return dx, nil
+}
