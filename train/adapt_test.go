@@ -16,12 +16,14 @@ import (
 func sample(t *testing.T) (model, data, dir string) {
 	t.Helper()
 	dir = t.TempDir()
-	model, data, err := models.Extract(dir)
+	model, data, err := extractSample(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return model, data, dir
 }
+
+func extractSample(dir string) (model, data string, err error) { return models.Extract(dir) }
 
 func readWeights(t *testing.T, path string) map[string][]byte {
 	t.Helper()
