@@ -19,12 +19,6 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemmWorkers(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
-// sgemmSerial is sgemm on the calling goroutine only, for callers that
-// already run several products in parallel.
-func sgemmSerial(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	sgemmWorkers(1, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-}
-
 // Blocking of the axpy-based kernels: a k-block of gemmKB rows of B times
 // gemmNB columns (256 KiB) stays in L2 while each row of C's block (4 KiB)
 // stays in L1. Measured on the project machine: about twice gonum's Sgemm.
@@ -35,7 +29,8 @@ const (
 	gemmParallelWork = 1 << 18
 )
 
-// sgemmWorkers is sgemm on at most workers goroutines (0: GOMAXPROCS).
+// sgemmWorkers is sgemm on at most workers goroutines (0: GOMAXPROCS; 1
+// for callers that already run several products in parallel).
 func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
 		return
