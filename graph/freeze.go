@@ -55,7 +55,12 @@ func Layers(mp *onnx.ModelProto, cut string) []Layer {
 			continue
 		}
 		l := Layer{Node: nodeName(n, i), Op: n.OpType}
-		for _, in := range n.Input {
+		inputs := n.Input
+		if n.OpType == "BatchNormalization" && len(inputs) > 3 {
+			// the running mean and var are statistics, not weights
+			inputs = inputs[:3]
+		}
+		for _, in := range inputs {
 			t, ok := inits[in]
 			if !ok || (t.DataType != 1 && t.DataType != 10 && t.DataType != 11) {
 				continue

@@ -139,10 +139,16 @@ type bnKernel struct {
 	eps   float64
 	train *BatchNormTraining
 	batch bool
+	// lastMean and lastVar (biased) are the batch statistics of the last
+	// forward pass in batch mode, for running-statistic updates.
+	lastMean, lastVar []float64
 }
 
 func (k *bnKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	if k.batch {
+		if len(in) > 0 && in[0].Len() == k.l.shape[0]*k.l.c*k.l.inner {
+			k.lastMean, k.lastVar = k.l.stats(in[0].F)
+		}
 		return k.train.forward(in)
 	}
 	for _, t := range in {
@@ -498,10 +504,42 @@ type BatchNormLayer struct {
 	// gives their gorgonia nodes (the running statistics are in
 	// Model.Params when they are initializers).
 	X, Scale, Bias, Mean, Var, Y string
+	// Momentum is the node's momentum attribute (ONNX: running = running
+	// * momentum + batch * (1 - momentum)).
+	Momentum float64
 	// Kernel is the layer's training-mode kernel: its BatchStats gives
 	// the batch statistics a training step normalized with.
 	Kernel *BatchNormTraining
 	k      *bnKernel
+}
+
+// BatchCount is the number of values each channel's batch statistics
+// average over (N*H*W).
+func (l BatchNormLayer) BatchCount() int { return l.k.l.count() }
+
+// UpdateRunning folds the batch statistics of the last training-mode
+// forward pass into the running mean and var tensors (updated in place),
+// with the node's momentum. As PyTorch does, the running variance takes
+// the unbiased batch variance.
+func (l BatchNormLayer) UpdateRunning(mean, variance *onnx.Tensor) error {
+	k := l.k
+	if k.lastMean == nil {
+		return fmt.Errorf("BatchNormalization %q: no training-mode forward pass to take statistics from", l.Y)
+	}
+	if mean.Len() != len(k.lastMean) || variance.Len() != len(k.lastVar) {
+		return fmt.Errorf("BatchNormalization %q: running statistics have %d and %d elements, the layer %d channels", l.Y, mean.Len(), variance.Len(), len(k.lastMean))
+	}
+	n := float64(k.l.count())
+	unbias := 1.0
+	if n > 1 {
+		unbias = n / (n - 1)
+	}
+	m := l.Momentum
+	for ch := range k.lastMean {
+		mean.F[ch] = float32(float64(mean.F[ch])*m + k.lastMean[ch]*(1-m))
+		variance.F[ch] = float32(float64(variance.F[ch])*m + k.lastVar[ch]*unbias*(1-m))
+	}
+	return nil
 }
 
 // SetTraining selects batch statistics (true, training mode) or the
@@ -532,9 +570,15 @@ func (m *Model) BatchNormLayers() []BatchNormLayer {
 		if k == nil {
 			continue
 		}
+		momentum := 0.9
+		for _, a := range n.Attribute {
+			if a.Name == "momentum" {
+				momentum = float64(a.F)
+			}
+		}
 		out = append(out, BatchNormLayer{
 			X: n.Input[0], Scale: n.Input[1], Bias: n.Input[2], Mean: n.Input[3], Var: n.Input[4], Y: n.Output[0],
-			Kernel: k.train, k: k,
+			Momentum: momentum, Kernel: k.train, k: k,
 		})
 	}
 	return out

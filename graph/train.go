@@ -22,6 +22,8 @@ type TrainGraph struct {
 	grads     []*G.Node // gradient nodes, parallel to Trainable
 	weights   []*onnx.Tensor
 	vm        G.VM
+	bn        []BatchNormLayer // layers in training mode
+	bnStats   [][2]*onnx.Tensor
 }
 
 // TrainOptions extend Options for training.
@@ -34,6 +36,11 @@ type TrainOptions struct {
 	// Seed seeds the random masks of Dropout nodes, which drop in
 	// training graphs.
 	Seed int64
+	// BNTrain puts the BatchNormalization layers whose scale and bias
+	// train into training mode: they normalize with batch statistics and
+	// every Step folds those into their running mean and var. Other BN
+	// layers keep their running statistics (frozen).
+	BNTrain bool
 }
 
 // BuildTraining builds src for training.
@@ -58,8 +65,28 @@ func BuildTraining(src *onnx.Model, opt TrainOptions) (*TrainGraph, error) {
 	if tg.Loss, err = CrossEntropy(logits, tg.Targets); err != nil {
 		return nil, err
 	}
-	var wrt G.Nodes
 	weights := m.Weights()
+	if opt.BNTrain {
+		for _, l := range m.BatchNormLayers() {
+			if !slices.Contains(tg.Trainable, l.Scale) && !slices.Contains(tg.Trainable, l.Bias) {
+				continue
+			}
+			if l.BatchCount() < 2 {
+				return nil, fmt.Errorf("%s: --bn train: BatchNormalization %q would average batch statistics over %d value per channel; use a batch size of at least 2", src.Path, l.Y, l.BatchCount())
+			}
+			mean, vr := weights[l.Mean], weights[l.Var]
+			if mean == nil || vr == nil {
+				return nil, fmt.Errorf("%s: BatchNormalization %q: running mean and var must be initializers to be updated", src.Path, l.Y)
+			}
+			l.SetTraining(true)
+			tg.bn = append(tg.bn, l)
+			tg.bnStats = append(tg.bnStats, [2]*onnx.Tensor{mean, vr})
+		}
+		if len(tg.bn) == 0 {
+			return nil, fmt.Errorf("%s: --bn train: no BatchNormalization node has trainable weights (PyTorch exports fold BN into the convolutions in eval mode, leaving none)", src.Path)
+		}
+	}
+	var wrt G.Nodes
 	for _, name := range tg.Trainable {
 		n, ok := m.Params[name]
 		if !ok {
@@ -118,6 +145,11 @@ func (tg *TrainGraph) Step(inputs map[string]*onnx.Tensor, targets *onnx.Tensor)
 	lt, err := unwrap([]G.Value{tg.Logits.Value()}, [][]int{tg.Outputs[0].Shape})
 	if err != nil {
 		return 0, nil, nil, err
+	}
+	for i, l := range tg.bn {
+		if err := l.UpdateRunning(tg.bnStats[i][0], tg.bnStats[i][1]); err != nil {
+			return 0, nil, nil, err
+		}
 	}
 	for _, g := range tg.grads {
 		d, ok := g.Value().(*tensor.Dense)

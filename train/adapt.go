@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -66,6 +67,14 @@ type AdaptConfig struct {
 	UnfreezeLast   int
 	FinetuneEpochs int
 	BackboneLRMult float64
+
+	// BN is "frozen" (default: running statistics, the inference formula)
+	// or "train" (batch statistics and running-statistic updates for the
+	// BatchNormalization layers that fine-tune).
+	BN string
+	// Augment draws a random resized crop and horizontal flip of every
+	// training image each epoch (the feature cache cannot apply then).
+	Augment bool
 
 	CacheDir string // persist backbone features here
 	DryRun   bool
@@ -138,6 +147,9 @@ func (c *AdaptConfig) defaults() {
 	if c.BackboneLRMult == 0 {
 		c.BackboneLRMult = DefaultBackboneLRMult
 	}
+	if c.BN == "" {
+		c.BN = "frozen"
+	}
 	if c.FinetuneEpochs > 0 && c.Trainable == "" && c.UnfreezeLast == 0 {
 		c.UnfreezeLast = DefaultUnfreezeLast
 	}
@@ -182,6 +194,14 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	}
 	if cfg.Epochs < 0 || cfg.FinetuneEpochs < 0 {
 		return nil, fmt.Errorf("--epochs and --finetune-epochs must not be negative")
+	}
+	switch {
+	case cfg.BN != "frozen" && cfg.BN != "train":
+		return nil, fmt.Errorf("--bn %q: use frozen or train", cfg.BN)
+	case cfg.BN == "train" && cfg.FinetuneEpochs == 0:
+		return nil, fmt.Errorf("--bn train applies to fine-tuning; give --finetune-epochs N")
+	case cfg.BN == "train" && cfg.Batch == 1:
+		return nil, fmt.Errorf("--bn train needs a batch size of at least 2: batch statistics of one image normalize it away")
 	}
 	if cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1 {
 		return nil, fmt.Errorf("--label-smoothing %g must be in [0, 1)", cfg.LabelSmoothing)
@@ -265,47 +285,6 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	}
 
 	adaptedModel := &onnx.Model{Proto: adapted, Path: cfg.Model}
-	// Stage 1: the head, on backbone features computed once per image.
-	t0 := time.Now()
-	ext := &Extractor{Src: adaptedModel, Input: input, Features: head.Features, Batch: 32, Dim: head.FeatureDim}
-	var cache *FeatureCache
-	if cfg.CacheDir != "" {
-		if cache, err = OpenFeatureCache(cfg.CacheDir, FileHashBytes(src.Raw), cut, prep); err != nil {
-			return nil, err
-		}
-	}
-	feats := map[string]*Examples{}
-	for _, split := range []struct {
-		name    string
-		samples []Sample
-	}{{"train", ds.Train}, {"val", ds.Val}, {"test", ds.Test}} {
-		if len(split.samples) == 0 {
-			continue
-		}
-		ex, sk, err := Features(ext, split.samples, prep, cache, cfg.Strict, &res.Cache)
-		if err != nil {
-			return nil, err
-		}
-		for _, s := range sk {
-			res.Skipped = append(res.Skipped, s.Err.Error())
-			logf("skipped %s: %v", s.Path, s.Err)
-		}
-		feats[split.name] = ex
-	}
-	res.FeatureSeconds = time.Since(t0).Seconds()
-	if feats["train"] == nil || feats["train"].Len() == 0 {
-		return nil, fmt.Errorf("%s: no training image could be read", cfg.Data)
-	}
-	logf("features: %d images through the backbone in %.2fs (cache: %d hits, %d misses)", countAll(feats), res.FeatureSeconds, res.Cache.Hits, res.Cache.Misses)
-
-	headProto, err := graph.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
-	if err != nil {
-		return nil, err
-	}
-	net, err := NewNet(&onnx.Model{Proto: headProto, Path: cfg.Model + " (head)"}, head.Features, head.Logits, head.Params, cfg.Seed)
-	if err != nil {
-		return nil, err
-	}
 	var logHook *MetricsLog
 	if cfg.Log != "" {
 		if logHook, err = NewMetricsLog(cfg.Log, "head"); err != nil {
@@ -313,22 +292,71 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		}
 		defer logHook.Close()
 	}
-	t1 := time.Now()
-	fit, err := runStage(net, cfg, cfg.Epochs, nil, feats["train"], feats["val"], len(ds.Classes), "head", logHook)
-	if err != nil {
-		return nil, err
-	}
-	res.History, res.Stopped = fit.History, fit.Stopped
 	weights := map[string]*onnx.Tensor{}
-	for _, p := range head.Params {
-		weights[p] = net.Weights[p]
+	var final *Net
+	var finalEx map[string]*Examples
+	var images map[string]*Examples
+	var t1 time.Time
+	if !cfg.Augment {
+		// Stage 1: the head, on backbone features computed once per image.
+		feats, err := headFeatures(cfg, src, adaptedModel, input, cut, head, ds, prep, res, logf)
+		if err != nil {
+			return nil, err
+		}
+		headProto, err := graph.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
+		if err != nil {
+			return nil, err
+		}
+		net, err := NewNet(&onnx.Model{Proto: headProto, Path: cfg.Model + " (head)"}, head.Features, head.Logits, head.Params, cfg.Seed)
+		if err != nil {
+			return nil, err
+		}
+		t1 = time.Now()
+		fit, err := runStage(net, cfg, cfg.Epochs, nil, feats["train"], feats["val"], len(ds.Classes), "head", logHook)
+		if err != nil {
+			return nil, err
+		}
+		res.History, res.Stopped = fit.History, fit.Stopped
+		for _, p := range head.Params {
+			weights[p] = net.Weights[p]
+		}
+		final, finalEx = net, feats
+	} else {
+		// Augmented images change every epoch: no feature cache, the
+		// head trains through the whole network.
+		t0 := time.Now()
+		if images, err = loadImages(cfg, ds, prep, res, logf); err != nil {
+			return nil, err
+		}
+		res.FeatureSeconds = time.Since(t0).Seconds()
+		t1 = time.Now()
+		fit, err := imageStage(cfg, adaptedModel, input, head.Logits, head.Params, nil, cfg.Epochs, nil, images, logHook, len(ds.Classes), "head")
+		if err != nil {
+			return nil, err
+		}
+		res.History, res.Stopped = fit.History, fit.Stopped
+		for _, p := range head.Params {
+			weights[p] = fit.Net.Weights[p]
+		}
+		final, finalEx = fit.Net, images
 	}
-	final := net
-	finalEx := feats
 
 	// Stage 2: fine-tune the selected backbone layers with the head.
 	if cfg.FinetuneEpochs > 0 {
-		ft, images, err := finetune(cfg, adaptedModel, input, head, backbone, weights, ds, prep, logHook, len(ds.Classes))
+		if images == nil {
+			if images, err = loadImages(cfg, ds, prep, nil, logf); err != nil {
+				return nil, err
+			}
+		}
+		trainable := append(slices.Clone(head.Params), backbone...)
+		scale := make([]float64, len(trainable))
+		for i := range scale {
+			scale[i] = 1
+			if i >= len(head.Params) {
+				scale[i] = cfg.BackboneLRMult
+			}
+		}
+		ft, err := imageStage(cfg, adaptedModel, input, head.Logits, trainable, weights, cfg.FinetuneEpochs, scale, images, logHook, len(ds.Classes), "fine-tune")
 		if err != nil {
 			return nil, err
 		}
@@ -336,8 +364,8 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		if ft.Stopped != "" {
 			res.Stopped = ft.Stopped
 		}
-		for _, p := range append(slices.Clone(head.Params), backbone...) {
-			weights[p] = ft.Net.Weights[p]
+		for name, t := range ft.Net.Weights {
+			weights[name] = t // trained weights and updated BN statistics
 		}
 		final, finalEx = ft.Net, images
 	}
@@ -346,6 +374,9 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	for name, ex := range finalEx {
 		if ex == nil || ex.Len() == 0 {
 			continue
+		}
+		if ex.Clean != nil { // score the images, not their last augmentation
+			ex = &Examples{X: ex.Clean, Shape: ex.Shape, Labels: ex.Labels}
 		}
 		ev, err := Evaluate(final, ex, cfg.Batch, len(ds.Classes))
 		if err != nil {
@@ -447,44 +478,123 @@ func runStage(net *Net, cfg AdaptConfig, epochs int, lrScale []float64, train, v
 		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Classes: classes, Hooks: hooks}, train, val)
 }
 
-// finetune trains the head and the selected backbone weights together on
-// images, the backbone at BackboneLRMult times the learning rate.
-func finetune(cfg AdaptConfig, adapted *onnx.Model, input string, head *graph.Head, backbone []string, trained map[string]*onnx.Tensor, ds *Dataset, prep *Preprocess, log *MetricsLog, classes int) (*Fit, map[string]*Examples, error) {
-	trainable := append(slices.Clone(head.Params), backbone...)
-	net, err := NewNet(adapted, input, head.Logits, trainable, cfg.Seed)
-	if err != nil {
-		return nil, nil, err
-	}
-	for name, t := range trained {
-		copy(net.Weights[name].F, t.F)
-	}
-	images := map[string]*Examples{}
-	for name, samples := range map[string][]Sample{"train": ds.Train, "val": ds.Val, "test": ds.Test} {
-		if len(samples) == 0 {
-			continue
+// headFeatures runs every image through the backbone once (or reads its
+// features from the cache) for head training.
+func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, head *graph.Head, ds *Dataset, prep *Preprocess, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
+	t0 := time.Now()
+	ext := &Extractor{Src: adapted, Input: input, Features: head.Features, Batch: 32, Dim: head.FeatureDim}
+	var cache *FeatureCache
+	if cfg.CacheDir != "" {
+		var err error
+		if cache, err = OpenFeatureCache(cfg.CacheDir, FileHashBytes(src.Raw), cut, prep); err != nil {
+			return nil, err
 		}
-		data, kept, _, err := LoadTensors(samples, prep, 0, cfg.Strict)
+	}
+	feats := map[string]*Examples{}
+	for _, split := range splits(ds) {
+		ex, sk, err := Features(ext, split.samples, prep, cache, cfg.Strict, &res.Cache)
 		if err != nil {
-			return nil, nil, err
+			return nil, err
+		}
+		for _, s := range sk {
+			res.Skipped = append(res.Skipped, s.Err.Error())
+			logf("skipped %s: %v", s.Path, s.Err)
+		}
+		feats[split.name] = ex
+	}
+	res.FeatureSeconds = time.Since(t0).Seconds()
+	if feats["train"] == nil || feats["train"].Len() == 0 {
+		return nil, fmt.Errorf("%s: no training image could be read", cfg.Data)
+	}
+	logf("features: %d images through the backbone in %.2fs (cache: %d hits, %d misses)", countAll(feats), res.FeatureSeconds, res.Cache.Hits, res.Cache.Misses)
+	return feats, nil
+}
+
+type split struct {
+	name    string
+	samples []Sample
+}
+
+func splits(ds *Dataset) []split {
+	var out []split
+	for _, s := range []split{{"train", ds.Train}, {"val", ds.Val}, {"test", ds.Test}} {
+		if len(s.samples) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// loadImages preprocesses every image for training through the whole
+// network. With cfg.Augment the training split re-draws a random resized
+// crop and flip of each image every epoch, seeded by cfg.Seed.
+func loadImages(cfg AdaptConfig, ds *Dataset, prep *Preprocess, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
+	images := map[string]*Examples{}
+	for _, sp := range splits(ds) {
+		data, kept, skipped, err := LoadTensors(sp.samples, prep, 0, cfg.Strict)
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range skipped {
+			if res != nil {
+				res.Skipped = append(res.Skipped, s.Err.Error())
+			}
+			logf("skipped %s: %v", s.Path, s.Err)
 		}
 		ex := &Examples{X: data, Shape: prep.Shape(1)[1:]}
 		for _, s := range kept {
 			ex.Labels = append(ex.Labels, s.Label)
 		}
-		images[name] = ex
-	}
-	scale := make([]float64, len(trainable))
-	for i := range scale {
-		scale[i] = 1
-		if i >= len(head.Params) {
-			scale[i] = cfg.BackboneLRMult
+		if sp.name == "train" && cfg.Augment {
+			ex.Clean = slices.Clone(data)
+			ex.Refresh = augmenter(ex, kept, prep, cfg.Seed)
 		}
+		images[sp.name] = ex
 	}
-	fit, err := runStage(net, cfg, cfg.FinetuneEpochs, scale, images["train"], images["val"], classes, "fine-tune", log)
+	if images["train"] == nil || images["train"].Len() == 0 {
+		return nil, fmt.Errorf("%s: no training image could be read", cfg.Data)
+	}
+	return images, nil
+}
+
+// augmenter returns an Examples.Refresh that writes a fresh augmentation
+// of every training image into ex.X. Image i of epoch e draws from its own
+// generator, seeded by (seed, e, i), so results do not depend on
+// scheduling.
+func augmenter(ex *Examples, samples []Sample, prep *Preprocess, seed int64) func(epoch int) error {
+	return func(epoch int) error {
+		size := ex.Size()
+		errs := make([]error, len(samples))
+		parallel(len(samples), 0, func(i int) bool {
+			img, err := DecodeFile(samples[i].Path)
+			if err == nil {
+				rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
+				err = prep.Augment(img, rng, ex.X[i*size:(i+1)*size])
+			}
+			errs[i] = err
+			return err == nil
+		})
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// imageStage trains the given weights of the adapted model on images,
+// starting from the weights in start (others as in the model).
+func imageStage(cfg AdaptConfig, adapted *onnx.Model, input, logits string, trainable []string, start map[string]*onnx.Tensor, epochs int, lrScale []float64, images map[string]*Examples, log *MetricsLog, classes int, label string) (*Fit, error) {
+	net, err := NewNet(adapted, input, logits, trainable, cfg.Seed)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return fit, images, nil
+	net.BNTrain = cfg.BN == "train"
+	for name, t := range start {
+		copy(net.Weights[name].F, t.F)
+	}
+	return runStage(net, cfg, epochs, lrScale, images["train"], images["val"], classes, label, log)
 }
 
 // verifyExport re-imports the written model and compares its outputs with

@@ -17,6 +17,10 @@ type Examples struct {
 	X      []float32 // len(Labels) rows of Size() floats
 	Shape  []int     // the shape of one example, e.g. [3 32 32] or [576]
 	Labels []int
+	// Refresh, when set, rewrites X at the start of every epoch (data
+	// augmentation); Clean then holds the unaugmented examples.
+	Refresh func(epoch int) error
+	Clean   []float32
 }
 
 // Len is the number of examples.
@@ -50,6 +54,9 @@ type Net struct {
 	// updates them in place.
 	Weights map[string]*onnx.Tensor
 	Seed    int64
+	// BNTrain trains the BatchNormalization layers of trainable weights
+	// with batch statistics (see graph.TrainOptions.BNTrain).
+	BNTrain bool
 
 	train map[int]*graph.TrainGraph
 	eval  map[int]*graph.Model
@@ -84,6 +91,7 @@ func (n *Net) trainGraph(b int, ex []int) (*graph.TrainGraph, error) {
 		Logits:    n.Logits,
 		Trainable: n.Trainable,
 		Seed:      n.Seed + int64(b),
+		BNTrain:   n.BNTrain,
 	})
 	if err != nil {
 		return nil, err
@@ -209,6 +217,11 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 	done := 0
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		t0 := time.Now()
+		if train.Refresh != nil {
+			if err := train.Refresh(epoch); err != nil {
+				return nil, err
+			}
+		}
 		perm := rng.Perm(train.Len())
 		var lossSum float64
 		var correct int
