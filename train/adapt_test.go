@@ -186,3 +186,28 @@ func TestLabelSmoothingTargets(t *testing.T) {
 		}
 	}
 }
+
+// TestSampleAccuracy is the shipped sample task end to end, with graft's
+// defaults, head only and two-stage: test accuracy must be at least the
+// PyTorch baseline (models/baseline.json, same settings) minus 5 points.
+func TestSampleAccuracy(t *testing.T) {
+	bl, err := models.LoadBaseline()
+	if err != nil {
+		t.Fatal(err)
+	}
+	model, data, _ := sample(t)
+	for _, c := range []struct {
+		name     string
+		finetune int
+		want     float64
+	}{{"head-only", 0, bl.HeadOnly.Mean}, {"two-stage", 10, bl.TwoStage.Mean}} {
+		res, err := Adapt(AdaptConfig{Model: model, Data: data, FinetuneEpochs: c.finetune})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: test accuracy %.4f, PyTorch baseline %.4f", c.name, res.Test.Accuracy, c.want)
+		if res.Test.Accuracy < c.want-0.05 {
+			t.Errorf("%s: test accuracy %.4f is more than 5 points below PyTorch's %.4f", c.name, res.Test.Accuracy, c.want)
+		}
+	}
+}

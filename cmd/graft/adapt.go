@@ -110,7 +110,9 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 				if cfg.Out == "" {
 					cfg.Out, cfg.OverwriteOwn = sampleOut, true
 				}
-				fmt.Fprintf(c.App.ErrWriter, "adapting the shipped sample backbone (pretrained on 6 Fashion-MNIST classes) to 4 classes it never saw\n")
+				if !c.Bool("quiet") {
+					fmt.Fprintf(c.App.ErrWriter, "adapting the shipped sample backbone (pretrained on 6 Fashion-MNIST classes) to 4 classes it never saw\n")
+				}
 			case cfg.Model == "" || cfg.Data == "":
 				return fmt.Errorf("give both --model and --data (or neither, for the shipped sample)")
 			case cfg.Out == "" && !cfg.DryRun:
