@@ -11,17 +11,8 @@ import (
 	"testing"
 
 	"github.com/graftml/graft/onnx"
-	"google.golang.org/protobuf/proto"
+	"github.com/graftml/graft/onnx/onnxtest"
 )
-
-// conformanceDir is where Debian's libonnx-testdata puts the ONNX backend
-// node tests; $ONNX_NODE_TESTS overrides it.
-func conformanceDir() string {
-	if d := os.Getenv("ONNX_NODE_TESTS"); d != "" {
-		return d
-	}
-	return "/usr/share/libonnx-testdata/data/node"
-}
 
 // conformanceExclusions lists backend node cases that use only ops graft
 // supports but exercise something graft deliberately leaves out. Every
@@ -47,20 +38,6 @@ func excluded(name string) (string, bool) {
 	return "", false
 }
 
-// readProtoTensor reads a .pb TensorProto, returning it raw and decoded.
-func readProtoTensor(path string) (*onnx.TensorProto, *onnx.Tensor, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, nil, err
-	}
-	tp := &onnx.TensorProto{}
-	if err := proto.Unmarshal(data, tp); err != nil {
-		return nil, nil, err
-	}
-	t, err := onnx.TensorFromProto(tp)
-	return tp, t, err
-}
-
 const (
 	protoFloat = 1
 	protoInt64 = 7
@@ -69,11 +46,10 @@ const (
 // TestConformance runs every ONNX backend node case at opset 7 or above
 // whose ops graft supports, at rtol 1e-4 / atol 1e-5.
 func TestConformance(t *testing.T) {
-	root := conformanceDir()
+	root := filepath.Join(onnxtest.BackendTestData(t), "node")
 	entries, err := os.ReadDir(root)
 	if err != nil {
-		needRef(t, "ONNX backend node tests not found at %s (install Debian package libonnx-testdata, or set ONNX_NODE_TESTS): %v", root, err)
-		return
+		t.Fatal(err)
 	}
 	var ran, passed int
 	skipped := map[string]int{}
@@ -103,13 +79,17 @@ func TestConformance(t *testing.T) {
 			skipped["excluded: "+why]++
 			continue
 		}
-		sets, dtypeOK := loadSets(t, dir, m)
-		if !dtypeOK {
+		if !floatOrInt64(m) {
 			skipped["data type other than float32/int64"]++
 			continue
 		}
+		c, err := onnxtest.LoadCase(dir)
+		if err != nil {
+			skipped["unreadable"]++
+			continue
+		}
 		ran++
-		if err := runCase(m, sets); err != nil {
+		if err := runCase(m, c); err != nil {
 			failures = append(failures, fmt.Sprintf("%s: %v", name, err))
 			continue
 		}
@@ -132,79 +112,55 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-type caseSet struct {
-	inputs  []*onnx.Tensor
-	outputs []*onnx.Tensor
-}
-
-func loadSets(t *testing.T, dir string, m *onnx.Model) ([]caseSet, bool) {
-	var sets []caseSet
-	dirs, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
-	sort.Strings(dirs)
-	for _, d := range dirs {
-		var s caseSet
-		for _, kind := range []string{"input", "output"} {
-			for i := 0; ; i++ {
-				p := filepath.Join(d, fmt.Sprintf("%s_%d.pb", kind, i))
-				if _, err := os.Stat(p); err != nil {
-					break
-				}
-				tp, tt, err := readProtoTensor(p)
-				if err != nil || (tp.DataType != protoFloat && tp.DataType != protoInt64) {
-					return nil, false
-				}
-				if kind == "input" {
-					s.inputs = append(s.inputs, tt)
-				} else {
-					s.outputs = append(s.outputs, tt)
-				}
-			}
-		}
-		sets = append(sets, s)
-	}
-	// every declared graph input and output must be float32 or int64 too
+// floatOrInt64 reports whether every graph input and output is float32
+// or int64.
+func floatOrInt64(m *onnx.Model) bool {
 	for _, vi := range append(append([]*onnx.ValueInfoProto{}, m.Proto.Graph.Input...), m.Proto.Graph.Output...) {
 		et := vi.GetType().GetTensorType().GetElemType()
 		if et != protoFloat && et != protoInt64 {
-			return nil, false
+			return false
 		}
 	}
-	return sets, len(sets) > 0
+	return true
 }
 
-func runCase(m *onnx.Model, sets []caseSet) error {
-	ins := m.Inputs()
-	for si, s := range sets {
-		if len(s.inputs) != len(ins) {
-			return fmt.Errorf("set %d: %d input files for %d inputs", si, len(s.inputs), len(ins))
+func runCase(m *onnx.Model, c *onnxtest.Case) error {
+	for si := range c.Sets {
+		feeds, err := c.Feeds(si)
+		if err != nil {
+			return err
 		}
 		opt := Options{Shapes: map[string][]int{}, Values: map[string]*onnx.Tensor{}}
-		feed := map[string]*onnx.Tensor{}
-		for i, in := range ins {
-			x := s.inputs[i]
+		for name, x := range feeds {
 			// Integer inputs and scalar floats (Clip's bounds, Pad's
 			// value) are parameters graft fixes when it builds a graph.
 			if x.DType == onnx.Int64 || len(x.Shape) == 0 {
-				opt.Values[in.Name] = x
+				opt.Values[name] = x
+				delete(feeds, name)
 			} else {
-				opt.Shapes[in.Name] = x.Shape
-				feed[in.Name] = x
+				opt.Shapes[name] = x.Shape
 			}
 		}
 		gm, err := Build(m, opt)
 		if err != nil {
 			return err
 		}
-		got, err := gm.Run(feed)
+		got, err := gm.Run(feeds)
 		if err != nil {
 			return err
 		}
-		for i, o := range m.Proto.Graph.Output {
-			if i >= len(s.outputs) {
-				break
+		wants, err := c.Wants(si)
+		if err != nil {
+			return err
+		}
+		for _, o := range m.Proto.Graph.Output {
+			name := o.Name
+			want, ok := wants[name]
+			if !ok {
+				return fmt.Errorf("set %d: no reference for output %q", si, name)
 			}
-			if err := allClose(got[o.Name], s.outputs[i], 1e-4, 1e-5); err != nil {
-				return fmt.Errorf("set %d output %q: %v", si, o.Name, err)
+			if err := allClose(got[name], want, 1e-4, 1e-5); err != nil {
+				return fmt.Errorf("set %d output %q: %v", si, name, err)
 			}
 		}
 	}
@@ -240,14 +196,4 @@ func allClose(got, want *onnx.Tensor, rtol, atol float64) error {
 		}
 	}
 	return nil
-}
-
-// needRef skips a test that needs an optional reference on a bare machine
-// and fails it under CI=true, where every reference must be installed.
-func needRef(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv("CI") == "true" {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
 }

@@ -389,7 +389,7 @@ func TestWindowConverterErrors(t *testing.T) {
 // opsets 7-17) and the value output of MaxPool with Indices (which graft
 // does not produce).
 func TestPoolConformanceExtra(t *testing.T) {
-	root := conformanceDir()
+	root := filepath.Join(onnxtest.BackendTestData(t), "node")
 	names := []string{
 		"test_globalaveragepool", "test_globalaveragepool_precomputed",
 		"test_globalmaxpool", "test_globalmaxpool_precomputed",
@@ -400,8 +400,7 @@ func TestPoolConformanceExtra(t *testing.T) {
 		dir := filepath.Join(root, name)
 		m, err := onnx.ReadFile(filepath.Join(dir, "model.onnx"), onnx.Limits{})
 		if err != nil {
-			needRef(t, "ONNX backend node tests not found at %s: %v", root, err)
-			return
+			t.Fatal(err)
 		}
 		for _, o := range m.Proto.OpsetImport {
 			if (o.Domain == "" || o.Domain == "ai.onnx") && o.Version < MinOpset {
@@ -409,11 +408,11 @@ func TestPoolConformanceExtra(t *testing.T) {
 			}
 		}
 		m.Proto.Graph.Output = m.Proto.Graph.Output[:1] // Y only
-		sets, ok := loadSets(t, dir, m)
-		if !ok {
-			t.Fatalf("%s: cannot load test data", name)
+		c, err := onnxtest.LoadCase(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		if err := runCase(m, sets); err != nil {
+		if err := runCase(m, c); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 		ran++

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"slices"
 	"sort"
@@ -12,6 +11,7 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/onnxtest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -524,40 +524,20 @@ func TestReshapeDoesNotShareData(t *testing.T) {
 // Backend node cases for these ops whose data is int32 or bool, which
 // the conformance runner skips: graft holds them as int64 and folds them.
 func TestShapeIntegerConformance(t *testing.T) {
-	root := conformanceDir()
+	root := filepath.Join(onnxtest.BackendTestData(t), "node")
 	cases := []string{"test_edge_pad", "test_reflect_pad", "test_constantofshape_int_zeros", "test_constantofshape_int_shape_zero",
 		"test_range_int32_type_negative_delta", "test_dropout_default_mask", "test_dropout_default_mask_ratio"}
 	for _, name := range cases {
 		dir := filepath.Join(root, name)
 		m, err := onnx.ReadFile(filepath.Join(dir, "model.onnx"), onnx.Limits{})
 		if err != nil {
-			needRef(t, "ONNX backend node test %s: %v", name, err)
-			return
+			t.Fatal(err)
 		}
-		var sets []caseSet
-		dirs, _ := filepath.Glob(filepath.Join(dir, "test_data_set_*"))
-		for _, d := range dirs {
-			var s caseSet
-			for _, kind := range []string{"input", "output"} {
-				for i := 0; ; i++ {
-					p := filepath.Join(d, fmt.Sprintf("%s_%d.pb", kind, i))
-					if _, err := os.Stat(p); err != nil {
-						break
-					}
-					_, tt, err := readProtoTensor(p)
-					if err != nil {
-						t.Fatalf("%s: %v", p, err)
-					}
-					if kind == "input" {
-						s.inputs = append(s.inputs, tt)
-					} else {
-						s.outputs = append(s.outputs, tt)
-					}
-				}
-			}
-			sets = append(sets, s)
+		c, err := onnxtest.LoadCase(dir)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
 		}
-		if err := runCase(m, sets); err != nil {
+		if err := runCase(m, c); err != nil {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
