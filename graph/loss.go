@@ -21,7 +21,7 @@ func (k *xentKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	total := 0.0
 	for r := 0; r < k.n; r++ {
 		row := logits[r*k.c : (r+1)*k.c]
-		lse := logSumExp(row)
+		lse := LogSumExp(row)
 		for j, t := range targets[r*k.c : (r+1)*k.c] {
 			if t != 0 {
 				total -= float64(t) * (float64(row[j]) - lse)
@@ -40,7 +40,7 @@ func (k *xentKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	scale := float64(dy.F[0]) / float64(k.n)
 	for r := 0; r < k.n; r++ {
 		row := logits[r*k.c : (r+1)*k.c]
-		lse := logSumExp(row)
+		lse := LogSumExp(row)
 		for j := range row {
 			p := math.Exp(float64(row[j]) - lse)
 			g.F[r*k.c+j] = float32((p - float64(targets[r*k.c+j])) * scale)
@@ -49,7 +49,8 @@ func (k *xentKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	return g, nil
 }
 
-func logSumExp(row []float32) float64 {
+// LogSumExp is log(sum(exp(row))), computed stably in float64.
+func LogSumExp(row []float32) float64 {
 	m := math.Inf(-1)
 	for _, v := range row {
 		m = math.Max(m, float64(v))

@@ -25,7 +25,7 @@ func TestCrossEntropyGradient(t *testing.T) {
 		row := logits.F[i*5 : i*5+5]
 		for j, tv := range targets.F[i*5 : i*5+5] {
 			if tv == 1 {
-				want -= float64(row[j]) - logSumExp(row)
+				want -= float64(row[j]) - LogSumExp(row)
 			}
 		}
 	}

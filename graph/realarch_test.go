@@ -24,11 +24,17 @@ var fixtures = []string{
 // runCaseSet builds the case's model for set i's input shapes and runs it.
 func runCaseSet(t *testing.T, c *onnxtest.Case, i int) map[string]*onnx.Tensor {
 	t.Helper()
-	m, err := onnx.ReadFile(c.ModelPath, onnx.Limits{})
+	feeds, err := c.Feeds(i)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feeds, err := c.Feeds(i)
+	return runFile(t, c.ModelPath, feeds)
+}
+
+// runFile builds the model file for the feeds' shapes and runs it.
+func runFile(t *testing.T, path string, feeds map[string]*onnx.Tensor) map[string]*onnx.Tensor {
+	t.Helper()
+	m, err := onnx.ReadFile(path, onnx.Limits{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,22 +123,7 @@ func crossCheck(t *testing.T, ort *onnxtest.Runtime, c *onnxtest.Case) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := onnx.ReadFile(c.ModelPath, onnx.Limits{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	opt := Options{Shapes: map[string][]int{}}
-	for name, x := range feeds {
-		opt.Shapes[name] = x.Shape
-	}
-	gm, err := Build(m, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	got, err := gm.Run(feeds)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := runFile(t, c.ModelPath, feeds)
 	for name, w := range want {
 		onnxtest.AssertClose(t, fmt.Sprintf("%s output %q vs ONNX Runtime", c.Name, name), got[name], w, 1e-4)
 	}

@@ -206,19 +206,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1 {
 		return nil, fmt.Errorf("--label-smoothing %g must be in [0, 1)", cfg.LabelSmoothing)
 	}
-	src, err := onnx.ReadFile(cfg.Model, cfg.Limits)
-	if err != nil {
-		return nil, err
-	}
-	if err := graph.CheckOps(src); err != nil {
-		return nil, err
-	}
-	ins := src.Inputs()
-	if len(ins) != 1 {
-		return nil, fmt.Errorf("%s: graft adapts models with one image input; this one has %d inputs", cfg.Model, len(ins))
-	}
-	input := ins[0].Name
-	prep, err := PreprocessFor(src, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
 	if err != nil {
 		return nil, err
 	}

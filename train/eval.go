@@ -1,8 +1,7 @@
 package train
 
 import (
-	"math"
-
+	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -53,7 +52,7 @@ func Score(logits *onnx.Tensor, labels []int, names []string, classes int) *Eval
 		if y < classes && p < classes {
 			r.Confusion[y][p]++
 		}
-		r.Loss -= float64(row[y]) - logSumExp(row)
+		r.Loss -= float64(row[y]) - graph.LogSumExp(row)
 	}
 	if r.N > 0 {
 		r.Accuracy = float64(correct) / float64(r.N)
@@ -81,16 +80,4 @@ func Score(logits *onnx.Tensor, labels []int, names []string, classes int) *Eval
 		r.PerClass = append(r.PerClass, s)
 	}
 	return r
-}
-
-func logSumExp(row []float32) float64 {
-	m := math.Inf(-1)
-	for _, v := range row {
-		m = math.Max(m, float64(v))
-	}
-	s := 0.0
-	for _, v := range row {
-		s += math.Exp(float64(v) - m)
-	}
-	return m + math.Log(s)
 }

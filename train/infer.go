@@ -33,19 +33,29 @@ type classifier struct {
 	models map[int]*graph.Model
 }
 
-func openClassifier(cfg InferConfig) (*classifier, error) {
-	src, err := onnx.ReadFile(cfg.Model, cfg.Limits)
+// openImageModel reads a model with one image input, checks graft can
+// build it, and works out its preprocessing.
+func openImageModel(path string, lim onnx.Limits, ov Overrides) (*onnx.Model, string, *Preprocess, error) {
+	src, err := onnx.ReadFile(path, lim)
 	if err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	if err := graph.CheckOps(src); err != nil {
-		return nil, err
+		return nil, "", nil, err
 	}
 	ins := src.Inputs()
 	if len(ins) != 1 {
-		return nil, fmt.Errorf("%s: graft classifies with models of one image input; this one has %d", cfg.Model, len(ins))
+		return nil, "", nil, fmt.Errorf("%s: graft works with models of one image input; this one has %d inputs", path, len(ins))
 	}
-	prep, err := PreprocessFor(src, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	prep, err := PreprocessFor(src, ov)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	return src, ins[0].Name, prep, nil
+}
+
+func openClassifier(cfg InferConfig) (*classifier, error) {
+	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +64,7 @@ func openClassifier(cfg InferConfig) (*classifier, error) {
 		return nil, err
 	}
 	g := src.Proto.Graph
-	c := &classifier{src: src, input: ins[0].Name, output: g.Output[0].Name, prep: prep, labels: labels, batch: cfg.Batch, models: map[int]*graph.Model{}}
+	c := &classifier{src: src, input: input, output: g.Output[0].Name, prep: prep, labels: labels, batch: cfg.Batch, models: map[int]*graph.Model{}}
 	if c.batch <= 0 {
 		c.batch = 32
 	}
@@ -201,7 +211,7 @@ func PredictImages(cfg InferConfig, images []string, k int) ([]Prediction, error
 				probs[j] = float64(v)
 			}
 		} else {
-			lse := logSumExp(row)
+			lse := graph.LogSumExp(row)
 			for j, v := range row {
 				probs[j] = math.Exp(float64(v) - lse)
 			}
