@@ -401,7 +401,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		return nil, err
 	}
 	defer os.Remove(tmp)
-	diff, err := verifyExport(tmp, input, final, finalEx, ds, prep, cfg)
+	diff, err := verifyExport(tmp, input, final, adaptedModel, head, ds, prep, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("checking the written model: %v", err)
 	}
@@ -588,11 +588,10 @@ func imageStage(cfg AdaptConfig, adapted *onnx.Model, input, logits string, trai
 // verifyExport re-imports the written model and compares its outputs with
 // the in-memory model's on up to 8 test (or train) images. It returns the
 // largest absolute difference relative to the largest output magnitude.
-func verifyExport(path, input string, net *Net, ex map[string]*Examples, ds *Dataset, prep *Preprocess, cfg AdaptConfig) (float64, error) {
+func verifyExport(path, input string, net *Net, adapted *onnx.Model, head *graph.Head, ds *Dataset, prep *Preprocess, cfg AdaptConfig) (float64, error) {
 	samples := ds.Test
-	key := "test"
 	if len(samples) == 0 {
-		samples, key = ds.Train, "train"
+		samples = ds.Train
 	}
 	samples = samples[:min(8, len(samples))]
 	data, kept, _, err := LoadTensors(samples, prep, 0, false)
@@ -620,15 +619,13 @@ func verifyExport(path, input string, net *Net, ex map[string]*Examples, ds *Dat
 	if net.Input == input {
 		want, err = net.Predict(&Examples{X: data, Shape: prep.Shape(1)[1:], Labels: make([]int, len(kept))}, cfg.Batch)
 	} else {
-		// head only: the head's logits on these images' features, which
-		// are the first rows of the split's features when no image was
-		// skipped
-		rows := ex[key]
-		if rows == nil || rows.Len() < len(kept) || len(kept) != len(samples) {
-			return 0, fmt.Errorf("features for the check images are missing")
+		// head only: the in-memory backbone's features, then the head
+		ext := &Extractor{Src: adapted, Input: input, Features: head.Features, Batch: cfg.Batch, Dim: head.FeatureDim}
+		var f []float32
+		if f, err = ext.Run(data, len(kept), prep.Shape(1)[1:]); err != nil {
+			return 0, err
 		}
-		sub := &Examples{X: rows.X[:len(kept)*rows.Size()], Shape: rows.Shape, Labels: make([]int, len(kept))}
-		want, err = net.Predict(sub, cfg.Batch)
+		want, err = net.Predict(&Examples{X: f, Shape: []int{head.FeatureDim}, Labels: make([]int, len(kept))}, cfg.Batch)
 	}
 	if err != nil {
 		return 0, err

@@ -211,3 +211,34 @@ func TestSampleAccuracy(t *testing.T) {
 		}
 	}
 }
+
+// TestCorruptImages: an image that does not decode is reported by path
+// and skipped, wherever it is; --strict makes it an error.
+func TestCorruptImages(t *testing.T) {
+	model, data, dir := sample(t)
+	good, err := os.ReadFile(filepath.Join(data, "test", "Bag", "000.png"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := filepath.Join(data, "test", "Bag", "zz-truncated.png")
+	os.WriteFile(bad, good[:len(good)/2], 0o644)
+	notImage := filepath.Join(data, "train", "Sandal", "notes.png")
+	os.WriteFile(notImage, []byte("not an image"), 0o644)
+	res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, "o.onnx"), Epochs: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Skipped) != 2 || !strings.Contains(strings.Join(res.Skipped, "\n"), "zz-truncated.png") || !strings.Contains(strings.Join(res.Skipped, "\n"), "notes.png") {
+		t.Fatalf("skipped: %q", res.Skipped)
+	}
+	if res.Test.N != 400 || res.Train.N != 80 {
+		t.Fatalf("evaluated %d test and %d train images", res.Test.N, res.Train.N)
+	}
+	for _, p := range []string{notImage, bad} {
+		_, err = Adapt(AdaptConfig{Model: model, Data: data, Epochs: 1, Strict: true})
+		if err == nil || !strings.Contains(err.Error(), filepath.Base(p)) {
+			t.Fatalf("--strict: %v, want an error naming %s", err, p)
+		}
+		os.Remove(p)
+	}
+}
