@@ -217,22 +217,38 @@ func SubModel(mp *onnx.ModelProto, input string, shape []int, output string) (*o
 	if !definesTensor(g, input) {
 		return nil, fmt.Errorf("no tensor named %q", input)
 	}
+	// Keep the nodes computed from input, and the static ones (Constant
+	// nodes, computations on initializers only) that they may read;
+	// Prune drops what the output does not need.
 	var keep []*onnx.NodeProto
 	tainted := map[string]bool{input: true}
+	static := map[string]bool{}
+	for _, t := range g.Initializer {
+		static[t.Name] = true
+	}
 	for _, n := range g.Node {
 		if slices.Contains(n.Output, input) {
 			continue
 		}
-		hit := false
+		hit, allStatic := false, true
 		for _, in := range n.Input {
 			if tainted[in] {
 				hit = true
 			}
+			if in != "" && !static[in] {
+				allStatic = false
+			}
 		}
-		if hit {
+		switch {
+		case hit:
 			keep = append(keep, n)
 			for _, o := range n.Output {
 				tainted[o] = true
+			}
+		case allStatic:
+			keep = append(keep, n)
+			for _, o := range n.Output {
+				static[o] = true
 			}
 		}
 	}

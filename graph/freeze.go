@@ -129,3 +129,49 @@ func SelectTrainable(layers []Layer, pattern string, lastK int) ([]string, error
 	}
 	return out, nil
 }
+
+// Frontier returns the tensors where the frozen part of a model ends for
+// the given trainable weights: the tensors computed from the model's
+// inputs by frozen layers only that a node depending on a trainable
+// weight reads. When nothing before them trains and no augmentation
+// changes the inputs, their values are fixed per image, so training can
+// start from them.
+func Frontier(mp *onnx.ModelProto, trainable []string) []string {
+	g := mp.Graph
+	inits := map[string]bool{}
+	for _, t := range g.Initializer {
+		inits[t.Name] = true
+	}
+	dyn := map[string]bool{}
+	for _, in := range g.Input {
+		if !inits[in.Name] {
+			dyn[in.Name] = true
+		}
+	}
+	tainted := map[string]bool{}
+	for _, p := range trainable {
+		tainted[p] = true
+	}
+	var front []string
+	seen := map[string]bool{}
+	for _, n := range g.Node {
+		isT, isD := false, false
+		for _, in := range n.Input {
+			isT = isT || tainted[in]
+			isD = isD || dyn[in]
+		}
+		if isT {
+			for _, in := range n.Input {
+				if in != "" && dyn[in] && !tainted[in] && !seen[in] {
+					seen[in] = true
+					front = append(front, in)
+				}
+			}
+		}
+		for _, o := range n.Output {
+			tainted[o] = tainted[o] || isT
+			dyn[o] = dyn[o] || isD
+		}
+	}
+	return front
+}

@@ -283,6 +283,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	weights := map[string]*onnx.Tensor{}
 	var final *Net
 	var finalEx map[string]*Examples
+	var prefix *Extractor // computes final's input from images, if it is not the images
 	var images map[string]*Examples
 	var t1 time.Time
 	if !cfg.Augment {
@@ -309,6 +310,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 			weights[p] = net.Weights[p]
 		}
 		final, finalEx = net, feats
+		prefix = &Extractor{Src: adaptedModel, Input: input, Features: head.Features, Batch: 32, Dim: head.FeatureDim, shape: []int{head.FeatureDim}}
 	} else {
 		// Augmented images change every epoch: no feature cache, the
 		// head trains through the whole network.
@@ -318,7 +320,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		}
 		res.FeatureSeconds = time.Since(t0).Seconds()
 		t1 = time.Now()
-		fit, err := imageStage(cfg, adaptedModel, input, head.Logits, head.Params, nil, cfg.Epochs, nil, images, logHook, len(ds.Classes), "head")
+		fit, pre, ex, err := imageStage(cfg, adaptedModel, input, head.Logits, head.Params, nil, cfg.Epochs, nil, images, logHook, len(ds.Classes), "head", logf)
 		if err != nil {
 			return nil, err
 		}
@@ -326,7 +328,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		for _, p := range head.Params {
 			weights[p] = fit.Net.Weights[p]
 		}
-		final, finalEx = fit.Net, images
+		final, finalEx, prefix = fit.Net, ex, pre
 	}
 
 	// Stage 2: fine-tune the selected backbone layers with the head.
@@ -344,7 +346,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 				scale[i] = cfg.BackboneLRMult
 			}
 		}
-		ft, err := imageStage(cfg, adaptedModel, input, head.Logits, trainable, weights, cfg.FinetuneEpochs, scale, images, logHook, len(ds.Classes), "fine-tune")
+		ft, pre, ex, err := imageStage(cfg, adaptedModel, input, head.Logits, trainable, weights, cfg.FinetuneEpochs, scale, images, logHook, len(ds.Classes), "fine-tune", logf)
 		if err != nil {
 			return nil, err
 		}
@@ -355,7 +357,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		for name, t := range ft.Net.Weights {
 			weights[name] = t // trained weights and updated BN statistics
 		}
-		final, finalEx = ft.Net, images
+		final, finalEx, prefix = ft.Net, ex, pre
 	}
 	res.TrainSeconds = time.Since(t1).Seconds()
 
@@ -401,7 +403,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		return nil, err
 	}
 	defer os.Remove(tmp)
-	diff, err := verifyExport(tmp, input, final, adaptedModel, head, ds, prep, cfg)
+	diff, err := verifyExport(tmp, input, final, prefix, ds, prep, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("checking the written model: %v", err)
 	}
@@ -573,22 +575,79 @@ func augmenter(ex *Examples, samples []Sample, prep *Preprocess, seed int64) fun
 
 // imageStage trains the given weights of the adapted model on images,
 // starting from the weights in start (others as in the model).
-func imageStage(cfg AdaptConfig, adapted *onnx.Model, input, logits string, trainable []string, start map[string]*onnx.Tensor, epochs int, lrScale []float64, images map[string]*Examples, log *MetricsLog, classes int, label string) (*Fit, error) {
-	net, err := NewNet(adapted, input, logits, trainable, cfg.Seed)
+//
+// Without augmentation the frozen layers before the first trainable one
+// compute the same values for an image every epoch: when they end in one
+// tensor, they run once per image and training starts from that tensor.
+// The returned Extractor then maps images to the net's input (nil when
+// the net takes images), and the returned examples are what the net
+// reads.
+func imageStage(cfg AdaptConfig, adapted *onnx.Model, input, logits string, trainable []string, start map[string]*onnx.Tensor, epochs int, lrScale []float64, images map[string]*Examples, log *MetricsLog, classes int, label string, logf func(string, ...any)) (*Fit, *Extractor, map[string]*Examples, error) {
+	src, netInput, ex := adapted, input, images
+	var prefix *Extractor
+	if !cfg.Augment {
+		if p, sub, err := frozenPrefix(adapted, input, logits, trainable, cfg.Batch); err != nil {
+			logf("%s: frozen layers run every step: %v", label, err)
+		} else if p != nil {
+			t0 := time.Now()
+			ex = map[string]*Examples{}
+			for name, e := range images {
+				f, err := p.Run(e.X, e.Len(), e.Shape)
+				if err != nil {
+					return nil, nil, nil, err
+				}
+				ex[name] = &Examples{X: f, Shape: p.shape, Labels: e.Labels}
+			}
+			logf("%s: frozen layers up to %q ran once per image (%.2fs)", label, p.Features, time.Since(t0).Seconds())
+			src, netInput, prefix = sub, p.Features, p
+		}
+	}
+	net, err := NewNet(src, netInput, logits, trainable, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return nil, nil, nil, err
 	}
 	net.BNTrain = cfg.BN == "train"
 	for name, t := range start {
-		copy(net.Weights[name].F, t.F)
+		if w, ok := net.Weights[name]; ok {
+			copy(w.F, t.F)
+		}
 	}
-	return runStage(net, cfg, epochs, lrScale, images["train"], images["val"], classes, label, log)
+	fit, err := runStage(net, cfg, epochs, lrScale, ex["train"], ex["val"], classes, label, log)
+	return fit, prefix, ex, err
+}
+
+// frozenPrefix splits the model where its frozen layers end, when they
+// end in one tensor: an Extractor computing that tensor from images, and
+// the model from that tensor to the logits. It returns nil when the
+// trainable part reads the images directly.
+func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string, batch int) (*Extractor, *onnx.Model, error) {
+	front := graph.Frontier(adapted.Proto, trainable)
+	if len(front) != 1 {
+		return nil, nil, fmt.Errorf("the trainable layers read %d tensors of the frozen ones (%s)", len(front), strings.Join(front, ", "))
+	}
+	if front[0] == input {
+		return nil, nil, nil
+	}
+	probe, err := graph.Build(adapted, graph.Options{Freeze: true, Outputs: []string{front[0]}})
+	if err != nil {
+		return nil, nil, err
+	}
+	shape, _ := probe.Shape(front[0])
+	if len(shape) == 0 || shape[0] != 1 {
+		return nil, nil, fmt.Errorf("tensor %q has shape %v at batch 1", front[0], shape)
+	}
+	sub, err := graph.SubModel(adapted.Proto, front[0], shape, logits)
+	if err != nil {
+		return nil, nil, err
+	}
+	ext := &Extractor{Src: adapted, Input: input, Features: front[0], Batch: max(batch, 16), Dim: onnx.NumElems(shape[1:]), shape: shape[1:]}
+	return ext, &onnx.Model{Proto: sub, Path: adapted.Path}, nil
 }
 
 // verifyExport re-imports the written model and compares its outputs with
 // the in-memory model's on up to 8 test (or train) images. It returns the
 // largest absolute difference relative to the largest output magnitude.
-func verifyExport(path, input string, net *Net, adapted *onnx.Model, head *graph.Head, ds *Dataset, prep *Preprocess, cfg AdaptConfig) (float64, error) {
+func verifyExport(path, input string, net *Net, prefix *Extractor, ds *Dataset, prep *Preprocess, cfg AdaptConfig) (float64, error) {
 	samples := ds.Test
 	if len(samples) == 0 {
 		samples = ds.Train
@@ -615,18 +674,15 @@ func verifyExport(path, input string, net *Net, adapted *onnx.Model, head *graph
 	}
 	got := out[gm.Outputs[0].Name]
 	// the in-memory model's logits on the same images
-	var want *onnx.Tensor
-	if net.Input == input {
-		want, err = net.Predict(&Examples{X: data, Shape: prep.Shape(1)[1:], Labels: make([]int, len(kept))}, cfg.Batch)
-	} else {
-		// head only: the in-memory backbone's features, then the head
-		ext := &Extractor{Src: adapted, Input: input, Features: head.Features, Batch: cfg.Batch, Dim: head.FeatureDim}
-		var f []float32
-		if f, err = ext.Run(data, len(kept), prep.Shape(1)[1:]); err != nil {
+	ex := &Examples{X: data, Shape: prep.Shape(1)[1:], Labels: make([]int, len(kept))}
+	if prefix != nil { // the in-memory frozen layers first
+		f, err := prefix.Run(data, len(kept), ex.Shape)
+		if err != nil {
 			return 0, err
 		}
-		want, err = net.Predict(&Examples{X: f, Shape: []int{head.FeatureDim}, Labels: make([]int, len(kept))}, cfg.Batch)
+		ex = &Examples{X: f, Shape: prefix.shape, Labels: ex.Labels}
 	}
+	want, err := net.Predict(ex, cfg.Batch)
 	if err != nil {
 		return 0, err
 	}

@@ -79,7 +79,8 @@ type Extractor struct {
 	Batch    int
 	models   map[int]*graph.Model
 	// Dim is the number of features per image.
-	Dim int
+	Dim   int
+	shape []int // the features' shape per image, when known
 }
 
 // Run computes features for images [n, ...] given as rows of x.
