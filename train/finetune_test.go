@@ -219,3 +219,65 @@ func TestFinetuneHeapFlat(t *testing.T) {
 		t.Fatalf("live heap grew by %.1f MiB over 150 steps", float64(h2-h1)/(1<<20))
 	}
 }
+
+// TestFrozenPrefixEquivalent: training from the frozen prefix's output
+// gives bit-identical weights to training the whole network.
+func TestFrozenPrefixEquivalent(t *testing.T) {
+	model, data, _ := sample(t)
+	src, err := onnx.ReadFile(model, onnx.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	prep, _ := PreprocessFor(src, Overrides{})
+	ds, err := LoadDataset(DataConfig{Dir: data})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, kept, _, err := LoadTensors(ds.Train, prep, 0, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	images := &Examples{X: x, Shape: prep.Shape(1)[1:]}
+	for _, s := range kept {
+		images.Labels = append(images.Labels, s.Label)
+	}
+	trainable, _ := graph.SelectTrainable(graph.Layers(src.Proto, ""), "", 3)
+	logits := src.Proto.Graph.Output[0].Name
+	train := func(net *Net, ex *Examples) map[string][]float32 {
+		sched, _ := NewSchedule("constant", 1e-3, 100, 0, 0, 0)
+		if _, err := Run(net, Config{Epochs: 2, Batch: 16, Optimizer: NewAdam(0, false), Schedule: sched, Classes: 6, Seed: 3}, ex, nil); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string][]float32{}
+		for _, p := range trainable {
+			out[p] = net.Weights[p].F
+		}
+		return out
+	}
+	full, err := NewNet(src, "input", logits, trainable, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := train(full, images)
+
+	pre, sub, err := frozenPrefix(src, "input", logits, trainable, 16)
+	if err != nil || pre == nil {
+		t.Fatalf("no frozen prefix: %v", err)
+	}
+	f, err := pre.Run(images.X, images.Len(), images.Shape)
+	if err != nil {
+		t.Fatal(err)
+	}
+	net, err := NewNet(sub, pre.Features, logits, trainable, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := train(net, &Examples{X: f, Shape: pre.shape, Labels: images.Labels})
+	for _, p := range trainable {
+		for i := range want[p] {
+			if got[p][i] != want[p][i] {
+				t.Fatalf("weight %q[%d]: %g from the prefix, %g from the whole network", p, i, got[p][i], want[p][i])
+			}
+		}
+	}
+}
