@@ -56,6 +56,9 @@ func TestAdaptSample(t *testing.T) {
 	if err := json.Unmarshal([]byte(mustGraft(t, "eval", "graft-sample.onnx", "--data", data, "--json")), &ev); err != nil {
 		t.Fatal(err)
 	}
+	if err := json.Unmarshal([]byte(mustGraft(t, "eval", "--json", "--data", data, "graft-sample.onnx")), &ev); err != nil {
+		t.Fatal(err)
+	}
 	if ev.N != 400 || len(ev.PerClass) != 4 || len(ev.Confusion) != 4 || ev.Accuracy < 0.5 {
 		t.Fatalf("eval: %+v", ev)
 	}
@@ -66,7 +69,8 @@ func TestAdaptSample(t *testing.T) {
 		images = append(images, m...)
 	}
 	var preds []train.Prediction
-	args := append([]string{"predict", "graft-sample.onnx", "--top", "1", "--json"}, images...)
+	// flags before the arguments here, after them for eval above
+	args := append([]string{"predict", "--top", "1", "--json", "graft-sample.onnx"}, images...)
 	if err := json.Unmarshal([]byte(mustGraft(t, args...)), &preds); err != nil {
 		t.Fatal(err)
 	}

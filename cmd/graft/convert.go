@@ -25,11 +25,7 @@ func convertCommand() *cli.Command {
 			jsonFlag, maxMemoryFlag,
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "MODEL.onnx")
-			if err != nil {
-				return err
-			}
-			lim, err := limits(c)
+			path, lim, err := modelArg(c)
 			if err != nil {
 				return err
 			}

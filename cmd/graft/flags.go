@@ -50,3 +50,14 @@ func oneArg(c *cli.Context, what string) (string, error) {
 	}
 	return c.Args().First(), nil
 }
+
+// modelArg returns the MODEL.onnx argument of a command that takes one,
+// with the --max-memory limit.
+func modelArg(c *cli.Context) (string, onnx.Limits, error) {
+	path, err := oneArg(c, "MODEL.onnx")
+	if err != nil {
+		return "", onnx.Limits{}, err
+	}
+	lim, err := limits(c)
+	return path, lim, err
+}

@@ -19,11 +19,7 @@ func inspectCommand() *cli.Command {
 		ArgsUsage: "MODEL.onnx",
 		Flags:     []cli.Flag{jsonFlag, maxMemoryFlag},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "MODEL.onnx")
-			if err != nil {
-				return err
-			}
-			lim, err := limits(c)
+			path, lim, err := modelArg(c)
 			if err != nil {
 				return err
 			}

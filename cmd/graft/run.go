@@ -21,11 +21,7 @@ func runCommand() *cli.Command {
 			jsonFlag, maxMemoryFlag,
 		},
 		Action: func(c *cli.Context) error {
-			path, err := oneArg(c, "MODEL.onnx")
-			if err != nil {
-				return err
-			}
-			lim, err := limits(c)
+			path, lim, err := modelArg(c)
 			if err != nil {
 				return err
 			}
