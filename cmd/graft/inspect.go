@@ -68,7 +68,7 @@ func printReport(w io.Writer, r *graph.Report) error {
 		fmt.Fprintf(tw, "unsupported\t%s\n", strings.Join(r.Unsupported, ", "))
 	}
 	if r.Cut != nil {
-		fmt.Fprintf(tw, "cut\t%q (input of %s %q; a new head replaces %d nodes)\n", r.Cut.Tensor, r.Cut.Kind, r.Cut.Classifier, len(r.Cut.Removed))
+		fmt.Fprintf(tw, "cut\t%q (input of %s %q; a new head replaces %s)\n", r.Cut.Tensor, r.Cut.Kind, r.Cut.Classifier, plural(len(r.Cut.Removed), "node"))
 	} else {
 		fmt.Fprintf(tw, "cut\tnone found: %s\n", r.CutError)
 	}
@@ -104,4 +104,11 @@ func humanBytes(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
