@@ -76,6 +76,42 @@ func TestSgemm(t *testing.T) {
 	}
 }
 
+// TestSgemmDeterministic: the same product gives the same bits whatever
+// the number of goroutines (and so whatever order they run in).
+func TestSgemmDeterministic(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, sz := range [][3]int{{64, 3136 / 4, 147}, {130, 261, 300}, {512, 49, 600}, {9, 2000, 33}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				lda, ldb := k, n
+				if ta {
+					lda = m
+				}
+				if tb {
+					ldb = k
+				}
+				a, b := randTensor(r, m*k).F, randTensor(r, k*n).F
+				c0 := randTensor(r, m*n).F
+				var ref []float32
+				for _, w := range []int{1, 2, 3, 4, 2} {
+					c := append([]float32(nil), c0...)
+					sgemmWorkers(w, ta, tb, m, n, k, 0.5, a, lda, b, ldb, 0.25, c, n)
+					if ref == nil {
+						ref = c
+						continue
+					}
+					for i := range c {
+						if math.Float32bits(c[i]) != math.Float32bits(ref[i]) {
+							t.Fatalf("%v transA=%v transB=%v: element %d is %v on %d goroutines, %v on 1", sz, ta, tb, i, c[i], w, ref[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
 // testWindow builds the window of a 2-D op over an h×w input as the
 // converter would (pads are [top, left, bottom, right]).
 func testWindow(t testing.TB, h, w, kh, kw int, strides, dil, pads []int, autoPad string, ceil bool) window {
@@ -408,16 +444,30 @@ func BenchmarkConvBatch1(b *testing.B) {
 }
 
 // BenchmarkSgemm times sgemm on the products of ResNet-18's convolutions
-// at batch 1 (m = output channels, n = output pixels, k = C·kh·kw).
+// at batch 1 (m = output channels, n = output pixels, k = C·kh·kw), then
+// on batch-8 products (64x25088x576, 128x6272x1152 and 512x392x4608 are
+// ResNet-18 3x3 convolutions with the batch folded into n, 96x25088x24 a
+// MobileNetV2 1x1 convolution).
 func BenchmarkSgemm(b *testing.B) {
-	for _, s := range [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608}} {
+	benchSgemm(b, 0, [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608},
+		{64, 25088, 576}, {128, 6272, 1152}, {512, 392, 4608}, {96, 25088, 24}})
+}
+
+// BenchmarkSgemmSerial: the batch-1 products on one goroutine, as Conv
+// runs them when it gives each goroutine its own images.
+func BenchmarkSgemmSerial(b *testing.B) {
+	benchSgemm(b, 1, [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608}})
+}
+
+func benchSgemm(b *testing.B, workers int, shapes [][3]int) {
+	for _, s := range shapes {
 		m, n, k := s[0], s[1], s[2]
 		b.Run(fmt.Sprintf("%dx%dx%d", m, n, k), func(b *testing.B) {
 			r := rand.New(rand.NewSource(1))
 			a, bb, c := randTensor(r, m*k).F, randTensor(r, k*n).F, make([]float32, m*n)
 			cpu0 := cpuTime()
 			for b.Loop() {
-				sgemm(false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
+				sgemmWorkers(workers, false, false, m, n, k, 1, a, k, bb, n, 0, c, n)
 			}
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/(float64(cpuTime()-cpu0)/1e9)/1e9, "GFLOP/cpu-s")

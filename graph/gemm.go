@@ -13,7 +13,9 @@ import (
 // sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
 // where op(A) is m×k and op(B) is k×n. It is the one matrix-multiply entry
 // point of the package (Conv, Gemm, MatMul and their gradients), so a
-// faster implementation can be swapped in here. Large products run on
+// faster implementation can be swapped in here: built with
+// GOEXPERIMENT=simd on amd64, gemm_simd_amd64.go swaps in packed AVX-512
+// or AVX2 kernels through gemmFast. Large products run on
 // runtime.GOMAXPROCS(0) goroutines.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmWorkers(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -28,6 +30,16 @@ const (
 	// products with fewer multiply-adds than this run on one goroutine
 	gemmParallelWork = 1 << 18
 )
+
+// gemmFast, when not nil, is tried first by sgemmWorkers once C has been
+// scaled by beta: it adds alpha·op(A)·op(B) to C on at most workers
+// goroutines and returns true, or returns false (having done nothing) for
+// products it leaves to the pure-Go kernels below. It is nil in the
+// default build; gemm_simd_amd64.go sets it in builds with
+// GOEXPERIMENT=simd on CPUs with AVX-512 or AVX2+FMA. Whatever it picks
+// must depend only on the shapes, never on workers or scheduling, so that
+// results stay bit-for-bit reproducible.
+var gemmFast func(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) bool
 
 // sgemmWorkers is sgemm on at most workers goroutines (0: GOMAXPROCS; 1
 // for callers that already run several products in parallel).
@@ -55,6 +67,9 @@ func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 	if m*n*k < gemmParallelWork {
 		workers = 1
+	}
+	if gemmFast != nil && gemmFast(workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc) {
+		return
 	}
 	// Two forms: "axpy" adds multiples of rows of op(B) to rows of C
 	// (vectors of length n; needs B untransposed), "dot" takes dot products
