@@ -40,32 +40,14 @@ func opModel(t *testing.T, opset int, op string, attrs map[string]any, ins []opI
 			g.Initializer = append(g.Initializer, tt.ToProto())
 			continue
 		}
-		g.Input = append(g.Input, opValueInfo(in.name, tt.DType, tt.Shape))
+		g.Input = append(g.Input, testValueInfo(in.name, tt.DType, tt.Shape))
 	}
 	for _, o := range outs {
 		if o != "" {
-			g.Output = append(g.Output, opValueInfo(o, onnx.Float32, nil))
+			g.Output = append(g.Output, testValueInfo(o, onnx.Float32, nil))
 		}
 	}
-	for name, v := range attrs {
-		a := &onnx.AttributeProto{Name: name}
-		switch v := v.(type) {
-		case int:
-			a.Type, a.I = onnx.AttrInt, int64(v)
-		case float32:
-			a.Type, a.F = onnx.AttrFloat, v
-		case float64:
-			a.Type, a.F = onnx.AttrFloat, float32(v)
-		case []int:
-			a.Type = onnx.AttrInts
-			for _, x := range v {
-				a.Ints = append(a.Ints, int64(x))
-			}
-		default:
-			t.Fatalf("attribute %s: unsupported type %T", name, v)
-		}
-		n.Attribute = append(n.Attribute, a)
-	}
+	n.Attribute = testAttrs(t, attrs)
 	mp := &onnx.ModelProto{IrVersion: 8, Graph: g, OpsetImport: []*onnx.OperatorSetIdProto{{Version: int64(opset)}}}
 	data, err := onnx.Encode(mp)
 	if err != nil {
@@ -76,21 +58,6 @@ func opModel(t *testing.T, opset int, op string, attrs map[string]any, ins []opI
 		t.Fatal(err)
 	}
 	return m
-}
-
-func opValueInfo(name string, dt onnx.DType, shape []int) *onnx.ValueInfoProto {
-	et := int32(1)
-	if dt == onnx.Int64 {
-		et = 7
-	}
-	tt := &onnx.TypeProtoTensor{ElemType: et}
-	if shape != nil {
-		tt.Shape = &onnx.TensorShapeProto{}
-		for _, d := range shape {
-			tt.Shape.Dim = append(tt.Shape.Dim, &onnx.TensorShapeDimension{Value: &onnx.DimValue{DimValue: int64(d)}})
-		}
-	}
-	return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: tt}}}
 }
 
 // opRunGraft builds m (constant and integer inputs as build-time values)

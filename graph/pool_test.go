@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math/rand"
 	"path/filepath"
-	"sort"
 	"strings"
 	"testing"
 
@@ -187,46 +186,16 @@ func TestLRNGradients(t *testing.T) {
 // initializers, and returns it and its path.
 func windowModel(t *testing.T, op string, opset int, attrs map[string]any, x *onnx.Tensor, inits ...*onnx.Tensor) (*onnx.Model, string) {
 	t.Helper()
-	vi := func(name string, shape []int) *onnx.ValueInfoProto {
-		tt := &onnx.TypeProtoTensor{ElemType: 1, Shape: &onnx.TensorShapeProto{}}
-		for _, d := range shape {
-			tt.Shape.Dim = append(tt.Shape.Dim, &onnx.TensorShapeDimension{Value: &onnx.DimValue{DimValue: int64(d)}})
-		}
-		return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: tt}}}
-	}
 	n := &onnx.NodeProto{OpType: op, Name: "n0", Input: []string{"x"}, Output: []string{"y"}}
-	g := &onnx.GraphProto{Name: "g", Node: []*onnx.NodeProto{n}, Input: []*onnx.ValueInfoProto{vi("x", x.Shape)},
-		Output: []*onnx.ValueInfoProto{{Name: "y", Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: &onnx.TypeProtoTensor{ElemType: 1}}}}}}
+	g := &onnx.GraphProto{Name: "g", Node: []*onnx.NodeProto{n}, Input: []*onnx.ValueInfoProto{testValueInfo("x", onnx.Float32, x.Shape)},
+		Output: []*onnx.ValueInfoProto{testValueInfo("y", onnx.Float32, nil)}}
 	for i, it := range inits {
 		c := it.Clone()
 		c.Name = fmt.Sprintf("w%d", i)
 		n.Input = append(n.Input, c.Name)
 		g.Initializer = append(g.Initializer, c.ToProto())
 	}
-	names := make([]string, 0, len(attrs))
-	for name := range attrs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
-		a := &onnx.AttributeProto{Name: name}
-		switch v := attrs[name].(type) {
-		case int:
-			a.Type, a.I = onnx.AttrInt, int64(v)
-		case float32:
-			a.Type, a.F = onnx.AttrFloat, v
-		case string:
-			a.Type, a.S = onnx.AttrString, []byte(v)
-		case []int:
-			a.Type = onnx.AttrInts
-			for _, x := range v {
-				a.Ints = append(a.Ints, int64(x))
-			}
-		default:
-			t.Fatalf("attribute %s: unsupported type %T", name, v)
-		}
-		n.Attribute = append(n.Attribute, a)
-	}
+	n.Attribute = testAttrs(t, attrs)
 	mp := &onnx.ModelProto{IrVersion: 8, Graph: g, OpsetImport: []*onnx.OperatorSetIdProto{{Version: int64(opset)}}}
 	path := filepath.Join(t.TempDir(), "model.onnx")
 	if err := onnx.WriteFile(path, mp, true); err != nil {
