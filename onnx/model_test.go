@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -246,6 +247,12 @@ func TestNpy(t *testing.T) {
 	tt, err := DecodeNpy(b)
 	if err != nil || tt.Shape[0] != 2 || tt.F[3] != 4 {
 		t.Fatalf("npy: %v %v", tt, err)
+	}
+	for _, want := range []*Tensor{tt, NewInt([]int{3}, []int64{-5, 0, 1 << 40}), NewFloat(nil, []float32{7})} {
+		back, err := DecodeNpy(EncodeNpy(want))
+		if err != nil || back.String() != want.String() || fmt.Sprint(back.F, back.I) != fmt.Sprint(want.F, want.I) {
+			t.Fatalf("npy round trip of %v: %v %v", want, back, err)
+		}
 	}
 	if _, err := DecodeNpy(b[:len(b)-1]); err == nil {
 		t.Fatal("truncated npy accepted")

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -128,4 +129,33 @@ func npyField(header, key string) string {
 		return rest[:j]
 	}
 	return rest
+}
+
+// EncodeNpy writes t as a NumPy .npy file (format 1.0, little endian,
+// C order): float32 as <f4, int64 as <i8.
+func EncodeNpy(t *Tensor) []byte {
+	descr, size := "<f4", 4
+	if t.DType == Int64 {
+		descr, size = "<i8", 8
+	}
+	dims := ""
+	for _, d := range t.Shape {
+		dims += strconv.Itoa(d) + ", "
+	}
+	header := "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + strings.TrimSuffix(dims, " ") + "), }"
+	for (10+len(header)+1)%64 != 0 {
+		header += " "
+	}
+	header += "\n"
+	b := []byte("\x93NUMPY\x01\x00")
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(header)))
+	b = append(b, header...)
+	b = slices.Grow(b, size*t.Len())
+	for _, v := range t.F {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	for _, v := range t.I {
+		b = binary.LittleEndian.AppendUint64(b, uint64(v))
+	}
+	return b
 }

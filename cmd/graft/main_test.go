@@ -162,52 +162,7 @@ func TestBadInputExitCodes(t *testing.T) {
 
 func writeNpy(t *testing.T, path string, shape []int) {
 	t.Helper()
-	dims := ""
-	n := 1
-	for _, d := range shape {
-		dims += strings.TrimSpace(strings.Repeat(" ", 0)) + itoa(d) + ", "
-		n *= d
-	}
-	header := "{'descr': '<f4', 'fortran_order': False, 'shape': (" + dims + "), }"
-	for (10+len(header)+1)%64 != 0 {
-		header += " "
-	}
-	header += "\n"
-	b := []byte("\x93NUMPY\x01\x00")
-	b = append(b, byte(len(header)), byte(len(header)>>8))
-	b = append(b, header...)
-	b = append(b, make([]byte, 4*n)...)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
+	if err := os.WriteFile(path, onnx.EncodeNpy(onnx.NewFloat(shape, nil)), 0o644); err != nil {
 		t.Fatal(err)
-	}
-}
-
-func itoa(i int) string {
-	b, _ := json.Marshal(i)
-	return string(b)
-}
-
-func TestConvert(t *testing.T) {
-	c := fixture(t, "conv_bn_pool_fc")
-	out := filepath.Join(t.TempDir(), "head.onnx")
-	var res struct {
-		Outputs []struct {
-			Shape []string `json:"shape"`
-		} `json:"outputs"`
-	}
-	text := mustGraft(t, "convert", c.ModelPath, "--out", out, "--head", "3", "--labels", "a,b,c", "--softmax", "--batch", "dynamic", "--json")
-	if err := json.Unmarshal([]byte(text), &res); err != nil {
-		t.Fatal(err)
-	}
-	if len(res.Outputs) != 1 || strings.Join(res.Outputs[0].Shape, " ") != "N 3" {
-		t.Fatalf("outputs %+v", res.Outputs)
-	}
-	if _, errs, code := graft(t, "convert", c.ModelPath, "--out", out, "--head", "3"); code != 1 || !strings.Contains(errs, "--force") {
-		t.Fatalf("overwrite without --force: %d %s", code, errs)
-	}
-	mustGraft(t, "convert", "--force", c.ModelPath, "--out", out, "--cut", "auto")
-	insp := mustGraft(t, "inspect", out)
-	if !strings.Contains(insp, "metadata graft") {
-		t.Fatalf("inspect does not show graft metadata:\n%s", insp)
 	}
 }
