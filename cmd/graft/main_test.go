@@ -166,3 +166,44 @@ func writeNpy(t *testing.T, path string, shape []int) {
 		t.Fatal(err)
 	}
 }
+
+// TestEveryArchitecture runs `graft inspect` and `graft run` on every
+// generated PyTorch export: inspect finds shapes and a cut point, and run
+// reproduces PyTorch's output.
+func TestEveryArchitecture(t *testing.T) {
+	if testing.Short() {
+		t.Skip("slow: runs every generated architecture")
+	}
+	onnxtest.GeneratedDir(t) // skips, or fails under CI, without them
+	for _, name := range []string{
+		"resnet18", "resnet18_op13", "mobilenet_v2", "mobilenet_v2_op13", "squeezenet1_1", "squeezenet1_1_op13",
+		"efficientnet_b0", "efficientnet_b0_op13", "densenet121", "densenet121_op13", "mobilenet_v2_dynbatch", "resnet18_bnpreserve",
+	} {
+		t.Run(name, func(t *testing.T) {
+			c := onnxtest.Generated(t, name)
+			var r struct {
+				Cut *struct {
+					Tensor string `json:"tensor"`
+				} `json:"cut"`
+				BuildError string `json:"build_error"`
+			}
+			if err := json.Unmarshal([]byte(mustGraft(t, "inspect", c.ModelPath, "--json")), &r); err != nil {
+				t.Fatal(err)
+			}
+			if r.Cut == nil || r.BuildError != "" {
+				t.Fatalf("inspect: cut %v, build error %q", r.Cut, r.BuildError)
+			}
+			out := t.TempDir()
+			mustGraft(t, "run", c.ModelPath, "--input", filepath.Join(c.Dir, "test_data_set_0", "input_0.pb"), "--out", out)
+			files, _ := filepath.Glob(filepath.Join(out, "*.pb"))
+			if len(files) != 1 {
+				t.Fatalf("run wrote %v", files)
+			}
+			got, err := onnx.ReadTensorFile(files[0])
+			if err != nil {
+				t.Fatal(err)
+			}
+			onnxtest.AssertClose(t, name+" via graft run", got, c.Sets[0].Outputs[0], 1e-4)
+		})
+	}
+}
