@@ -37,33 +37,7 @@ func TestSgemm(t *testing.T) {
 					if beta == 0 {
 						c[0] = float32(math.NaN()) // beta 0 must clear, not scale
 					}
-					want := make([]float64, m*ldc)
-					for i := range want {
-						want[i] = float64(c[i])
-					}
-					for i := 0; i < m; i++ {
-						for j := 0; j < n; j++ {
-							var s float64
-							for l := 0; l < k; l++ {
-								var av, bv float32
-								if ta {
-									av = a[l*lda+i]
-								} else {
-									av = a[i*lda+l]
-								}
-								if tb {
-									bv = b[j*ldb+l]
-								} else {
-									bv = b[l*ldb+j]
-								}
-								s += float64(av) * float64(bv)
-							}
-							want[i*ldc+j] = float64(alpha)*s + float64(beta)*float64(c[i*ldc+j])
-							if beta == 0 {
-								want[i*ldc+j] = float64(alpha) * s
-							}
-						}
-					}
+					want := refGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 					sgemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 					for i, w := range want {
 						if d := math.Abs(float64(c[i]) - w); !(d <= 1e-4*(1+math.Abs(w))) {

@@ -54,31 +54,7 @@ func TestGemmPacked(t *testing.T) {
 				a := randTensor(r, ar*lda).F
 				b := randTensor(r, br*ldb).F
 				c0 := randTensor(r, m*ldc).F
-				want := make([]float64, len(c0))
-				for i := 0; i < m; i++ {
-					for j := 0; j < ldc; j++ {
-						want[i*ldc+j] = float64(c0[i*ldc+j])
-						if j >= n {
-							continue
-						}
-						var s float64
-						for l := 0; l < k; l++ {
-							var av, bv float32
-							if ta {
-								av = a[l*lda+i]
-							} else {
-								av = a[i*lda+l]
-							}
-							if tb {
-								bv = b[j*ldb+l]
-							} else {
-								bv = b[l*ldb+j]
-							}
-							s += float64(av) * float64(bv)
-						}
-						want[i*ldc+j] += float64(alpha) * s
-					}
-				}
+				want := refGemm(ta, tb, m, n, k, alpha, a, lda, b, ldb, 1, c0, ldc)
 				var ref []float32
 				for name, kn := range ks {
 					for _, workers := range []int{1, 2, 3} {

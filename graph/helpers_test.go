@@ -53,3 +53,37 @@ func testValueInfo(name string, dt onnx.DType, shape []int) *onnx.ValueInfoProto
 	}
 	return &onnx.ValueInfoProto{Name: name, Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: tt}}}
 }
+
+// refGemm is the float64 reference for sgemm: alpha*op(A)*op(B) +
+// beta*C over a row-major C with leading dimension ldc; columns of C past
+// n keep their values, and beta 0 ignores C (even NaN).
+func refGemm(ta, tb bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) []float64 {
+	want := make([]float64, m*ldc)
+	for i := range want {
+		want[i] = float64(c[i])
+	}
+	for i := 0; i < m; i++ {
+		for j := 0; j < n; j++ {
+			var s float64
+			for l := 0; l < k; l++ {
+				var av, bv float32
+				if ta {
+					av = a[l*lda+i]
+				} else {
+					av = a[i*lda+l]
+				}
+				if tb {
+					bv = b[j*ldb+l]
+				} else {
+					bv = b[l*ldb+j]
+				}
+				s += float64(av) * float64(bv)
+			}
+			want[i*ldc+j] = float64(alpha) * s
+			if beta != 0 {
+				want[i*ldc+j] += float64(beta) * float64(c[i*ldc+j])
+			}
+		}
+	}
+	return want
+}
