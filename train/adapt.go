@@ -288,7 +288,14 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	var t1 time.Time
 	if !cfg.Augment {
 		// Stage 1: the head, on backbone features computed once per image.
-		feats, err := headFeatures(cfg, src, adaptedModel, input, cut, head, ds, prep, res, logf)
+		// Fine-tuning needs the images themselves later: without a feature
+		// cache, decode them once and take the features from them.
+		if cfg.FinetuneEpochs > 0 && cfg.CacheDir == "" {
+			if images, err = loadImages(cfg, ds, prep, res, logf); err != nil {
+				return nil, err
+			}
+		}
+		feats, err := headFeatures(cfg, src, adaptedModel, input, cut, head, ds, prep, images, res, logf)
 		if err != nil {
 			return nil, err
 		}
@@ -469,8 +476,9 @@ func runStage(net *Net, cfg AdaptConfig, epochs int, lrScale []float64, train, v
 }
 
 // headFeatures runs every image through the backbone once (or reads its
-// features from the cache) for head training.
-func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, head *graph.Head, ds *Dataset, prep *Preprocess, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
+// features from the cache) for head training. When images holds the
+// preprocessed images already, it computes the features from them.
+func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, head *graph.Head, ds *Dataset, prep *Preprocess, images map[string]*Examples, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
 	t0 := time.Now()
 	ext := &Extractor{Src: adapted, Input: input, Features: head.Features, Batch: 32, Dim: head.FeatureDim}
 	var cache *FeatureCache
@@ -481,7 +489,18 @@ func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, 
 		}
 	}
 	feats := map[string]*Examples{}
+	for name, im := range images {
+		f, err := ext.Run(im.X, im.Len(), im.Shape)
+		if err != nil {
+			return nil, err
+		}
+		feats[name] = &Examples{X: f, Shape: []int{head.FeatureDim}, Labels: im.Labels}
+		res.Cache.Misses += im.Len()
+	}
 	for _, split := range splits(ds) {
+		if images != nil {
+			break
+		}
 		ex, sk, err := Features(ext, split.samples, prep, cache, cfg.Strict, &res.Cache)
 		if err != nil {
 			return nil, err
