@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/onnx/surgery"
+
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
 	"google.golang.org/protobuf/proto"
@@ -67,8 +69,8 @@ func TestExportRoundTrip(t *testing.T) {
 			dir := t.TempDir()
 
 			// nothing changed
-			mp := CloneProto(src.Proto)
-			changed, err := UpdateWeights(mp, gm.Weights())
+			mp := surgery.CloneProto(src.Proto)
+			changed, err := surgery.UpdateWeights(mp, gm.Weights())
 			if err != nil || len(changed) != 0 {
 				t.Fatalf("unchanged weights reported changed: %v %v", changed, err)
 			}
@@ -107,8 +109,8 @@ func TestExportRoundTrip(t *testing.T) {
 			for i := range w.F {
 				w.F[i] += 0.05
 			}
-			mp = CloneProto(src.Proto)
-			changed, err = UpdateWeights(mp, gm.Weights())
+			mp = surgery.CloneProto(src.Proto)
+			changed, err = surgery.UpdateWeights(mp, gm.Weights())
 			if err != nil || !slices.Equal(changed, []string{target}) {
 				t.Fatalf("changed %v (%v), want exactly [%s]", changed, err, target)
 			}
@@ -149,7 +151,7 @@ func TestConvertRecipes(t *testing.T) {
 		cfg  ConvertConfig
 	}{
 		{"features", ConvertConfig{Cut: "auto", Batch: "dynamic"}},
-		{"head7", ConvertConfig{Head: &HeadSpec{Classes: 7, Softmax: true, Seed: 3}, Batch: "dynamic", Labels: []string{"a", "b", "c", "d", "e", "f", "g"}}},
+		{"head7", ConvertConfig{Head: &surgery.HeadSpec{Classes: 7, Softmax: true, Seed: 3}, Batch: "dynamic", Labels: []string{"a", "b", "c", "d", "e", "f", "g"}}},
 	}
 	for _, c := range exportCases(t, "conv_bn_pool_fc", "fire", "dynbatch_view") {
 		for _, r := range recipes {
@@ -223,8 +225,8 @@ func TestConvertErrors(t *testing.T) {
 		want string
 	}{
 		{ConvertConfig{Cut: "nope"}, `no tensor named "nope" to cut at; candidates:`},
-		{ConvertConfig{Head: &HeadSpec{Classes: 1}}, "at least 2 classes"},
-		{ConvertConfig{Head: &HeadSpec{Classes: 3}, Labels: []string{"a", "b"}}, "2 labels for a head of 3 classes"},
+		{ConvertConfig{Head: &surgery.HeadSpec{Classes: 1}}, "at least 2 classes"},
+		{ConvertConfig{Head: &surgery.HeadSpec{Classes: 3}, Labels: []string{"a", "b"}}, "2 labels for a head of 3 classes"},
 		{ConvertConfig{Out: filepath.Join(dir, "missing", "x.onnx"), Cut: "auto"}, "does not exist"},
 		{ConvertConfig{Out: c.ModelPath, Cut: "auto"}, "is the input model"},
 		{ConvertConfig{Batch: "zero"}, `neither "dynamic" nor a positive number`},

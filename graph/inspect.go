@@ -5,6 +5,7 @@ import (
 	"sort"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
 )
 
 // Report describes a model for `graft inspect`.
@@ -22,7 +23,7 @@ type Report struct {
 	Unsupported []string       `json:"unsupported,omitempty"`
 	// Cut is the suggested cut point: the tensor that feeds the final
 	// classifier, and the classifier's nodes.
-	Cut      *Cut              `json:"cut,omitempty"`
+	Cut      *surgery.Cut      `json:"cut,omitempty"`
 	CutError string            `json:"cut_error,omitempty"`
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// BuildError says why shapes could not be computed, when they could not.
@@ -130,7 +131,7 @@ func Inspect(src *onnx.Model) *Report {
 		}
 		r.Nodes = append(r.Nodes, ni)
 	}
-	if cut, err := FindCut(src); err == nil {
+	if cut, err := surgery.FindCut(src); err == nil {
 		r.Cut = cut
 	} else {
 		r.CutError = err.Error()

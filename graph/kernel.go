@@ -79,11 +79,11 @@ func (o *kop) InferShape(...G.DimSizer) (tensor.Shape, error) {
 func (o *kop) Do(vs ...G.Value) (G.Value, error) {
 	in, err := unwrap(vs, o.in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", o, err)
+		return nil, fmt.Errorf("%s: %w", o, err)
 	}
 	out, err := o.k.forward(in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", o, err)
+		return nil, fmt.Errorf("%s: %w", o, err)
 	}
 	return wrap(out, o.scalar), nil
 }
@@ -117,7 +117,7 @@ func (o *kop) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 		}
 		n, err := G.ApplyOp(&gradOp{fwd: o, k: gk, i: i}, args...)
 		if err != nil {
-			return nil, fmt.Errorf("gradient of %s: %v", o, err)
+			return nil, fmt.Errorf("gradient of %s: %w", o, err)
 		}
 		res[i] = n
 	}
@@ -155,15 +155,15 @@ func (o *gradOp) Do(vs ...G.Value) (G.Value, error) {
 	n := len(o.fwd.in)
 	in, err := unwrap(vs[:n], o.fwd.in)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", o, err)
+		return nil, fmt.Errorf("%s: %w", o, err)
 	}
 	outs, err := unwrap(vs[n:], [][]int{o.fwd.out, o.fwd.out})
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", o, err)
+		return nil, fmt.Errorf("%s: %w", o, err)
 	}
 	g, err := o.k.backward(o.i, in, outs[0], outs[1])
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", o, err)
+		return nil, fmt.Errorf("%s: %w", o, err)
 	}
 	return wrap(g, false), nil
 }

@@ -313,7 +313,7 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 			return nil, fmt.Errorf("input %q: model was built for shape %v, got %v", p.Name, p.Shape, t.Shape)
 		}
 		if err := G.Let(p.Node, wrap(t, false)); err != nil {
-			return nil, fmt.Errorf("input %q: %v", p.Name, err)
+			return nil, fmt.Errorf("input %q: %w", p.Name, err)
 		}
 	}
 	for name := range inputs {
@@ -334,7 +334,7 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		}
 		t, err := valueTensor(p.Node.Value(), p.Shape)
 		if err != nil {
-			return nil, fmt.Errorf("output %q: %v", p.Name, err)
+			return nil, fmt.Errorf("output %q: %w", p.Name, err)
 		}
 		t.Name = p.Name
 		out[p.Name] = t
@@ -376,4 +376,16 @@ func portNames(ps []Port) string {
 	}
 	sort.Strings(names)
 	return strings.Join(names, ", ")
+}
+
+// Weights returns the current value of every float initializer the graph
+// computes with, by name. Training updates these tensors in place.
+func (m *Model) Weights() map[string]*onnx.Tensor {
+	out := map[string]*onnx.Tensor{}
+	for name, v := range m.vals {
+		if v.param && v.t != nil {
+			out[name] = v.t
+		}
+	}
+	return out
 }

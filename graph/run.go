@@ -65,7 +65,7 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 			return nil, fmt.Errorf("%s: the model has no input %q (inputs: %s)", file, name, viNames(ins))
 		}
 		if err := checkInput(ins[idx], t); err != nil {
-			return nil, fmt.Errorf("%s: input %q: %v", file, name, err)
+			return nil, fmt.Errorf("%s: input %q: %w", file, name, err)
 		}
 		bound[name] = t
 	}
@@ -89,7 +89,7 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 	}
 	outs, err := m.Run(feed)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", cfg.Model, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
 	res := &RunResult{}
 	used := map[string]bool{}
@@ -102,9 +102,9 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 		if err := os.MkdirAll(cfg.OutDir, 0o755); err != nil {
 			return nil, err
 		}
-		base := SafeFileName(p.Name)
+		base := onnx.SafeFileName(p.Name)
 		for i := 2; used[base]; i++ {
-			base = fmt.Sprintf("%s_%d", SafeFileName(p.Name), i)
+			base = fmt.Sprintf("%s_%d", onnx.SafeFileName(p.Name), i)
 		}
 		used[base] = true
 		path := filepath.Join(cfg.OutDir, base+".pb")
@@ -114,24 +114,6 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 		res.Files = append(res.Files, path)
 	}
 	return res, nil
-}
-
-// SafeFileName maps a tensor name to a file name: characters outside
-// A-Za-z0-9._- become '_', and a name of only dots gets a leading '_', so
-// the result never leaves the folder it is joined to.
-func SafeFileName(name string) string {
-	b := []byte(name)
-	for i, c := range b {
-		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-		if !ok {
-			b[i] = '_'
-		}
-	}
-	s := string(b)
-	if strings.Trim(s, ".") == "" {
-		s = "_" + s
-	}
-	return s
 }
 
 func readTensorFile(path string) (*onnx.Tensor, error) {

@@ -97,7 +97,7 @@ func BuildTraining(src *onnx.Model, opt TrainOptions) (*TrainGraph, error) {
 	}
 	if len(wrt) > 0 {
 		if tg.grads, err = gradSafe(tg.Loss, wrt); err != nil {
-			return nil, fmt.Errorf("%s: %v", src.Path, err)
+			return nil, fmt.Errorf("%s: %w", src.Path, err)
 		}
 	}
 	return tg, nil

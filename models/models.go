@@ -52,7 +52,7 @@ func LoadBaseline() (*Baseline, error) {
 	}
 	var bl Baseline
 	if err := json.Unmarshal(b, &bl); err != nil {
-		return nil, fmt.Errorf("models/baseline.json: %v", err)
+		return nil, fmt.Errorf("models/baseline.json: %w", err)
 	}
 	return &bl, nil
 }
@@ -76,7 +76,7 @@ func Extract(dir string) (model, data string, err error) {
 		return os.WriteFile(dst, b, 0o644)
 	})
 	if err != nil {
-		return "", "", fmt.Errorf("extracting the shipped sample: %v", err)
+		return "", "", fmt.Errorf("extracting the shipped sample: %w", err)
 	}
 	return filepath.Join(dir, Backbone), filepath.Join(dir, "sample"), nil
 }

@@ -45,7 +45,7 @@ func (m *Model) Labels() ([]string, error) {
 	}
 	var labels []string
 	if err := json.Unmarshal([]byte(s), &labels); err != nil {
-		return nil, fmt.Errorf("%s: metadata %q is not a JSON array of strings: %v", m.Path, KeyLabels, err)
+		return nil, fmt.Errorf("%s: metadata %q is not a JSON array of strings: %w", m.Path, KeyLabels, err)
 	}
 	return labels, nil
 }
@@ -58,7 +58,7 @@ func (m *Model) Preprocessing() (*Preprocessing, error) {
 	}
 	p := &Preprocessing{}
 	if err := json.Unmarshal([]byte(s), p); err != nil {
-		return nil, fmt.Errorf("%s: metadata %q is not a preprocessing object: %v", m.Path, KeyPreprocessing, err)
+		return nil, fmt.Errorf("%s: metadata %q is not a preprocessing object: %w", m.Path, KeyPreprocessing, err)
 	}
 	return p, nil
 }
@@ -71,7 +71,7 @@ func (m *Model) Graft() (*GraftInfo, error) {
 	}
 	g := &GraftInfo{}
 	if err := json.Unmarshal([]byte(s), g); err != nil {
-		return nil, fmt.Errorf("%s: metadata %q is not a graft object: %v", m.Path, KeyGraft, err)
+		return nil, fmt.Errorf("%s: metadata %q is not a graft object: %w", m.Path, KeyGraft, err)
 	}
 	return g, nil
 }

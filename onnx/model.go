@@ -228,7 +228,7 @@ func Encode(mp *ModelProto) ([]byte, error) {
 func WriteFile(path string, mp *ModelProto, force bool) error {
 	data, err := Encode(mp)
 	if err != nil {
-		return fmt.Errorf("%s: encoding model: %v", path, err)
+		return fmt.Errorf("%s: encoding model: %w", path, err)
 	}
 	return WriteAtomic(path, data, force)
 }
@@ -259,7 +259,7 @@ func WriteAtomic(path string, data []byte, force bool) error {
 	}
 	if werr != nil {
 		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %v", path, werr)
+		return fmt.Errorf("%s: %w", path, werr)
 	}
 	return nil
 }
@@ -273,11 +273,11 @@ func ReadTensorFile(path string) (*Tensor, error) {
 	}
 	tp := &TensorProto{}
 	if err := proto.Unmarshal(data, tp); err != nil {
-		return nil, fmt.Errorf("%s: not a serialized TensorProto: %v", path, err)
+		return nil, fmt.Errorf("%s: not a serialized TensorProto: %w", path, err)
 	}
 	t, err := TensorFromProto(tp)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }

@@ -19,7 +19,7 @@ func ReadNpyFile(path string) (*Tensor, error) {
 	}
 	t, err := DecodeNpy(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return t, nil
 }

@@ -171,7 +171,7 @@ func declaredElems(dims []int64) (int64, error) {
 func TensorFromProto(tp *TensorProto) (*Tensor, error) {
 	n64, err := declaredElems(tp.Dims)
 	if err != nil {
-		return nil, fmt.Errorf("tensor %q: %v", tp.Name, err)
+		return nil, fmt.Errorf("tensor %q: %w", tp.Name, err)
 	}
 	if tp.DataLocation == pb.TensorProto_EXTERNAL {
 		return nil, fmt.Errorf("tensor %q: external data was not loaded", tp.Name)

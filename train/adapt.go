@@ -5,13 +5,16 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/graftml/graft/train/dataset"
+
+	"github.com/graftml/graft/onnx/surgery"
 
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
@@ -98,16 +101,16 @@ type AdaptResult struct {
 	Frozen    int64       `json:"frozen_params"`
 	Trainable int64       `json:"trainable_params"`
 	// TrainableLayers and FrozenLayers list backbone layers (dry run).
-	TrainableLayers []graph.Layer  `json:"trainable_layers,omitempty"`
-	FrozenLayers    []graph.Layer  `json:"frozen_layers,omitempty"`
-	Train           *EvalResult    `json:"train,omitempty"`
-	Val             *EvalResult    `json:"val,omitempty"`
-	Test            *EvalResult    `json:"test,omitempty"`
-	History         []EpochMetrics `json:"history,omitempty"`
-	Stopped         string         `json:"stopped,omitempty"`
-	FeatureSeconds  float64        `json:"feature_seconds"`
-	TrainSeconds    float64        `json:"train_seconds"`
-	Cache           CacheStats     `json:"cache"`
+	TrainableLayers []surgery.Layer `json:"trainable_layers,omitempty"`
+	FrozenLayers    []surgery.Layer `json:"frozen_layers,omitempty"`
+	Train           *EvalResult     `json:"train,omitempty"`
+	Val             *EvalResult     `json:"val,omitempty"`
+	Test            *EvalResult     `json:"test,omitempty"`
+	History         []EpochMetrics  `json:"history,omitempty"`
+	Stopped         string          `json:"stopped,omitempty"`
+	FeatureSeconds  float64         `json:"feature_seconds"`
+	TrainSeconds    float64         `json:"train_seconds"`
+	Cache           CacheStats      `json:"cache"`
 	// ExportMaxDiff is the largest difference between the re-imported
 	// file's outputs and the in-memory model's, relative to the outputs'
 	// largest magnitude.
@@ -156,8 +159,8 @@ func (c *AdaptConfig) defaults() {
 }
 
 // ParseHead reads "linear" or "mlp:256[,128]".
-func ParseHead(s string, classes int, dropout float64, seed int64) (graph.HeadSpec, error) {
-	spec := graph.HeadSpec{Classes: classes, Seed: seed, Dropout: float32(dropout)}
+func ParseHead(s string, classes int, dropout float64, seed int64) (surgery.HeadSpec, error) {
+	spec := surgery.HeadSpec{Classes: classes, Seed: seed, Dropout: float32(dropout)}
 	switch {
 	case s == "linear":
 		if dropout != 0 {
@@ -206,11 +209,11 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if cfg.LabelSmoothing < 0 || cfg.LabelSmoothing >= 1 {
 		return nil, fmt.Errorf("--label-smoothing %g must be in [0, 1)", cfg.LabelSmoothing)
 	}
-	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
 	if err != nil {
 		return nil, err
 	}
-	ds, err := LoadDataset(DataConfig{Dir: cfg.Data, ValSplit: cfg.ValSplit, Seed: cfg.Seed})
+	ds, err := dataset.LoadDataset(dataset.DataConfig{Dir: cfg.Data, ValSplit: cfg.ValSplit, Seed: cfg.Seed})
 	if err != nil {
 		return nil, err
 	}
@@ -225,7 +228,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	cut, err := graph.ResolveCut(src, cfg.Cut)
+	cut, err := surgery.ResolveCut(src, cfg.Cut)
 	if err != nil {
 		return nil, err
 	}
@@ -236,16 +239,16 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	}
 	cutShape, _ := probe.Shape(cut)
 
-	adapted := graph.CloneProto(src.Proto)
-	if err := graph.CutAt(adapted, cut); err != nil {
+	adapted := surgery.CloneProto(src.Proto)
+	if err := surgery.CutAt(adapted, cut); err != nil {
 		return nil, err
 	}
-	head, err := graph.AttachHead(adapted, cut, cutShape, spec)
+	head, err := surgery.AttachHead(adapted, cut, cutShape, spec)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", cfg.Model, err)
+		return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 	}
-	layers := graph.Layers(adapted, cut)
-	backbone, err := graph.SelectTrainable(layers, cfg.Trainable, cfg.UnfreezeLast)
+	layers := surgery.Layers(adapted, cut)
+	backbone, err := surgery.SelectTrainable(layers, cfg.Trainable, cfg.UnfreezeLast)
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +302,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		if err != nil {
 			return nil, err
 		}
-		headProto, err := graph.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
+		headProto, err := surgery.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
 		if err != nil {
 			return nil, err
 		}
@@ -394,7 +397,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if cfg.Out == "" {
 		return res, nil
 	}
-	if _, err := graph.UpdateWeights(adapted, weights); err != nil {
+	if _, err := surgery.UpdateWeights(adapted, weights); err != nil {
 		return nil, err
 	}
 	if err := graph.SetOutputs(adapted, cfg.Model); err != nil {
@@ -412,7 +415,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	defer os.Remove(tmp)
 	diff, err := verifyExport(tmp, input, final, prefix, ds, prep, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("checking the written model: %v", err)
+		return nil, fmt.Errorf("checking the written model: %w", err)
 	}
 	res.ExportMaxDiff = diff
 	if diff > 1e-4 {
@@ -478,7 +481,7 @@ func runStage(net *Net, cfg AdaptConfig, epochs int, lrScale []float64, train, v
 // headFeatures runs every image through the backbone once (or reads its
 // features from the cache) for head training. When images holds the
 // preprocessed images already, it computes the features from them.
-func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, head *graph.Head, ds *Dataset, prep *Preprocess, images map[string]*Examples, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
+func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, head *surgery.Head, ds *dataset.Dataset, prep *dataset.Preprocess, images map[string]*Examples, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
 	t0 := time.Now()
 	ext := &Extractor{Src: adapted, Input: input, Features: head.Features, Batch: 32, Dim: head.FeatureDim}
 	var cache *FeatureCache
@@ -521,10 +524,10 @@ func headFeatures(cfg AdaptConfig, src, adapted *onnx.Model, input, cut string, 
 
 type split struct {
 	name    string
-	samples []Sample
+	samples []dataset.Sample
 }
 
-func splits(ds *Dataset) []split {
+func splits(ds *dataset.Dataset) []split {
 	var out []split
 	for _, s := range []split{{"train", ds.Train}, {"val", ds.Val}, {"test", ds.Test}} {
 		if len(s.samples) > 0 {
@@ -537,10 +540,10 @@ func splits(ds *Dataset) []split {
 // loadImages preprocesses every image for training through the whole
 // network. With cfg.Augment the training split re-draws a random resized
 // crop and flip of each image every epoch, seeded by cfg.Seed.
-func loadImages(cfg AdaptConfig, ds *Dataset, prep *Preprocess, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
+func loadImages(cfg AdaptConfig, ds *dataset.Dataset, prep *dataset.Preprocess, res *AdaptResult, logf func(string, ...any)) (map[string]*Examples, error) {
 	images := map[string]*Examples{}
 	for _, sp := range splits(ds) {
-		data, kept, skipped, err := LoadTensors(sp.samples, prep, 0, cfg.Strict)
+		data, kept, skipped, err := dataset.LoadTensors(sp.samples, prep, 0, cfg.Strict)
 		if err != nil {
 			return nil, err
 		}
@@ -567,30 +570,10 @@ func loadImages(cfg AdaptConfig, ds *Dataset, prep *Preprocess, res *AdaptResult
 }
 
 // augmenter returns an Examples.Refresh that writes a fresh augmentation
-// of every training image into ex.X. It decodes the files again each
-// epoch rather than keeping them decoded: a decoded 12-megapixel photo
-// takes 48 MB, so memory, not decoding time, bounds the data set size. Image i of epoch e draws from its own
-// generator, seeded by (seed, e, i), so results do not depend on
-// scheduling.
-func augmenter(ex *Examples, samples []Sample, prep *Preprocess, seed int64) func(epoch int) error {
+// of every training image into ex.X (see dataset.Preprocess.AugmentSamples).
+func augmenter(ex *Examples, samples []dataset.Sample, prep *dataset.Preprocess, seed int64) func(epoch int) error {
 	return func(epoch int) error {
-		size := ex.Size()
-		errs := make([]error, len(samples))
-		parallel(len(samples), 0, func(i int) bool {
-			img, err := DecodeFile(samples[i].Path)
-			if err == nil {
-				rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
-				err = prep.Augment(img, rng, ex.X[i*size:(i+1)*size])
-			}
-			errs[i] = err
-			return err == nil
-		})
-		for _, err := range errs {
-			if err != nil {
-				return err
-			}
-		}
-		return nil
+		return prep.AugmentSamples(samples, seed, epoch, ex.X)
 	}
 }
 
@@ -642,7 +625,7 @@ func imageStage(cfg AdaptConfig, adapted *onnx.Model, input, logits string, trai
 // the model from that tensor to the logits. It returns nil when the
 // trainable part reads the images directly.
 func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string, batch int) (*Extractor, *onnx.Model, error) {
-	front := graph.Frontier(adapted.Proto, trainable)
+	front := surgery.Frontier(adapted.Proto, trainable)
 	if len(front) != 1 {
 		return nil, nil, fmt.Errorf("the trainable layers read %d tensors of the frozen ones (%s)", len(front), strings.Join(front, ", "))
 	}
@@ -657,7 +640,7 @@ func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string,
 	if len(shape) == 0 || shape[0] != 1 {
 		return nil, nil, fmt.Errorf("tensor %q has shape %v at batch 1", front[0], shape)
 	}
-	sub, err := graph.SubModel(adapted.Proto, front[0], shape, logits)
+	sub, err := surgery.SubModel(adapted.Proto, front[0], shape, logits)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -668,13 +651,13 @@ func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string,
 // verifyExport re-imports the written model and compares its outputs with
 // the in-memory model's on up to 8 test (or train) images. It returns the
 // largest absolute difference relative to the largest output magnitude.
-func verifyExport(path, input string, net *Net, prefix *Extractor, ds *Dataset, prep *Preprocess, cfg AdaptConfig) (float64, error) {
+func verifyExport(path, input string, net *Net, prefix *Extractor, ds *dataset.Dataset, prep *dataset.Preprocess, cfg AdaptConfig) (float64, error) {
 	samples := ds.Test
 	if len(samples) == 0 {
 		samples = ds.Train
 	}
 	samples = samples[:min(8, len(samples))]
-	data, kept, _, err := LoadTensors(samples, prep, 0, false)
+	data, kept, _, err := dataset.LoadTensors(samples, prep, 0, false)
 	if err != nil {
 		return 0, err
 	}
@@ -718,15 +701,15 @@ func verifyExport(path, input string, net *Net, prefix *Extractor, ds *Dataset, 
 	return maxDiff / math.Max(maxMag, 1e-12), nil
 }
 
-func writeMetadata(mp *onnx.ModelProto, src *onnx.Model, cfg AdaptConfig, res *AdaptResult, prep *Preprocess, spec graph.HeadSpec) error {
+func writeMetadata(mp *onnx.ModelProto, src *onnx.Model, cfg AdaptConfig, res *AdaptResult, prep *dataset.Preprocess, spec surgery.HeadSpec) error {
 	labels, _ := json.Marshal(res.Classes)
-	graph.SetMetadata(mp, onnx.KeyLabels, string(labels))
+	surgery.SetMetadata(mp, onnx.KeyLabels, string(labels))
 	pm, err := prep.Metadata()
 	if err != nil {
 		return err
 	}
 	pj, _ := json.Marshal(pm)
-	graph.SetMetadata(mp, onnx.KeyPreprocessing, string(pj))
+	surgery.SetMetadata(mp, onnx.KeyPreprocessing, string(pj))
 	training := map[string]any{
 		"optimizer": cfg.Optimizer, "lr": cfg.LR, "epochs": cfg.Epochs, "batch": cfg.Batch, "schedule": cfg.Schedule,
 		"seed": cfg.Seed, "images": res.Images, "finetune_epochs": cfg.FinetuneEpochs,
@@ -741,11 +724,11 @@ func writeMetadata(mp *onnx.ModelProto, src *onnx.Model, cfg AdaptConfig, res *A
 	if res.Test != nil {
 		training["test_accuracy"] = res.Test.Accuracy
 	}
-	info := onnx.GraftInfo{Version: graph.Version, BaseSHA256: FileHashBytes(src.Raw), Cut: res.Cut, FrozenParams: res.Frozen, TrainableParams: res.Trainable}
+	info := onnx.GraftInfo{Version: onnx.GraftVersion(), BaseSHA256: FileHashBytes(src.Raw), Cut: res.Cut, FrozenParams: res.Frozen, TrainableParams: res.Trainable}
 	info.Head, _ = json.Marshal(spec)
 	info.Training, _ = json.Marshal(training)
 	gj, _ := json.Marshal(info)
-	graph.SetMetadata(mp, onnx.KeyGraft, string(gj))
+	surgery.SetMetadata(mp, onnx.KeyGraft, string(gj))
 	return nil
 }
 
@@ -767,5 +750,5 @@ func checkAdaptOut(cfg AdaptConfig) error {
 			return fmt.Errorf("%s: is the input model; refusing to overwrite it (use --force)", cfg.Out)
 		}
 	}
-	return graph.CheckOutPath(cfg.Model, cfg.Out, force)
+	return onnx.CheckOutPath(cfg.Model, cfg.Out, force)
 }

@@ -8,7 +8,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/graftml/graft/graph"
+	"github.com/graftml/graft/onnx/surgery"
+
 	"github.com/graftml/graft/models"
 	"github.com/graftml/graft/onnx"
 )
@@ -169,8 +170,8 @@ func TestDryRunAndSelectors(t *testing.T) {
 		t.Fatalf("backbone selected without fine-tuning epochs: %v", err)
 	}
 	src, _ := onnx.ReadFile(model, onnx.Limits{})
-	layers := graph.Layers(src.Proto, "")
-	sel, err := graph.SelectTrainable(layers, "features\\.7", 0)
+	layers := surgery.Layers(src.Proto, "")
+	sel, err := surgery.SelectTrainable(layers, "features\\.7", 0)
 	if err != nil || len(sel) == 0 {
 		t.Fatalf("regex selection: %v %v", sel, err)
 	}

@@ -15,6 +15,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftml/graft/train/dataset"
+
+	"github.com/graftml/graft/onnx/surgery"
+
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
@@ -74,7 +78,7 @@ func BenchmarkHeadEpochs(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	prep, err := PreprocessFor(src, Overrides{})
+	prep, err := dataset.PreprocessFor(src, dataset.Overrides{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -85,16 +89,16 @@ func BenchmarkHeadEpochs(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	cut, err := graph.FindCut(src)
+	cut, err := surgery.FindCut(src)
 	if err != nil {
 		b.Fatal(err)
 	}
 	shape, _ := mustShape(b, src, cut.Tensor)
-	adapted := graph.CloneProto(src.Proto)
-	if err := graph.CutAt(adapted, cut.Tensor); err != nil {
+	adapted := surgery.CloneProto(src.Proto)
+	if err := surgery.CutAt(adapted, cut.Tensor); err != nil {
 		b.Fatal(err)
 	}
-	head, err := graph.AttachHead(adapted, cut.Tensor, shape, graph.HeadSpec{Classes: 10})
+	head, err := surgery.AttachHead(adapted, cut.Tensor, shape, surgery.HeadSpec{Classes: 10})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -104,7 +108,7 @@ func BenchmarkHeadEpochs(b *testing.B) {
 		b.Fatal(err)
 	}
 	train := &Examples{X: f, Shape: []int{head.FeatureDim}, Labels: ys}
-	sub, err := graph.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
+	sub, err := surgery.SubModel(adapted, head.Features, []int{1, head.FeatureDim}, head.Logits)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -216,7 +220,7 @@ func BenchmarkFinetuneStep(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	trainable, err := graph.SelectTrainable(graph.Layers(src.Proto, ""), `features\.1[67]/|classifier`, 0)
+	trainable, err := surgery.SelectTrainable(surgery.Layers(src.Proto, ""), `features\.1[67]/|classifier`, 0)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/graftml/graft/train/dataset"
+
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 )
@@ -24,12 +26,12 @@ type FeatureCache struct {
 
 // OpenFeatureCache returns the cache for one backbone and preprocessing
 // under root (created when missing).
-func OpenFeatureCache(root, modelSHA, cut string, p *Preprocess) (*FeatureCache, error) {
+func OpenFeatureCache(root, modelSHA, cut string, p *dataset.Preprocess) (*FeatureCache, error) {
 	pj, _ := json.Marshal(p)
 	h := sha256.Sum256([]byte(modelSHA + "\x00" + cut + "\x00" + string(pj)))
 	dir := filepath.Join(root, hex.EncodeToString(h[:12]))
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("--cache: %v", err)
+		return nil, fmt.Errorf("--cache: %w", err)
 	}
 	return &FeatureCache{dir: dir}, nil
 }
@@ -123,7 +125,7 @@ type CacheStats struct {
 // Features returns the backbone features of samples, reading and filling
 // cache when it is not nil. Images that do not decode are skipped (and
 // returned), or fail the call when strict.
-func Features(e *Extractor, samples []Sample, p *Preprocess, cache *FeatureCache, strict bool, stats *CacheStats) (*Examples, []Skipped, error) {
+func Features(e *Extractor, samples []dataset.Sample, p *dataset.Preprocess, cache *FeatureCache, strict bool, stats *CacheStats) (*Examples, []dataset.Skipped, error) {
 	ex := &Examples{}
 	var hashes []string
 	feats := make([][]float32, len(samples))
@@ -143,13 +145,13 @@ func Features(e *Extractor, samples []Sample, p *Preprocess, cache *FeatureCache
 		}
 		miss = append(miss, i)
 	}
-	var skipped []Skipped
+	var skipped []dataset.Skipped
 	if len(miss) > 0 {
-		ms := make([]Sample, len(miss))
+		ms := make([]dataset.Sample, len(miss))
 		for j, i := range miss {
 			ms[j] = samples[i]
 		}
-		data, kept, sk, err := LoadTensors(ms, p, 0, strict)
+		data, kept, sk, err := dataset.LoadTensors(ms, p, 0, strict)
 		if err != nil {
 			return nil, nil, err
 		}

@@ -12,6 +12,10 @@ import (
 	"runtime"
 	"testing"
 
+	"github.com/graftml/graft/train/dataset"
+
+	"github.com/graftml/graft/onnx/surgery"
+
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
@@ -150,9 +154,9 @@ func TestFinetuneExport(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			prep, _ := PreprocessFor(m, Overrides{})
-			ds, _ := LoadDataset(DataConfig{Dir: data})
-			x, kept, _, err := LoadTensors(ds.Test, prep, 0, true)
+			prep, _ := dataset.PreprocessFor(m, dataset.Overrides{})
+			ds, _ := dataset.LoadDataset(dataset.DataConfig{Dir: data})
+			x, kept, _, err := dataset.LoadTensors(ds.Test, prep, 0, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -186,8 +190,8 @@ func TestFinetuneHeapFlat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	layers := graph.Layers(src.Proto, "")
-	trainable, err := graph.SelectTrainable(layers, "", 4)
+	layers := surgery.Layers(src.Proto, "")
+	trainable, err := surgery.SelectTrainable(layers, "", 4)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -228,12 +232,12 @@ func TestFrozenPrefixEquivalent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, _ := PreprocessFor(src, Overrides{})
-	ds, err := LoadDataset(DataConfig{Dir: data})
+	prep, _ := dataset.PreprocessFor(src, dataset.Overrides{})
+	ds, err := dataset.LoadDataset(dataset.DataConfig{Dir: data})
 	if err != nil {
 		t.Fatal(err)
 	}
-	x, kept, _, err := LoadTensors(ds.Train, prep, 0, true)
+	x, kept, _, err := dataset.LoadTensors(ds.Train, prep, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,7 +245,7 @@ func TestFrozenPrefixEquivalent(t *testing.T) {
 	for _, s := range kept {
 		images.Labels = append(images.Labels, s.Label)
 	}
-	trainable, _ := graph.SelectTrainable(graph.Layers(src.Proto, ""), "", 3)
+	trainable, _ := surgery.SelectTrainable(surgery.Layers(src.Proto, ""), "", 3)
 	logits := src.Proto.Graph.Output[0].Name
 	train := func(net *Net, ex *Examples) map[string][]float32 {
 		sched, _ := NewSchedule("constant", 1e-3, 100, 0, 0, 0)

@@ -129,7 +129,7 @@ func NewMetricsLog(path, stage string) (*MetricsLog, error) {
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--log: %v", err)
+		return nil, fmt.Errorf("--log: %w", err)
 	}
 	l := &MetricsLog{Stage: stage, f: f, csv: ext == ".csv"}
 	if l.csv {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"sort"
 
+	"github.com/graftml/graft/train/dataset"
+
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 )
@@ -26,7 +28,7 @@ type classifier struct {
 	src    *onnx.Model
 	input  string
 	output string
-	prep   *Preprocess
+	prep   *dataset.Preprocess
 	labels []string
 	probs  bool // the output already holds probabilities
 	batch  int
@@ -35,7 +37,7 @@ type classifier struct {
 
 // openImageModel reads a model with one image input, checks graft can
 // build it, and works out its preprocessing.
-func openImageModel(path string, lim onnx.Limits, ov Overrides) (*onnx.Model, string, *Preprocess, error) {
+func openImageModel(path string, lim onnx.Limits, ov dataset.Overrides) (*onnx.Model, string, *dataset.Preprocess, error) {
 	src, err := onnx.ReadFile(path, lim)
 	if err != nil {
 		return nil, "", nil, err
@@ -47,7 +49,7 @@ func openImageModel(path string, lim onnx.Limits, ov Overrides) (*onnx.Model, st
 	if len(ins) != 1 {
 		return nil, "", nil, fmt.Errorf("%s: graft works with models of one image input; this one has %d inputs", path, len(ins))
 	}
-	prep, err := PreprocessFor(src, ov)
+	prep, err := dataset.PreprocessFor(src, ov)
 	if err != nil {
 		return nil, "", nil, err
 	}
@@ -55,7 +57,7 @@ func openImageModel(path string, lim onnx.Limits, ov Overrides) (*onnx.Model, st
 }
 
 func openClassifier(cfg InferConfig) (*classifier, error) {
-	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +95,7 @@ func (c *classifier) scores(data []float32, n int) (*onnx.Tensor, error) {
 		}
 		res, err := m.Run(map[string]*onnx.Tensor{c.input: onnx.NewFloat(c.prep.Shape(b), data[start*size:(start+b)*size])})
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", c.src.Path, err)
+			return nil, fmt.Errorf("%s: %w", c.src.Path, err)
 		}
 		t := res[c.output]
 		if len(t.Shape) != 2 {
@@ -109,12 +111,12 @@ func (c *classifier) scores(data []float32, n int) (*onnx.Tensor, error) {
 
 // EvalModel scores a model on a labelled image folder (DIR/<class>/*, or
 // a folder with a test/ split), with the preprocessing the model records.
-func EvalModel(cfg InferConfig, dir string) (*EvalResult, []Skipped, error) {
+func EvalModel(cfg InferConfig, dir string) (*EvalResult, []dataset.Skipped, error) {
 	c, err := openClassifier(cfg)
 	if err != nil {
 		return nil, nil, err
 	}
-	samples, err := LoadSplitFolder(dir, c.labels)
+	samples, err := dataset.LoadSplitFolder(dir, c.labels)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -122,7 +124,7 @@ func EvalModel(cfg InferConfig, dir string) (*EvalResult, []Skipped, error) {
 	if classes == nil {
 		classes = folderClasses(samples)
 	}
-	data, kept, skipped, err := LoadTensors(samples, c.prep, 0, cfg.Strict)
+	data, kept, skipped, err := dataset.LoadTensors(samples, c.prep, 0, cfg.Strict)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -146,7 +148,7 @@ func EvalModel(cfg InferConfig, dir string) (*EvalResult, []Skipped, error) {
 	return Score(out, labels, classes, out.Shape[1]), skipped, nil
 }
 
-func folderClasses(samples []Sample) []string {
+func folderClasses(samples []dataset.Sample) []string {
 	n := 0
 	for _, s := range samples {
 		n = max(n, s.Label+1)
@@ -189,11 +191,11 @@ func PredictImages(cfg InferConfig, images []string, k int) ([]Prediction, error
 	if err != nil {
 		return nil, err
 	}
-	samples := make([]Sample, len(images))
+	samples := make([]dataset.Sample, len(images))
 	for i, p := range images {
-		samples[i] = Sample{Path: p}
+		samples[i] = dataset.Sample{Path: p}
 	}
-	data, kept, _, err := LoadTensors(samples, c.prep, 0, true)
+	data, kept, _, err := dataset.LoadTensors(samples, c.prep, 0, true)
 	if err != nil {
 		return nil, err
 	}

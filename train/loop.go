@@ -69,7 +69,7 @@ func NewNet(src *onnx.Model, input, logits string, trainable []string, seed int6
 	for _, tp := range src.Proto.Graph.Initializer {
 		t, err := onnx.TensorFromProto(tp)
 		if err != nil {
-			return nil, fmt.Errorf("%s: initializer %q: %v", src.Path, tp.Name, err)
+			return nil, fmt.Errorf("%s: initializer %q: %w", src.Path, tp.Name, err)
 		}
 		w[tp.Name] = t
 	}
@@ -246,7 +246,7 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 			xbuf = train.batch(idx, xbuf)
 			loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{net.Input: xbuf}, tgt)
 			if err != nil {
-				return nil, fmt.Errorf("epoch %d, step %d: %v", epoch, s+1, err)
+				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
 			}
 			lr = cfg.Schedule.LR(done)
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/train/dataset"
+
 	"github.com/graftml/graft/models"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
@@ -83,15 +85,15 @@ func TestAdaptSample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prep, err := train.PreprocessFor(m, train.Overrides{})
+	prep, err := dataset.PreprocessFor(m, dataset.Overrides{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	samples := make([]train.Sample, len(images))
+	samples := make([]dataset.Sample, len(images))
 	for i, p := range images {
-		samples[i] = train.Sample{Path: p}
+		samples[i] = dataset.Sample{Path: p}
 	}
-	x, _, _, err := train.LoadTensors(samples, prep, 0, true)
+	x, _, _, err := dataset.LoadTensors(samples, prep, 0, true)
 	if err != nil {
 		t.Fatal(err)
 	}

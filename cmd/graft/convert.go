@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/graftml/graft/onnx/surgery"
+
 	"github.com/graftml/graft/graph"
 	"github.com/urfave/cli/v2"
 )
@@ -31,7 +33,7 @@ func convertCommand() *cli.Command {
 			}
 			cfg := graph.ConvertConfig{Model: path, Out: c.String("out"), Cut: c.String("cut"), Batch: c.String("batch"), Force: c.Bool("force"), Limits: lim}
 			if c.IsSet("head") {
-				cfg.Head = &graph.HeadSpec{Classes: c.Int("head"), Softmax: c.Bool("softmax"), Seed: c.Int64("seed")}
+				cfg.Head = &surgery.HeadSpec{Classes: c.Int("head"), Softmax: c.Bool("softmax"), Seed: c.Int64("seed")}
 			} else if c.Bool("softmax") {
 				return fmt.Errorf("--softmax goes with --head (a model's own classifier may already end in Softmax)")
 			}

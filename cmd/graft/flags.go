@@ -18,7 +18,7 @@ var (
 func limits(c *cli.Context) (onnx.Limits, error) {
 	n, err := parseBytes(c.String("max-memory"))
 	if err != nil {
-		return onnx.Limits{}, fmt.Errorf("--max-memory: %v", err)
+		return onnx.Limits{}, fmt.Errorf("--max-memory: %w", err)
 	}
 	return onnx.Limits{MaxBytes: n}, nil
 }

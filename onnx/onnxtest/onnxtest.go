@@ -230,7 +230,7 @@ func LoadCase(dir string) (*Case, error) {
 	}
 	sets, err := numbered(ents, "test_data_set_", "", true)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", dir, err)
+		return nil, fmt.Errorf("%s: %w", dir, err)
 	}
 	if len(sets) == 0 {
 		return nil, fmt.Errorf("%s: no test_data_set_N folders", dir)
@@ -245,7 +245,7 @@ func LoadCase(dir string) (*Case, error) {
 		for _, kind := range []string{"input_", "output_"} {
 			files, err := numbered(sents, kind, ".pb", false)
 			if err != nil {
-				return nil, fmt.Errorf("%s: %v", sdir, err)
+				return nil, fmt.Errorf("%s: %w", sdir, err)
 			}
 			for _, f := range files {
 				tt, err := onnx.ReadTensorFile(filepath.Join(sdir, f))
@@ -484,7 +484,7 @@ var pythonOnnx = sync.OnceValue(func() error {
 	}
 	out, err := exec.Command(Python, "-c", "import onnx, onnx.checker").CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("%s cannot import onnx (apt-get install python3-onnx): %v: %s", Python, err, lastLine(out))
+		return fmt.Errorf("%s cannot import onnx (apt-get install python3-onnx): %w: %s", Python, err, lastLine(out))
 	}
 	return nil
 })
@@ -638,7 +638,7 @@ func (r *Runtime) start() error {
 	}
 	if err != nil || !ready.Ready {
 		r.stop()
-		return fmt.Errorf("%s %s: no ready line (%v): %s", r.node, r.script, err, r.stderr.String())
+		return fmt.Errorf("%s %s: no ready line (%w): %s", r.node, r.script, err, r.stderr.String())
 	}
 	r.version = ready.Version
 	return nil
@@ -719,7 +719,7 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 	for name, t := range inputs {
 		w, err := toWire(t)
 		if err != nil {
-			return nil, nil, fmt.Errorf("input %q: %v", name, err)
+			return nil, nil, fmt.Errorf("input %q: %w", name, err)
 		}
 		req.Inputs[name] = w
 	}
@@ -733,7 +733,7 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 	defer r.mu.Unlock()
 	if r.cmd == nil {
 		if err := r.start(); err != nil {
-			return nil, nil, fmt.Errorf("onnx runtime: %v", err)
+			return nil, nil, fmt.Errorf("onnx runtime: %w", err)
 		}
 	}
 	var resp wireResponse
@@ -747,7 +747,7 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 	}
 	if err != nil {
 		r.stop()
-		return nil, nil, fmt.Errorf("onnx runtime helper failed: %v: %s", err, r.stderr.String())
+		return nil, nil, fmt.Errorf("onnx runtime helper failed: %w: %s", err, r.stderr.String())
 	}
 	if resp.Error != "" {
 		return nil, nil, fmt.Errorf("onnx runtime: %s: %s", modelPath, resp.Error)
@@ -756,7 +756,7 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 	for name, w := range resp.Outputs {
 		t, err := fromWire(name, w)
 		if err != nil {
-			return nil, nil, fmt.Errorf("onnx runtime: output %q: %v", name, err)
+			return nil, nil, fmt.Errorf("onnx runtime: output %q: %w", name, err)
 		}
 		outs[name] = t
 	}

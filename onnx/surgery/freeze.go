@@ -1,4 +1,4 @@
-package graph
+package surgery
 
 import (
 	"fmt"
@@ -100,7 +100,7 @@ func SelectTrainable(layers []Layer, pattern string, lastK int) ([]string, error
 	if pattern != "" {
 		re, err := regexp.Compile(pattern)
 		if err != nil {
-			return nil, fmt.Errorf("--trainable: %v", err)
+			return nil, fmt.Errorf("--trainable: %w", err)
 		}
 		n := len(out)
 		for _, l := range layers {

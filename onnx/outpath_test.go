@@ -1,4 +1,4 @@
-package graph
+package onnx
 
 import (
 	"path/filepath"

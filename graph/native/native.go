@@ -1,4 +1,4 @@
-package graph
+package native
 
 import (
 	"fmt"
@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/graftml/graft/onnx/surgery"
 
 	"github.com/graftml/graft/onnx"
 	G "gorgonia.org/gorgonia"
@@ -131,11 +133,11 @@ func ExportGorgonia(g *G.ExprGraph, cfg NativeExport) (*onnx.ModelProto, error) 
 	mp := &onnx.ModelProto{
 		IrVersion:       7,
 		ProducerName:    producer,
-		ProducerVersion: Version,
+		ProducerVersion: onnx.GraftVersion(),
 		OpsetImport:     []*onnx.OperatorSetIdProto{{Domain: "", Version: NativeOpset}},
 		Graph:           e.gp,
 	}
-	Prune(mp)
+	surgery.Prune(mp)
 	return mp, nil
 }
 
@@ -407,24 +409,16 @@ func (e *nexp) scalar(base string, v float32) string {
 	return e.initFloat(base, nil, []float32{v})
 }
 
-func intsAttr(name string, vals ...int) *onnx.AttributeProto {
-	d := make([]int64, len(vals))
-	for i, v := range vals {
-		d[i] = int64(v)
-	}
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttrInts, Ints: d}
-}
-
 // valueInfo is a float32 ValueInfoProto; under DynamicBatch the batch axis
 // is "N" (or left unnamed where it holds a multiple of the batch).
 func (e *nexp) valueInfo(name string, shape []int, batch int) *onnx.ValueInfoProto {
 	if !e.dynamic() || batch < 0 {
-		return valueInfo(name, shape, 1, "")
+		return onnx.ValueInfo(name, shape, 1, "")
 	}
 	if batch == 0 && shape[0] == e.batch {
-		return valueInfo(name, shape, 1, "N")
+		return onnx.ValueInfo(name, shape, 1, "N")
 	}
-	vi := valueInfo(name, shape, 1, "")
+	vi := onnx.ValueInfo(name, shape, 1, "")
 	dims := vi.Type.Value.(*onnx.TypeTensor).TensorType.Shape.Dim
 	if shape[batch] == e.batch {
 		dims[batch].Value = &onnx.DimParam{DimParam: "N"}
@@ -472,7 +466,7 @@ func (e *nexp) materialize(n *G.Node, v *nval) (*nval, error) {
 				parts = append(parts, e.ints1(name+"/dim", d))
 			}
 		}
-		shape = e.op1("Concat", name+"/shape", parts, intAttr("axis", 0))
+		shape = e.op1("Concat", name+"/shape", parts, onnx.IntAttr("axis", 0))
 	}
 	e.add("Expand", []string{v.name, shape}, []string{name})
 	return &nval{name: name, shape: slices.Clone(v.full), batch: v.fullBatch, produced: true}, nil
@@ -774,7 +768,7 @@ func (e *nexp) emitBinary(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 	if f[0] == "!=" {
 		out = e.op1("Not", name+"/Not", []string{out})
 	}
-	e.add("Cast", []string{out}, []string{name}, intAttr("to", 1))
+	e.add("Cast", []string{out}, []string{name}, onnx.IntAttr("to", 1))
 	return &nval{name: name, shape: n.Shape(), batch: e.outBatch(a, b, n.Shape()), produced: true}, nil
 }
 
@@ -1015,7 +1009,7 @@ func (e *nexp) emitLinAlg(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 		if bt >= r-2 {
 			bt = perm[bt]
 		}
-		return &nval{name: e.op1("Transpose", base+suffix, []string{v.name}, intsAttr("perm", perm...)), shape: sh, batch: bt, produced: true}
+		return &nval{name: e.op1("Transpose", base+suffix, []string{v.name}, onnx.IntsAttr("perm", perm...)), shape: sh, batch: bt, produced: true}
 	}
 	switch f[1] {
 	case "×":
@@ -1039,7 +1033,7 @@ func (e *nexp) emitLinAlg(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 				if transB {
 					nn = b.shape[0]
 				}
-				out := e.op1("Gemm", base+"/Gemm", []string{a.name, b.name}, intAttr("transA", btoi64(transA)), intAttr("transB", btoi64(transB)))
+				out := e.op1("Gemm", base+"/Gemm", []string{a.name, b.name}, onnx.IntAttr("transA", btoi64(transA)), onnx.IntAttr("transB", btoi64(transB)))
 				return e.finish(n, kind, &nval{name: out, shape: []int{m, nn}, batch: batch, produced: true})
 			}
 			out := e.op1("MatMul", base+"/MatMul", []string{a.name, b.name})
@@ -1124,7 +1118,7 @@ func (e *nexp) emitTranspose(n *G.Node, s string, c *G.Node) (*nval, error) {
 		return nil, e.noCounterpart(n, fmt.Sprintf("cannot read the permutation from %q", s))
 	}
 	name := e.nodeName(n, "Transpose")
-	e.add("Transpose", []string{x.name}, []string{name}, intsAttr("perm", perm...))
+	e.add("Transpose", []string{x.name}, []string{name}, onnx.IntsAttr("perm", perm...))
 	batch := -1
 	if x.batch >= 0 {
 		batch = slices.Index(perm, x.batch)
@@ -1151,7 +1145,7 @@ func (e *nexp) emitConcat(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 		names = append(names, v.name)
 	}
 	name := e.nodeName(n, "Concat")
-	e.add("Concat", names, []string{name}, intAttr("axis", int64(axis[0])))
+	e.add("Concat", names, []string{name}, onnx.IntAttr("axis", int64(axis[0])))
 	return &nval{name: name, shape: n.Shape(), batch: batch, produced: true}, nil
 }
 
@@ -1181,11 +1175,11 @@ func (e *nexp) emitReduce(n *G.Node, kind, s string, c *G.Node) (*nval, error) {
 	if kind == "sumOp" {
 		kind = "ReduceSum"
 		base := e.baseName(n, kind)
-		out = e.op1(kind, base+"/"+kind, []string{x.name, e.ints1(base+"/axes", axes...)}, intAttr("keepdims", 0))
+		out = e.op1(kind, base+"/"+kind, []string{x.name, e.ints1(base+"/axes", axes...)}, onnx.IntAttr("keepdims", 0))
 	} else {
 		kind = "ReduceMax"
 		base := e.baseName(n, kind)
-		out = e.op1(kind, base+"/"+kind, []string{x.name}, intsAttr("axes", axes...), intAttr("keepdims", 0))
+		out = e.op1(kind, base+"/"+kind, []string{x.name}, onnx.IntsAttr("axes", axes...), onnx.IntAttr("keepdims", 0))
 	}
 	return e.finish(n, kind, &nval{name: out, shape: shape, batch: batch, produced: true})
 }
@@ -1207,7 +1201,7 @@ func (e *nexp) emitSoftmax(n *G.Node, s string, c *G.Node) (*nval, error) {
 	if strings.Contains(s, "true") {
 		op = "LogSoftmax"
 	}
-	return e.emitUnary(n, op, c, intAttr("axis", int64(axis)))
+	return e.emitUnary(n, op, c, onnx.IntAttr("axis", int64(axis)))
 }
 
 func (e *nexp) emitSize(n *G.Node, c *G.Node) (*nval, error) {
@@ -1234,7 +1228,7 @@ func (e *nexp) emitSize(n *G.Node, c *G.Node) (*nval, error) {
 	name := e.nodeName(n, "SizeOf")
 	shp := e.op1("Shape", name+"/shape", []string{x.name})
 	size := e.op1("Gather", name+"/size", []string{shp, e.initInts(name+"/axis", nil, []int64{int64(axis)})})
-	e.add("Cast", []string{size}, []string{name}, intAttr("to", 1))
+	e.add("Cast", []string{size}, []string{name}, onnx.IntAttr("to", 1))
 	return &nval{name: name, shape: []int{}, batch: -1, produced: true, sizeInt: size}, nil
 }
 
@@ -1436,10 +1430,10 @@ func convAttrs(op G.Op) ([]*onnx.AttributeProto, []int, error) {
 		v[i] = x
 	}
 	return []*onnx.AttributeProto{
-		intsAttr("kernel_shape", v[0], v[1]),
-		intsAttr("pads", v[2], v[3], v[2], v[3]),
-		intsAttr("strides", v[4], v[5]),
-		intsAttr("dilations", v[6], v[7]),
+		onnx.IntsAttr("kernel_shape", v[0], v[1]),
+		onnx.IntsAttr("pads", v[2], v[3], v[2], v[3]),
+		onnx.IntsAttr("strides", v[4], v[5]),
+		onnx.IntsAttr("dilations", v[6], v[7]),
 	}, v[:2], nil
 }
 
@@ -1491,7 +1485,7 @@ func (e *nexp) emitIm2Col(n, c *G.Node) (*nval, error) {
 	name := e.nodeName(n, "Im2Col")
 	f := e.initFloat(name+"/onehot", []int{z, ch, k[0], k[1]}, eye)
 	cv := e.op1("Conv", name+"/conv", []string{x.name, f}, attrs...)
-	e.add("Transpose", []string{cv}, []string{name}, intsAttr("perm", 0, 2, 3, 1))
+	e.add("Transpose", []string{cv}, []string{name}, onnx.IntsAttr("perm", 0, 2, 3, 1))
 	return &nval{name: name, shape: n.Shape(), batch: x.batch, produced: true}, nil
 }
 
@@ -1524,7 +1518,7 @@ func (e *nexp) emitMaxPool(n, c *G.Node) (*nval, error) {
 	if s := n.Shape(); s[2] != oh || s[3] != ow {
 		return nil, e.opErr(n, "output %v differs from ONNX MaxPool's %dx%d", s, oh, ow)
 	}
-	return e.emitSimple(n, "MaxPool", c, intsAttr("kernel_shape", kh, kw), intsAttr("pads", pads...), intsAttr("strides", sh, sw))
+	return e.emitSimple(n, "MaxPool", c, onnx.IntsAttr("kernel_shape", kh, kw), onnx.IntsAttr("pads", pads...), onnx.IntsAttr("strides", sh, sw))
 }
 
 // ---------------------------------------------------------------- reflection

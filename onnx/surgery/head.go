@@ -1,4 +1,4 @@
-package graph
+package surgery
 
 import (
 	"fmt"
@@ -75,7 +75,7 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 		g.Node = append(g.Node,
 			&onnx.NodeProto{Name: fresh("graft_head/GlobalAveragePool"), OpType: "GlobalAveragePool", Input: []string{cut}, Output: []string{pooled}},
 			&onnx.NodeProto{Name: fresh("graft_head/Flatten"), OpType: "Flatten", Input: []string{pooled}, Output: []string{flat},
-				Attribute: []*onnx.AttributeProto{intAttr("axis", 1)}})
+				Attribute: []*onnx.AttributeProto{onnx.IntAttr("axis", 1)}})
 		feat, dim = flat, cutShape[1]
 	default:
 		return nil, fmt.Errorf("cut tensor %q has shape %v; a head needs a 2-D [N, features] or 4-D [N, C, H, W] tensor", cut, cutShape)
@@ -121,7 +121,7 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 			y = fresh("logits")
 		}
 		g.Node = append(g.Node, &onnx.NodeProto{Name: fresh(fmt.Sprintf("graft_head/Gemm%d", li)), OpType: "Gemm",
-			Input: []string{x, w.Name, b.Name}, Output: []string{y}, Attribute: []*onnx.AttributeProto{intAttr("transB", 1)}})
+			Input: []string{x, w.Name, b.Name}, Output: []string{y}, Attribute: []*onnx.AttributeProto{onnx.IntAttr("transB", 1)}})
 		x, in = y, out
 		if li < len(sizes)-1 {
 			a := fresh(fmt.Sprintf("graft_head/relu%d", li))
@@ -133,15 +133,11 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 	if spec.Softmax {
 		p := fresh("probabilities")
 		g.Node = append(g.Node, &onnx.NodeProto{Name: fresh("graft_head/Softmax"), OpType: "Softmax", Input: []string{x}, Output: []string{p},
-			Attribute: []*onnx.AttributeProto{intAttr("axis", 1)}})
+			Attribute: []*onnx.AttributeProto{onnx.IntAttr("axis", 1)}})
 		h.Output = p
 	}
 	g.Output = []*onnx.ValueInfoProto{{Name: h.Output}}
 	return h, nil
-}
-
-func intAttr(name string, v int64) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttrInt, I: v}
 }
 
 // usedNames collects every tensor and node name in a graph.
@@ -160,4 +156,26 @@ func usedNames(g *onnx.GraphProto) map[string]bool {
 		}
 	}
 	return names
+}
+
+// PoolFeatures turns a 4-D cut into 2-D features (GlobalAveragePool and
+// Flatten) for a feature extractor.
+func PoolFeatures(mp *onnx.ModelProto, cut string, shape []int) (*Head, error) {
+	names := usedNames(mp.Graph)
+	pooled, feat := uniqueName(names, "graft/pooled"), uniqueName(names, "features")
+	mp.Graph.Node = append(mp.Graph.Node,
+		&onnx.NodeProto{Name: uniqueName(names, "graft/GlobalAveragePool"), OpType: "GlobalAveragePool", Input: []string{cut}, Output: []string{pooled}},
+		&onnx.NodeProto{Name: uniqueName(names, "graft/Flatten"), OpType: "Flatten", Input: []string{pooled}, Output: []string{feat},
+			Attribute: []*onnx.AttributeProto{onnx.IntAttr("axis", 1)}})
+	mp.Graph.Output = []*onnx.ValueInfoProto{{Name: feat}}
+	return &Head{Features: feat, FeatureDim: shape[1], Output: feat}, nil
+}
+
+func uniqueName(names map[string]bool, base string) string {
+	name := base
+	for i := 1; names[name]; i++ {
+		name = fmt.Sprintf("%s_%d", base, i)
+	}
+	names[name] = true
+	return name
 }

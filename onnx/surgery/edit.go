@@ -1,4 +1,4 @@
-package graph
+package surgery
 
 import (
 	"fmt"
@@ -13,18 +13,6 @@ import (
 // the original ModelProto and changes only what graft changed, so node
 // names, doc strings, opset imports, producer fields and unknown fields
 // survive, and weights that did not change stay bit-identical.
-
-// Weights returns the current value of every float initializer the graph
-// computes with, by name. Training updates these tensors in place.
-func (m *Model) Weights() map[string]*onnx.Tensor {
-	out := map[string]*onnx.Tensor{}
-	for name, v := range m.vals {
-		if v.param && v.t != nil {
-			out[name] = v.t
-		}
-	}
-	return out
-}
 
 // CloneProto deep-copies a ModelProto.
 func CloneProto(mp *onnx.ModelProto) *onnx.ModelProto {
@@ -44,7 +32,7 @@ func UpdateWeights(mp *onnx.ModelProto, weights map[string]*onnx.Tensor) ([]stri
 		}
 		old, err := onnx.TensorFromProto(tp)
 		if err != nil {
-			return nil, fmt.Errorf("initializer %q: %v", tp.Name, err)
+			return nil, fmt.Errorf("initializer %q: %w", tp.Name, err)
 		}
 		if old.DType != onnx.Float32 || w.DType != onnx.Float32 {
 			continue
@@ -187,26 +175,6 @@ func SetMetadata(mp *onnx.ModelProto, key, value string) {
 	mp.MetadataProps = append(mp.MetadataProps, &onnx.StringStringEntryProto{Key: key, Value: value})
 }
 
-// valueInfo makes a tensor ValueInfoProto; a non-empty batchParam makes
-// the first dimension symbolic with that name.
-func valueInfo(name string, shape []int, elemType int32, batchParam string) *onnx.ValueInfoProto {
-	dims := make([]*onnx.TensorShapeDimension, len(shape))
-	for i, d := range shape {
-		if i == 0 && batchParam != "" {
-			dims[i] = &onnx.TensorShapeDimension{Value: &onnx.DimParam{DimParam: batchParam}}
-		} else {
-			dims[i] = &onnx.TensorShapeDimension{Value: &onnx.DimValue{DimValue: int64(d)}}
-		}
-	}
-	return &onnx.ValueInfoProto{
-		Name: name,
-		Type: &onnx.TypeProto{Value: &onnx.TypeTensor{TensorType: &onnx.TypeProtoTensor{
-			ElemType: elemType,
-			Shape:    &onnx.TensorShapeProto{Dim: dims},
-		}}},
-	}
-}
-
 // SubModel returns a model that computes output from tensor input of
 // the given shape (its first dimension symbolic "N"): the nodes between
 // them and the initializers they use. Head training on cached features
@@ -256,7 +224,7 @@ func SubModel(mp *onnx.ModelProto, input string, shape []int, output string) (*o
 		return nil, fmt.Errorf("%q is not computed from %q", output, input)
 	}
 	g.Node = keep
-	g.Input = []*onnx.ValueInfoProto{valueInfo(input, shape, 1, "N")}
+	g.Input = []*onnx.ValueInfoProto{onnx.ValueInfo(input, shape, 1, "N")}
 	g.Output = []*onnx.ValueInfoProto{{Name: output}}
 	g.ValueInfo = nil
 	Prune(sub)
@@ -268,4 +236,31 @@ func SubModel(mp *onnx.ModelProto, input string, shape []int, output string) (*o
 		}
 	}
 	return sub, nil
+}
+
+// RemoveMetadata deletes every metadata_props entry with the key.
+func RemoveMetadata(mp *onnx.ModelProto, key string) {
+	var keep []*onnx.StringStringEntryProto
+	for _, p := range mp.MetadataProps {
+		if p.Key != key {
+			keep = append(keep, p)
+		}
+	}
+	mp.MetadataProps = keep
+}
+
+// CountParams counts the float parameters of mp's initializers.
+func CountParams(mp *onnx.ModelProto) int64 {
+	var n int64
+	for _, t := range mp.Graph.Initializer {
+		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 {
+			continue
+		}
+		c := int64(1)
+		for _, d := range t.Dims {
+			c *= d
+		}
+		n += c
+	}
+	return n
 }

@@ -1,4 +1,4 @@
-package graph
+package native
 
 import (
 	"errors"
@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/graftml/graft/graph"
 
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
@@ -250,7 +252,7 @@ func testExportGorgoniaCNN(t *testing.T, ch int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		gm, err := Build(src, Options{Shapes: map[string][]int{"x": {batch, ch, 8, 8}}})
+		gm, err := graph.Build(src, graph.Options{Shapes: map[string][]int{"x": {batch, ch, 8, 8}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -370,7 +372,7 @@ func TestExportGorgoniaMLPDynamicBatch(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, n := range []int{1, 3} {
-			gm, err := Build(src, Options{Batch: n})
+			gm, err := graph.Build(src, graph.Options{Batch: n})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -626,11 +628,11 @@ func TestExportGorgoniaOps(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if err := CheckOps(src); err != nil {
+			if err := graph.CheckOps(src); err != nil {
 				t.Logf("graft re-import skipped: %v", err)
 				return
 			}
-			gm, err := Build(src, Options{})
+			gm, err := graph.Build(src, graph.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -744,7 +746,7 @@ func TestExportGorgoniaDynamicOps(t *testing.T) {
 					t.Fatal(err)
 				}
 				onnxtest.AssertClose(t, fmt.Sprintf("onnx runtime, batch %d", batch), outs["y"], want, 1e-5)
-				gm, err := Build(src, Options{Batch: batch})
+				gm, err := graph.Build(src, graph.Options{Batch: batch})
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -1,4 +1,4 @@
-package graph
+package surgery
 
 import (
 	"fmt"
@@ -151,4 +151,20 @@ func CutCandidates(src *onnx.Model) []string {
 		}
 	}
 	return out
+}
+
+// ResolveCut turns "auto" or a tensor name into a cut tensor, with an
+// error listing candidates when it names nothing.
+func ResolveCut(src *onnx.Model, cut string) (string, error) {
+	if cut == "auto" {
+		c, err := FindCut(src)
+		if err != nil {
+			return "", err
+		}
+		return c.Tensor, nil
+	}
+	if !definesTensor(src.Proto.Graph, cut) {
+		return "", fmt.Errorf("%s: no tensor named %q to cut at; candidates: %s", src.Path, cut, strings.Join(CutCandidates(src), ", "))
+	}
+	return cut, nil
 }

@@ -1,4 +1,4 @@
-package train
+package dataset
 
 import (
 	"bufio"
@@ -277,11 +277,11 @@ func PreprocessFor(m *onnx.Model, ov Overrides) (*Preprocess, error) {
 	}
 	p, err := imageInput(in, layout)
 	if err != nil {
-		return nil, fmt.Errorf("%s: input %q: %v", m.Path, in.Name, err)
+		return nil, fmt.Errorf("%s: input %q: %w", m.Path, in.Name, err)
 	}
 	if meta != nil {
 		if err := p.apply(meta); err != nil {
-			return nil, fmt.Errorf("%s: metadata %q: %v", m.Path, onnx.KeyPreprocessing, err)
+			return nil, fmt.Errorf("%s: metadata %q: %w", m.Path, onnx.KeyPreprocessing, err)
 		}
 	}
 	if ov.Resize != 0 {
@@ -295,7 +295,7 @@ func PreprocessFor(m *onnx.Model, ov Overrides) (*Preprocess, error) {
 	}
 	c, err := p.compile()
 	if err != nil {
-		return nil, fmt.Errorf("%s: preprocessing: %v", m.Path, err)
+		return nil, fmt.Errorf("%s: preprocessing: %w", m.Path, err)
 	}
 	// Spell out the defaults, so that callers see what will be done.
 	p.Resize, p.Scale = c.resize, c.scale
@@ -613,6 +613,35 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 
 // randomResizedCrop picks a crop of a w x h image as torchvision's
 // RandomResizedCrop.get_params does.
+// AugmentSamples decodes every sample again and writes a fresh
+// augmentation of it into dst (Size() values each, in order). It decodes
+// the files each epoch rather than keeping them decoded: a decoded
+// 12-megapixel photo takes 48 MB, so memory, not decoding time, bounds the
+// data set size. Image i of epoch e draws from its own generator, seeded by
+// (seed, e, i), so results do not depend on scheduling.
+func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst []float32) error {
+	size := p.Size()
+	if len(dst) < len(samples)*size {
+		return fmt.Errorf("augment: %d values for %d images of %d", len(dst), len(samples), size)
+	}
+	errs := make([]error, len(samples))
+	parallel(len(samples), 0, func(i int) bool {
+		img, err := DecodeFile(samples[i].Path)
+		if err == nil {
+			rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
+			err = p.Augment(img, rng, dst[i*size:(i+1)*size])
+		}
+		errs[i] = err
+		return err == nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func randomResizedCrop(w, h int, rng *rand.Rand) image.Rectangle {
 	const minScale, maxScale = 0.08, 1.0
 	minRatio, maxRatio := 3.0/4.0, 4.0/3.0
@@ -684,7 +713,7 @@ func DecodeFile(path string) (image.Image, error) {
 	}
 	img, err := decode(data)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }
@@ -696,14 +725,14 @@ func decode(data []byte) (image.Image, error) {
 	}
 	cfg, err := f.config(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", f.name, err)
+		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	if err := checkSize(cfg); err != nil {
-		return nil, fmt.Errorf("%s: %v", f.name, err)
+		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	img, err := f.decode(bytes.NewReader(data))
 	if err != nil {
-		return nil, fmt.Errorf("%s: %v", f.name, err)
+		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	return img, nil
 }
@@ -726,7 +755,7 @@ func decodeConfig(path string) (image.Config, error) {
 		err = checkSize(cfg)
 	}
 	if err != nil {
-		return image.Config{}, fmt.Errorf("%s: %s: %v", path, f.name, err)
+		return image.Config{}, fmt.Errorf("%s: %s: %w", path, f.name, err)
 	}
 	return cfg, nil
 }
@@ -759,7 +788,7 @@ func LoadTensors(samples []Sample, p *Preprocess, workers int, strict bool) (dat
 		img, err := DecodeFile(samples[i].Path)
 		if err == nil {
 			if err = c.tensor(img, data[i*size:(i+1)*size]); err != nil {
-				err = fmt.Errorf("%s: %v", samples[i].Path, err)
+				err = fmt.Errorf("%s: %w", samples[i].Path, err)
 			}
 		}
 		if err != nil {

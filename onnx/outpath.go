@@ -1,0 +1,50 @@
+package onnx
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// CheckOutPath refuses an output path in a missing folder, and the input
+// path itself unless force is set.
+func CheckOutPath(in, out string, force bool) error {
+	if out == "" {
+		return fmt.Errorf("--out is required")
+	}
+	dir := filepath.Dir(out)
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return fmt.Errorf("%s: folder %s does not exist", out, dir)
+	}
+	if st, err := os.Stat(out); err == nil {
+		if st.IsDir() {
+			return fmt.Errorf("%s: is a folder", out)
+		}
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) && !force {
+			return fmt.Errorf("%s: is the input model; refusing to overwrite it (use --force)", out)
+		}
+		if !force {
+			return fmt.Errorf("%s: file exists (use --force to overwrite it)", out)
+		}
+	}
+	return nil
+}
+
+// SafeFileName maps a tensor name to a file name: characters outside
+// A-Za-z0-9._- become '_', and a name of only dots gets a leading '_', so
+// the result never leaves the folder it is joined to.
+func SafeFileName(name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			b[i] = '_'
+		}
+	}
+	s := string(b)
+	if strings.Trim(s, ".") == "" {
+		s = "_" + s
+	}
+	return s
+}
