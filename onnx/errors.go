@@ -43,3 +43,23 @@ func formatErr(file, elem, format string, args ...any) error {
 func unsupportedErr(file, elem, format string, args ...any) error {
 	return &UnsupportedError{File: file, Elem: elem, Msg: fmt.Sprintf(format, args...)}
 }
+
+// OptionError reports a bad value in the options given to a graft library
+// call, in the library's terms: Option is the Go field, written as
+// Type.Field (for example "AdaptConfig.LR" or "ConvertConfig.Head"). A
+// command-line program maps Option to the flag its user typed (see
+// cmd/graft), so the same mistake reads "--lr: ..." there.
+type OptionError struct {
+	Option string
+	Err    error
+}
+
+func (e *OptionError) Error() string { return e.Option + ": " + e.Err.Error() }
+
+func (e *OptionError) Unwrap() error { return e.Err }
+
+// OptionErrorf makes an *OptionError for option with a formatted message;
+// a %w verb wraps an underlying error.
+func OptionErrorf(option, format string, args ...any) error {
+	return &OptionError{Option: option, Err: fmt.Errorf(format, args...)}
+}
