@@ -1,13 +1,32 @@
 package onnx
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
+
+// Sentinel causes that callers test with errors.Is; a command-line program
+// adds the flag that changes the behaviour (--max-memory, --force).
+var (
+	// ErrTooLarge: a model file or its declared tensor data exceeds
+	// Limits.MaxBytes.
+	ErrTooLarge = errors.New("above the memory limit")
+	// ErrExists: the output file exists and overwriting was not allowed.
+	ErrExists = errors.New("file exists")
+	// ErrInputModel: the output path is the input model itself.
+	ErrInputModel = errors.New("is the input model")
+)
 
 // FormatError reports a file that is not a well-formed ONNX model.
 type FormatError struct {
 	File string // model file, or "" when decoding from a reader
 	Elem string // the graph element at fault, e.g. `node "conv1"`; may be empty
 	Msg  string
+	Err  error // an underlying cause such as ErrTooLarge; may be nil
 }
+
+// Unwrap returns the underlying cause, so errors.Is finds ErrTooLarge.
+func (e *FormatError) Unwrap() error { return e.Err }
 
 func (e *FormatError) Error() string {
 	return prefix(e.File, e.Elem) + "invalid ONNX model: " + e.Msg

@@ -74,7 +74,7 @@ func ReadFile(path string, lim Limits) (*Model, error) {
 	// The protobuf wire format cannot make the decoder allocate much more
 	// than the input's size, so bounding the file bounds the decoding.
 	if st.Size() > lim.maxBytes()+64<<20 {
-		return nil, formatErr(path, "", "file is %d bytes, above the %d-byte limit (raise --max-memory to allow it)", st.Size(), lim.maxBytes())
+		return nil, &FormatError{File: path, Msg: fmt.Sprintf("file is %d bytes, above the %d-byte limit", st.Size(), lim.maxBytes()), Err: ErrTooLarge}
 	}
 	data, err := io.ReadAll(f)
 	if err != nil {
@@ -242,7 +242,7 @@ func WriteAtomic(path string, data []byte, force bool) error {
 	}
 	if !force {
 		if _, err := os.Stat(path); err == nil {
-			return fmt.Errorf("%s: file exists (use --force to overwrite it)", path)
+			return fmt.Errorf("%s: %w; not overwriting it", path, ErrExists)
 		}
 	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")

@@ -116,7 +116,7 @@ func TestBadModels(t *testing.T) {
 
 func TestMemoryLimit(t *testing.T) {
 	data := encode(t, tinyModel())
-	if _, err := Decode(data, "m.onnx", "", Limits{MaxBytes: 4}); err == nil || !strings.Contains(err.Error(), "--max-memory") {
+	if _, err := Decode(data, "m.onnx", "", Limits{MaxBytes: 4}); !errors.Is(err, ErrTooLarge) {
 		t.Fatalf("8 bytes of weights under a 4-byte limit: %v", err)
 	}
 	if _, err := Decode(data, "m.onnx", "", Limits{MaxBytes: 8}); err != nil {
@@ -213,7 +213,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := WriteFile(path, tinyModel(), false); err != nil {
 		t.Fatal(err)
 	}
-	if err := WriteFile(path, tinyModel(), false); err == nil || !strings.Contains(err.Error(), "--force") {
+	if err := WriteFile(path, tinyModel(), false); !errors.Is(err, ErrExists) {
 		t.Fatalf("overwrite without force: %v", err)
 	}
 	if err := WriteFile(filepath.Join(dir, "missing", "m.onnx"), tinyModel(), true); err == nil || !strings.Contains(err.Error(), "does not exist") {

@@ -1,6 +1,7 @@
 package onnx
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 // path itself unless force is set.
 func CheckOutPath(in, out string, force bool) error {
 	if out == "" {
-		return fmt.Errorf("--out is required")
+		return &OptionError{Option: "Out", Err: errors.New("an output path is required")}
 	}
 	dir := filepath.Dir(out)
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
@@ -22,10 +23,10 @@ func CheckOutPath(in, out string, force bool) error {
 			return fmt.Errorf("%s: is a folder", out)
 		}
 		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) && !force {
-			return fmt.Errorf("%s: is the input model; refusing to overwrite it (use --force)", out)
+			return fmt.Errorf("%s: %w; not overwriting it", out, ErrInputModel)
 		}
 		if !force {
-			return fmt.Errorf("%s: file exists (use --force to overwrite it)", out)
+			return fmt.Errorf("%s: %w; not overwriting it", out, ErrExists)
 		}
 	}
 	return nil

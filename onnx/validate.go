@@ -32,7 +32,7 @@ func Validate(mp *ModelProto, file string, lim Limits) error {
 			size = 1 // strings and unknown types: count elements, checked on use
 		}
 		if n > max/size || total+n*size > max {
-			return formatErr(file, elem, "declares %d elements of %s (%d bytes in all so far), above the %d-byte limit (raise --max-memory to allow it)", n, dt, total+n*size, max)
+			return &FormatError{File: file, Elem: elem, Err: ErrTooLarge, Msg: fmt.Sprintf("declares %d elements of %s (%d bytes in all so far), above the %d-byte limit", n, dt, total+n*size, max)}
 		}
 		total += n * size
 		if elemSize(dt) == 0 {
