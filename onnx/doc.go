@@ -19,5 +19,19 @@
 // the model's folder; locations that are absolute or climb out of that
 // folder are refused.
 //
-// This package imports no gorgonia graph code.
+// Writing: WriteFile and WriteAtomic write through a temporary file and a
+// rename, so no reader sees half a file; CheckOutPath refuses a missing
+// folder, an existing file (ErrExists) and the input model itself
+// (ErrInputModel) before any work starts. ValueInfo, IntAttr and IntsAttr
+// build the protobuf messages graft writes into models; GraftVersion is
+// graft's version, recorded in every model it writes.
+//
+// Errors: besides *FormatError and *UnsupportedError, an *OptionError
+// names a bad option of a library call in the library's terms
+// ("AdaptConfig.LR"); a command-line program maps it to its flag. The
+// sentinels ErrTooLarge, ErrExists and ErrInputModel are found with
+// errors.Is through any wrapping.
+//
+// This package imports no gorgonia graph code; onnx/surgery edits models
+// and onnx/onnxtest holds the test references.
 package onnx

@@ -92,15 +92,15 @@ func SelectTrainable(layers []Layer, pattern string, lastK int) ([]string, error
 		}
 	}
 	if lastK < 0 {
-		return nil, fmt.Errorf("--unfreeze-last %d: must not be negative", lastK)
+		return nil, fmt.Errorf("unfreezing the last %d layers: the count must not be negative", lastK)
 	}
 	if lastK > len(layers) {
-		return nil, fmt.Errorf("--unfreeze-last %d: the backbone has only %d layers with weights before the cut", lastK, len(layers))
+		return nil, fmt.Errorf("unfreezing the last %d layers: the backbone has only %d layers with weights before the cut", lastK, len(layers))
 	}
 	if pattern != "" {
 		re, err := regexp.Compile(pattern)
 		if err != nil {
-			return nil, fmt.Errorf("--trainable: %w", err)
+			return nil, fmt.Errorf("trainable pattern: %w", err)
 		}
 		n := len(out)
 		for _, l := range layers {
@@ -119,7 +119,7 @@ func SelectTrainable(layers []Layer, pattern string, lastK int) ([]string, error
 				}
 				names = append(names, fmt.Sprintf("%s (%s)", l.Node, strings.Join(l.Params, ", ")))
 			}
-			return nil, fmt.Errorf("--trainable %q selects no weight; layers are named like: %s", pattern, strings.Join(names, "; "))
+			return nil, fmt.Errorf("trainable pattern %q selects no weight; layers are named like: %s", pattern, strings.Join(names, "; "))
 		}
 	}
 	for _, l := range layers[len(layers)-lastK:] {
