@@ -1,7 +1,6 @@
 package onnx
 
 import (
-	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -220,48 +219,6 @@ func (m *Model) loadExternal(dir string) error {
 // Encode serializes a ModelProto deterministically.
 func Encode(mp *ModelProto) ([]byte, error) {
 	return proto.MarshalOptions{Deterministic: true}.Marshal(mp)
-}
-
-// WriteFile writes mp to path atomically: to a temporary file in the same
-// folder, then renamed over path. Unless force is set, an existing file at
-// path is not overwritten. The folder must exist.
-func WriteFile(path string, mp *ModelProto, force bool) error {
-	data, err := Encode(mp)
-	if err != nil {
-		return fmt.Errorf("%s: encoding model: %w", path, err)
-	}
-	return WriteAtomic(path, data, force)
-}
-
-// WriteAtomic writes data to path through a temporary file and a rename,
-// so that no reader ever sees a half-written file.
-func WriteAtomic(path string, data []byte, force bool) error {
-	dir := filepath.Dir(path)
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return fmt.Errorf("%s: folder %s does not exist", path, dir)
-	}
-	if !force {
-		if _, err := os.Stat(path); err == nil {
-			return fmt.Errorf("%s: %w; not overwriting it", path, ErrExists)
-		}
-	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	_, werr := io.Copy(tmp, bytes.NewReader(data))
-	cerr := tmp.Close()
-	if werr == nil {
-		werr = cerr
-	}
-	if werr == nil {
-		werr = os.Rename(tmp.Name(), path)
-	}
-	if werr != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("%s: %w", path, werr)
-	}
-	return nil
 }
 
 // ReadTensorFile reads a serialized TensorProto (the ONNX backend-test

@@ -8,8 +8,11 @@ import (
 	"strings"
 )
 
-// CheckOutPath refuses an output path in a missing folder, and the input
-// path itself unless force is set.
+// CheckOutPath checks an output path before any work starts: it refuses
+// an empty path, a missing folder, a folder, an existing file unless force
+// is set (ErrExists), and, force or not, the input model itself: the same
+// path, a hard link to it or a symbolic link that resolves to it
+// (ErrInputModel).
 func CheckOutPath(in, out string, force bool) error {
 	if out == "" {
 		return &OptionError{Option: "Out", Err: errors.New("an output path is required")}
@@ -22,7 +25,7 @@ func CheckOutPath(in, out string, force bool) error {
 		if st.IsDir() {
 			return fmt.Errorf("%s: is a folder", out)
 		}
-		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) && !force {
+		if ist, err := os.Stat(in); err == nil && os.SameFile(st, ist) {
 			return fmt.Errorf("%s: %w; not overwriting it", out, ErrInputModel)
 		}
 		if !force {

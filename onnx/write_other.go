@@ -1,0 +1,5 @@
+//go:build !unix
+
+package onnx
+
+func isEINVAL(error) bool { return false }

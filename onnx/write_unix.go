@@ -1,0 +1,10 @@
+//go:build unix
+
+package onnx
+
+import (
+	"errors"
+	"syscall"
+)
+
+func isEINVAL(err error) bool { return errors.Is(err, syscall.EINVAL) }
