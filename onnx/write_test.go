@@ -180,7 +180,7 @@ func versionBytes(i int) []byte {
 // target nor a temporary file.
 func TestAtomicFileSizeLimit(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash is needed to set ulimit -f")
+		t.Fatal("bash is needed to set ulimit -f")
 	}
 	dir := t.TempDir()
 	path := filepath.Join(dir, "big.onnx")

@@ -3,9 +3,10 @@ package train
 import (
 	"encoding/json"
 	"math"
-	"os"
 	"os/exec"
 	"testing"
+
+	"github.com/graftml/graft/onnx/onnxtest"
 )
 
 // torchScript applies 5 steps of each optimizer to a fixed weight with
@@ -35,13 +36,9 @@ print(json.dumps(out))
 `
 
 func TestOptimizersMatchPyTorch(t *testing.T) {
-	py := "/usr/bin/python3"
-	outb, err := exec.Command(py, "-c", torchScript).Output()
+	outb, err := exec.Command(onnxtest.Python, "-c", torchScript).Output()
 	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("PyTorch reference unavailable (%s with torch): %v", py, err)
-		}
-		t.Skipf("PyTorch reference unavailable (install Debian python3-torch): %v", err)
+		onnxtest.Need(t, "PyTorch reference unavailable (apt-get install python3-torch): %v", err)
 	}
 	var want map[string][]float64
 	if err := json.Unmarshal(outb, &want); err != nil {

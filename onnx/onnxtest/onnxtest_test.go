@@ -46,17 +46,21 @@ func TestRepoRoot(t *testing.T) {
 }
 
 func TestNeed(t *testing.T) {
-	t.Setenv("CI", "true")
-	f := &fakeTB{}
-	onnxtest.Need(f, "tool %s", "x")
-	if len(f.fatals) != 1 || len(f.skips) != 0 || !strings.Contains(f.fatals[0], "tool x") {
-		t.Errorf("CI=true: fatals %q, skips %q; want one fatal", f.fatals, f.skips)
+	for _, ci := range []string{"true", "1", "yes", "TRUE"} {
+		t.Setenv("CI", ci)
+		f := &fakeTB{}
+		onnxtest.Need(f, "tool %s", "x")
+		if len(f.fatals) != 1 || len(f.skips) != 0 || !strings.Contains(f.fatals[0], "tool x") {
+			t.Errorf("CI=%s: fatals %q, skips %q; want one fatal", ci, f.fatals, f.skips)
+		}
 	}
-	t.Setenv("CI", "")
-	f = &fakeTB{}
-	onnxtest.Need(f, "tool %s", "y")
-	if len(f.skips) != 1 || len(f.fatals) != 0 || !strings.Contains(f.skips[0], "tool y") {
-		t.Errorf("CI unset: fatals %q, skips %q; want one skip", f.fatals, f.skips)
+	for _, ci := range []string{"", "0", "false"} {
+		t.Setenv("CI", ci)
+		f := &fakeTB{}
+		onnxtest.Need(f, "tool %s", "y")
+		if len(f.skips) != 1 || len(f.fatals) != 0 || !strings.Contains(f.skips[0], "tool y") {
+			t.Errorf("CI=%q: fatals %q, skips %q; want one skip", ci, f.fatals, f.skips)
+		}
 	}
 }
 
