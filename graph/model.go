@@ -58,6 +58,8 @@ type Model struct {
 	nodes    map[string]*G.Node
 	vals     map[string]*value
 	vm       G.VM
+	exec     *executor // the run plan of an inference graph (exec.go)
+	planned  bool      // exec was planned (it stays nil for graphs it cannot run)
 	training *trainState
 }
 
@@ -321,6 +323,16 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 			return nil, fmt.Errorf("the model has no input %q (inputs: %s)", name, portNames(m.Inputs))
 		}
 	}
+	if !m.planned && m.training == nil && len(m.G.AllNodes()) > 0 {
+		e, err := newExecutor(m)
+		if err != nil {
+			return nil, err
+		}
+		m.exec, m.planned = e, true
+	}
+	if m.exec != nil {
+		return m.runExec()
+	}
 	if err := m.runGraph(); err != nil {
 		return nil, err
 	}
@@ -335,6 +347,24 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		t, err := valueTensor(p.Node.Value(), p.Shape)
 		if err != nil {
 			return nil, fmt.Errorf("output %q: %w", p.Name, err)
+		}
+		t.Name = p.Name
+		out[p.Name] = t
+	}
+	return out, nil
+}
+
+// runExec runs the graph on the executor and names its outputs.
+func (m *Model) runExec() (map[string]*onnx.Tensor, error) {
+	vals, err := m.exec.run()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*onnx.Tensor, len(m.Outputs))
+	for i, p := range m.Outputs {
+		t := vals[i]
+		if p.Const != nil {
+			t = p.Const.Clone()
 		}
 		t.Name = p.Name
 		out[p.Name] = t

@@ -1,0 +1,275 @@
+package graph
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/graftml/graft/onnx"
+	G "gorgonia.org/gorgonia"
+)
+
+// The frozen-inference executor. Model.Run does not use gorgonia's
+// TapeMachine, which keeps the value of every node until the next run: it
+// walks the same gorgonia graph (its nodes in topological order, each a
+// graft kernel) itself, keeps a value only until its last reader has run,
+// and hands the buffers of dead values to later nodes. Peak memory is then
+// the largest set of values alive at once (a few activations), not the sum
+// of all of them. Training graphs (BuildTraining) keep the TapeMachine:
+// backward needs the forward values.
+
+// execStep runs one kernel node.
+type execStep struct {
+	op   *kop
+	node *G.Node
+	in   []int // value slot of each input
+	out  int   // value slot of the output
+	dead []int // op-output slots whose last reader is this step
+}
+
+// executor is a Model's compiled run plan.
+type executor struct {
+	steps  []execStep
+	leaves map[int]*G.Node // slot -> input or weight node (values bound by gorgonia)
+	shapes [][]int         // logical shape per slot
+	outs   []int           // slot of each Model output, -1 if known at build time
+	vals   []*onnx.Tensor  // current values, by slot
+	pool   bufPool
+	// hook, when set, is called after every step (bench's per-op timing).
+	hook func(op *kop)
+}
+
+// newExecutor plans the run of m's graph. It returns nil when the graph
+// holds a node that is not a graft kernel (none does for Build's graphs).
+func newExecutor(m *Model) (*executor, error) {
+	sorted, err := G.Sort(m.G)
+	if err != nil {
+		return nil, fmt.Errorf("sorting the graph: %w", err)
+	}
+	slices.Reverse(sorted)
+	slot := make(map[*G.Node]int, len(sorted))
+	e := &executor{leaves: map[int]*G.Node{}, shapes: make([][]int, len(sorted))}
+	for i, n := range sorted {
+		slot[n] = i
+	}
+	lastUse := make([]int, len(sorted)) // step index of the last reader
+	for i := range lastUse {
+		lastUse[i] = -1
+	}
+	for _, n := range sorted {
+		s := slot[n]
+		if n.Op() == nil {
+			e.leaves[s] = n
+			continue
+		}
+		op, ok := n.Op().(*kop)
+		if !ok {
+			return nil, nil
+		}
+		st := execStep{op: op, node: n, out: s}
+		kids := m.G.From(n.ID())
+		for kids.Next() {
+			kid := kids.Node().(*G.Node)
+			k, ok := slot[kid]
+			if !ok {
+				return nil, fmt.Errorf("node %s reads a node outside the graph", op)
+			}
+			st.in = append(st.in, k)
+		}
+		if len(st.in) != len(op.in) {
+			return nil, fmt.Errorf("node %s has %d inputs in the graph, its kernel %d", op, len(st.in), len(op.in))
+		}
+		for j, k := range st.in {
+			if e.shapes[k] == nil {
+				e.shapes[k] = op.in[j]
+			}
+			lastUse[k] = len(e.steps)
+		}
+		e.shapes[s] = op.out
+		e.steps = append(e.steps, st)
+	}
+	keep := map[int]bool{}
+	for _, p := range m.Outputs {
+		if p.Node == nil {
+			e.outs = append(e.outs, -1)
+			continue
+		}
+		s, ok := slot[p.Node]
+		if !ok {
+			return nil, fmt.Errorf("output %q is not in the graph", p.Name)
+		}
+		e.outs = append(e.outs, s)
+		keep[s] = true
+		if e.shapes[s] == nil {
+			e.shapes[s] = p.Shape
+		}
+	}
+	for s, at := range lastUse {
+		if at >= 0 && !keep[s] && e.leaves[s] == nil {
+			e.steps[at].dead = append(e.steps[at].dead, s)
+		}
+	}
+	e.vals = make([]*onnx.Tensor, len(sorted))
+	e.pool.limit = e.maxLive()
+	return e, nil
+}
+
+// maxLive counts, for each buffer length, the most step outputs of that
+// length alive at once: the pool never needs to keep more than that.
+func (e *executor) maxLive() map[int]int {
+	live, most := map[int]int{}, map[int]int{}
+	for _, st := range e.steps {
+		n := onnx.NumElems(st.op.out)
+		live[n]++
+		most[n] = max(most[n], live[n])
+		for _, s := range st.dead {
+			live[onnx.NumElems(e.shapes[s])]--
+		}
+	}
+	return most
+}
+
+// value returns the tensor in slot s: a step's output, or a leaf's bound
+// value viewed with its logical shape.
+func (e *executor) value(s int) (*onnx.Tensor, error) {
+	if t := e.vals[s]; t != nil {
+		return t, nil
+	}
+	n, ok := e.leaves[s]
+	if !ok || n.Value() == nil {
+		return nil, fmt.Errorf("value of %s is not available", n)
+	}
+	ts, err := unwrap([]G.Value{n.Value()}, [][]int{e.shapes[s]})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", n.Name(), err)
+	}
+	e.vals[s] = ts[0]
+	return ts[0], nil
+}
+
+// run executes every step and returns the outputs' values (copies, which
+// stay valid after the next run). Buffers of values that died go back to
+// the pool for later steps and runs.
+func (e *executor) run() (outs []*onnx.Tensor, err error) {
+	defer func() {
+		for s := range e.vals {
+			e.vals[s] = nil
+		}
+	}()
+	in := make([]*onnx.Tensor, 0, 8)
+	for i := range e.steps {
+		st := &e.steps[i]
+		in = in[:0]
+		for _, s := range st.in {
+			t, err := e.value(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", st.op, err)
+			}
+			in = append(in, t)
+		}
+		out, err := e.forward(st, in)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", st.op, err)
+		}
+		e.vals[st.out] = out
+		for _, s := range st.dead {
+			if t := e.vals[s]; t != nil && t != out {
+				e.pool.put(t.F)
+			}
+			e.vals[s] = nil
+		}
+		if e.hook != nil {
+			e.hook(st.op)
+		}
+	}
+	outs = make([]*onnx.Tensor, len(e.outs))
+	for i, s := range e.outs {
+		if s < 0 {
+			continue
+		}
+		t, err := e.value(s)
+		if err != nil {
+			return nil, err
+		}
+		outs[i] = t.Clone()
+	}
+	for _, s := range e.outs {
+		if s >= 0 && e.leaves[s] == nil && e.vals[s] != nil {
+			e.pool.put(e.vals[s].F)
+			e.vals[s] = nil // an output named twice is put back once
+		}
+	}
+	return outs, nil
+}
+
+// forward runs one kernel, into a recycled buffer when it can write into
+// one (an intoKernel).
+func (e *executor) forward(st *execStep, in []*onnx.Tensor) (*onnx.Tensor, error) {
+	ik, ok := st.op.k.(intoKernel)
+	if !ok {
+		out, err := st.op.k.forward(in)
+		if err != nil {
+			return nil, err
+		}
+		if len(out.F) != onnx.NumElems(st.op.out) {
+			return nil, fmt.Errorf("kernel returned %d values for shape %v", len(out.F), st.op.out)
+		}
+		for _, t := range in {
+			if sharesData(out.F, t.F) {
+				// a buffer must belong to one value, or recycling it
+				// would overwrite the other
+				out = out.Clone()
+				break
+			}
+		}
+		return out, nil
+	}
+	out := &onnx.Tensor{DType: onnx.Float32, Shape: st.op.out, F: e.pool.get(onnx.NumElems(st.op.out))}
+	if err := ik.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// An intoKernel can write its output into a buffer it is given (of the
+// output's size, with arbitrary contents), so the executor can recycle
+// buffers instead of allocating one per node and run.
+type intoKernel interface {
+	kernel
+	forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error
+}
+
+// sharesData reports whether two slices have the same first element.
+func sharesData(a, b []float32) bool {
+	return len(a) > 0 && len(b) > 0 && &a[0] == &b[0]
+}
+
+// bufPool keeps float32 buffers by length for reuse within one executor
+// (one Model, used by one goroutine at a time), at most limit[n] of
+// length n: more are never needed at once, so the rest go to the garbage
+// collector.
+type bufPool struct {
+	free  map[int][][]float32
+	limit map[int]int
+}
+
+func (p *bufPool) get(n int) []float32 {
+	if l := p.free[n]; len(l) > 0 {
+		b := l[len(l)-1]
+		p.free[n] = l[:len(l)-1]
+		return b
+	}
+	return make([]float32, n)
+}
+
+func (p *bufPool) put(b []float32) {
+	if cap(b) == 0 {
+		return
+	}
+	if p.free == nil {
+		p.free = map[int][][]float32{}
+	}
+	if len(p.free[len(b)]) >= p.limit[len(b)] {
+		return
+	}
+	p.free[len(b)] = append(p.free[len(b)], b)
+}
