@@ -17,17 +17,17 @@ import (
 // inside its linear part, HardSwish x/3+1/2 on [-3, 3].
 
 var activationOps = map[string]opDef{
-	"Relu":        {conv: convActivation, grad: true},
-	"LeakyRelu":   {conv: convActivation, grad: true},
-	"Elu":         {conv: convActivation, grad: true},
-	"Sigmoid":     {conv: convActivation, grad: true},
-	"Tanh":        {conv: convActivation, grad: true},
-	"HardSigmoid": {conv: convActivation, grad: true},
-	"HardSwish":   {conv: convActivation, grad: true, since: 14},
-	"Clip":        {conv: convClip, grad: true},
-	"PRelu":       {conv: convPRelu, grad: true},
-	"Softmax":     {conv: convSoftmax, grad: true},
-	"LogSoftmax":  {conv: convSoftmax, grad: true},
+	"Relu":        {build: buildActivation, grad: true},
+	"LeakyRelu":   {build: buildActivation, grad: true},
+	"Elu":         {build: buildActivation, grad: true},
+	"Sigmoid":     {build: buildActivation, grad: true},
+	"Tanh":        {build: buildActivation, grad: true},
+	"HardSigmoid": {build: buildActivation, grad: true},
+	"HardSwish":   {build: buildActivation, grad: true, since: 14},
+	"Clip":        {build: buildClip, grad: true},
+	"PRelu":       {build: buildPRelu, grad: true},
+	"Softmax":     {build: buildSoftmax, grad: true},
+	"LogSoftmax":  {build: buildSoftmax, grad: true},
 }
 
 func reluKernel() *unaryKernel {
@@ -153,7 +153,7 @@ func clipKernel(lo, hi float32, ilo, ihi int64) *unaryKernel {
 	}
 }
 
-func convActivation(c *nodeCtx) error {
+func buildActivation(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -199,9 +199,9 @@ func convActivation(c *nodeCtx) error {
 	return c.apply(0, k, x.shape, x.dtype, 0)
 }
 
-// convClip reads the bounds from attributes before opset 11 and from
+// buildClip reads the bounds from attributes before opset 11 and from
 // optional inputs, which must be known at build time, from opset 11.
-func convClip(c *nodeCtx) error {
+func buildClip(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -299,7 +299,7 @@ func (k *preluKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*o
 	return g, nil
 }
 
-func convPRelu(c *nodeCtx) error {
+func buildPRelu(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -414,7 +414,7 @@ func (k *softmaxKernel) backward(_ int, _ []*onnx.Tensor, out, dy *onnx.Tensor) 
 	return g, nil
 }
 
-func convSoftmax(c *nodeCtx) error {
+func buildSoftmax(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -11,24 +11,24 @@ import (
 // and elementwise unary math.
 
 var elementwiseOps = map[string]opDef{
-	"Add":        {conv: convBroadcast, grad: true},
-	"Sub":        {conv: convBroadcast, grad: true},
-	"Mul":        {conv: convBroadcast, grad: true},
-	"Div":        {conv: convBroadcast, grad: true},
-	"Pow":        {conv: convBroadcast, grad: true},
-	"Sum":        {conv: convBroadcast, grad: true},
-	"Min":        {conv: convBroadcast, grad: true},
-	"Max":        {conv: convBroadcast, grad: true},
-	"Mean":       {conv: convBroadcast, grad: true},
-	"Sqrt":       {conv: convUnary, grad: true},
-	"Exp":        {conv: convUnary, grad: true},
-	"Log":        {conv: convUnary, grad: true},
-	"Neg":        {conv: convUnary, grad: true},
-	"Abs":        {conv: convUnary, grad: true},
-	"Reciprocal": {conv: convUnary, grad: true},
-	"Erf":        {conv: convUnary, grad: true, since: 9},
-	"Floor":      {conv: convUnary, grad: true},
-	"Ceil":       {conv: convUnary, grad: true},
+	"Add":        {build: buildBroadcast, grad: true},
+	"Sub":        {build: buildBroadcast, grad: true},
+	"Mul":        {build: buildBroadcast, grad: true},
+	"Div":        {build: buildBroadcast, grad: true},
+	"Pow":        {build: buildBroadcast, grad: true},
+	"Sum":        {build: buildBroadcast, grad: true},
+	"Min":        {build: buildBroadcast, grad: true},
+	"Max":        {build: buildBroadcast, grad: true},
+	"Mean":       {build: buildBroadcast, grad: true},
+	"Sqrt":       {build: buildUnary, grad: true},
+	"Exp":        {build: buildUnary, grad: true},
+	"Log":        {build: buildUnary, grad: true},
+	"Neg":        {build: buildUnary, grad: true},
+	"Abs":        {build: buildUnary, grad: true},
+	"Reciprocal": {build: buildUnary, grad: true},
+	"Erf":        {build: buildUnary, grad: true, since: 9},
+	"Floor":      {build: buildUnary, grad: true},
+	"Ceil":       {build: buildUnary, grad: true},
 }
 
 // broadcastShape returns the numpy broadcast of shapes, or false.
@@ -282,7 +282,7 @@ func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convBroadcast(c *nodeCtx) error {
+func buildBroadcast(c *nodeCtx) error {
 	var shapes [][]int
 	var idx []int
 	dtype := onnx.Float32
@@ -388,7 +388,7 @@ var unaryMath = map[string]*unaryKernel{
 	"Ceil":  {f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
 }
 
-func convUnary(c *nodeCtx) error {
+func buildUnary(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -183,7 +183,7 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			}
 			c.in = append(c.in, v)
 		}
-		conv := opTable[n.OpType].conv
+		conv := opTable[n.OpType].build
 		if m.training != nil && trainingConverters[n.OpType] != nil {
 			conv = trainingConverters[n.OpType]
 		}

@@ -12,8 +12,8 @@ import (
 // and training with batch statistics) and LayerNormalization.
 
 var normOps = map[string]opDef{
-	"BatchNormalization": {conv: convBatchNorm, grad: true},
-	"LayerNormalization": {conv: convLayerNorm, grad: true, since: 17},
+	"BatchNormalization": {build: buildBatchNorm, grad: true},
+	"LayerNormalization": {build: buildLayerNorm, grad: true, since: 17},
 }
 
 // bnLayout views a BatchNormalization input as [n, c, inner]: c
@@ -404,7 +404,7 @@ func (k *bnStatKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convBatchNorm(c *nodeCtx) error {
+func buildBatchNorm(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -735,7 +735,7 @@ func (k *lnStatKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convLayerNorm(c *nodeCtx) error {
+func buildLayerNorm(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

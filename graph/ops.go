@@ -7,7 +7,7 @@ import (
 
 // opDef describes how graft builds one ONNX op.
 type opDef struct {
-	conv   func(*nodeCtx) error
+	build  func(*nodeCtx) error
 	since  int  // first default-domain opset in which graft reads the op
 	grad   bool // whether its data-carrying kernels have gradients
 	family string

@@ -13,13 +13,13 @@ import (
 // number of spatial axes.
 
 var poolOps = map[string]opDef{
-	"MaxPool":           {conv: convPool, grad: true},
-	"AveragePool":       {conv: convPool, grad: true},
-	"GlobalAveragePool": {conv: convGlobalPool, grad: true},
-	"GlobalMaxPool":     {conv: convGlobalPool, grad: true},
+	"MaxPool":           {build: buildPool, grad: true},
+	"AveragePool":       {build: buildPool, grad: true},
+	"GlobalAveragePool": {build: buildGlobalPool, grad: true},
+	"GlobalMaxPool":     {build: buildGlobalPool, grad: true},
 }
 
-func convPool(c *nodeCtx) error {
+func buildPool(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -201,7 +201,7 @@ func (k *poolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	return dx, nil
 }
 
-func convGlobalPool(c *nodeCtx) error {
+func buildGlobalPool(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -178,7 +178,7 @@ type trainState struct {
 
 // trainingConverters replace inference converters in training builds.
 var trainingConverters = map[string]func(*nodeCtx) error{
-	"Dropout": convTrainDropout,
+	"Dropout": buildDropoutTraining,
 }
 
 // dropoutKernel zeroes each element with probability ratio and scales the
@@ -216,7 +216,7 @@ func (k *dropoutKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (
 	return g, nil
 }
 
-func convTrainDropout(c *nodeCtx) error {
+func buildDropoutTraining(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
