@@ -14,7 +14,7 @@ import (
 // 2-D one of height 1.
 
 var convOps = map[string]opDef{
-	"Conv": {build: buildConv, grad: true},
+	"Conv": {build: buildConv, grad: true, weights: []int{1, 2}},
 	"LRN":  {build: buildLRN, grad: true, family: "norm"}, // code in lrn.go
 }
 

@@ -20,15 +20,15 @@ var elementwiseOps = map[string]opDef{
 	"Min":        {build: buildBroadcast, grad: true},
 	"Max":        {build: buildBroadcast, grad: true},
 	"Mean":       {build: buildBroadcast, grad: true},
-	"Sqrt":       {build: buildUnary, grad: true},
-	"Exp":        {build: buildUnary, grad: true},
-	"Log":        {build: buildUnary, grad: true},
-	"Neg":        {build: buildUnary, grad: true},
-	"Abs":        {build: buildUnary, grad: true},
-	"Reciprocal": {build: buildUnary, grad: true},
-	"Erf":        {build: buildUnary, grad: true, since: 9},
-	"Floor":      {build: buildUnary, grad: true},
-	"Ceil":       {build: buildUnary, grad: true},
+	"Sqrt":       {build: buildUnary(sqrtKernel), grad: true},
+	"Exp":        {build: buildUnary(expKernel), grad: true},
+	"Log":        {build: buildUnary(logKernel), grad: true},
+	"Neg":        {build: buildUnary(negKernel), grad: true},
+	"Abs":        {build: buildUnary(absKernel), grad: true},
+	"Reciprocal": {build: buildUnary(reciprocalKernel), grad: true},
+	"Erf":        {build: buildUnary(erfKernel), grad: true, since: 9},
+	"Floor":      {build: buildUnary(floorKernel), grad: true},
+	"Ceil":       {build: buildUnary(ceilKernel), grad: true},
 }
 
 // broadcastShape returns the numpy broadcast of shapes, or false.
@@ -358,13 +358,25 @@ func f32(f func(float64) float64) func(float32) float32 {
 	return func(x float32) float32 { return float32(f(float64(x))) }
 }
 
-var unaryMath = map[string]*unaryKernel{
-	"Sqrt": {f: f32(math.Sqrt), df: func(_, y float32) float32 { return 0.5 / y }},
-	"Exp":  {f: f32(math.Exp), df: func(_, y float32) float32 { return y }},
-	"Log":  {f: f32(math.Log), df: func(x, _ float32) float32 { return 1 / x }},
-	"Neg": {f: func(x float32) float32 { return -x }, df: func(_, _ float32) float32 { return -1 },
-		fi: func(x int64) int64 { return -x }},
-	"Abs": {f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
+func sqrtKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Sqrt), df: func(_, y float32) float32 { return 0.5 / y }}
+}
+
+func expKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Exp), df: func(_, y float32) float32 { return y }}
+}
+
+func logKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Log), df: func(x, _ float32) float32 { return 1 / x }}
+}
+
+func negKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return -x }, df: func(_, _ float32) float32 { return -1 },
+		fi: func(x int64) int64 { return -x }}
+}
+
+func absKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
 		df: func(x, _ float32) float32 {
 			switch {
 			case x > 0:
@@ -379,19 +391,34 @@ var unaryMath = map[string]*unaryKernel{
 				return -x
 			}
 			return x
-		}},
-	"Reciprocal": {f: func(x float32) float32 { return 1 / x }, df: func(_, y float32) float32 { return -y * y }},
-	"Erf": {f: f32(math.Erf), df: func(x, _ float32) float32 {
-		return float32(2 / math.Sqrt(math.Pi) * math.Exp(-float64(x)*float64(x)))
-	}},
-	"Floor": {f: f32(math.Floor), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
-	"Ceil":  {f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
+		}}
 }
 
-func buildUnary(c *nodeCtx) error {
-	x, err := c.input(0)
-	if err != nil {
-		return err
+func reciprocalKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return 1 / x }, df: func(_, y float32) float32 { return -y * y }}
+}
+
+func erfKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Erf), df: func(x, _ float32) float32 {
+		return float32(2 / math.Sqrt(math.Pi) * math.Exp(-float64(x)*float64(x)))
+	}}
+}
+
+func floorKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Floor), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }}
+}
+
+func ceilKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }}
+}
+
+// buildUnary builds an elementwise math op with kernel k.
+func buildUnary(k func() *unaryKernel) func(*nodeCtx) error {
+	return func(c *nodeCtx) error {
+		x, err := c.input(0)
+		if err != nil {
+			return err
+		}
+		return c.apply(0, k(), x.shape, x.dtype, 0)
 	}
-	return c.apply(0, unaryMath[c.n.OpType], x.shape, x.dtype, 0)
 }

@@ -9,8 +9,8 @@ import (
 // Matrix products: Gemm and MatMul, both through sgemm.
 
 var linalgOps = map[string]opDef{
-	"Gemm":   {build: buildGemm, grad: true},
-	"MatMul": {build: buildMatMul, grad: true},
+	"Gemm":   {build: buildGemm, grad: true, weights: []int{1, 2}},
+	"MatMul": {build: buildMatMul, grad: true, weights: []int{1}},
 }
 
 // gemmKernel is Y = alpha*op(A)*op(B) + beta*C, op(A) m×k, op(B) k×n, C

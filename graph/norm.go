@@ -12,8 +12,8 @@ import (
 // and training with batch statistics) and LayerNormalization.
 
 var normOps = map[string]opDef{
-	"BatchNormalization": {build: buildBatchNorm, grad: true},
-	"LayerNormalization": {build: buildLayerNorm, grad: true, since: 17},
+	"BatchNormalization": {build: buildBatchNorm, grad: true, weights: []int{1, 2}, optionalOutputs: []int{1, 2, 3, 4}},
+	"LayerNormalization": {build: buildLayerNorm, grad: true, since: 17, weights: []int{1, 2}, optionalOutputs: []int{1, 2}},
 }
 
 // bnLayout views a BatchNormalization input as [n, c, inner]: c

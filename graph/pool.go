@@ -13,7 +13,7 @@ import (
 // number of spatial axes.
 
 var poolOps = map[string]opDef{
-	"MaxPool":           {build: buildPool, grad: true},
+	"MaxPool":           {build: buildPool, grad: true, optionalOutputs: []int{1}},
 	"AveragePool":       {build: buildPool, grad: true},
 	"GlobalAveragePool": {build: buildGlobalPool, grad: true},
 	"GlobalMaxPool":     {build: buildGlobalPool, grad: true},
@@ -59,7 +59,7 @@ func buildPool(c *nodeCtx) error {
 		includePad = cip != 0
 	}
 	// storage_order only changes the Indices output, which graft does not
-	// produce (optionalOutputs).
+	// produce (MaxPool's opDef lists it in optionalOutputs).
 	k := &poolKernel{g: g, planes: x.shape[0] * x.shape[1], max: isMax, includePad: includePad,
 		inShape: x.shape, outShape: g.outShape(len(x.shape), x.shape[0], x.shape[1])}
 	return c.apply(0, k, k.outShape, onnx.Float32, 0)

@@ -20,9 +20,9 @@ import (
 // at that opset and the meaning of the axis is not in doubt.
 
 var shapeOps = map[string]opDef{
-	"Reshape":         {build: buildReshape, grad: true},
-	"Flatten":         {build: buildFlatten, grad: true},
-	"Squeeze":         {build: buildSqueeze, grad: true},
+	"Reshape":         {build: buildReshape, grad: true, passThrough: true},
+	"Flatten":         {build: buildFlatten, grad: true, passThrough: true},
+	"Squeeze":         {build: buildSqueeze, grad: true, passThrough: true},
 	"Unsqueeze":       {build: buildUnsqueeze, grad: true},
 	"Transpose":       {build: buildTranspose, grad: true},
 	"Concat":          {build: buildConcat, grad: true},
@@ -32,8 +32,8 @@ var shapeOps = map[string]opDef{
 	"Pad":             {build: buildPad, grad: true},
 	"Expand":          {build: buildExpand, grad: true, since: 8},
 	"Tile":            {build: buildTile, grad: true},
-	"Identity":        {build: buildIdentity, grad: true},
-	"Dropout":         {build: buildDropout, grad: true},
+	"Identity":        {build: buildIdentity, grad: true, passThrough: true},
+	"Dropout":         {build: buildDropout, train: buildDropoutTraining, grad: true, passThrough: true, optionalOutputs: []int{1}},
 	"Cast":            {build: buildCast, grad: true},
 	"Constant":        {build: buildConstant},
 	"ConstantOfShape": {build: buildConstantOfShape, since: 9},

@@ -176,11 +176,6 @@ type trainState struct {
 	rng *rand.Rand
 }
 
-// trainingConverters replace inference converters in training builds.
-var trainingConverters = map[string]func(*nodeCtx) error{
-	"Dropout": buildDropoutTraining,
-}
-
 // dropoutKernel zeroes each element with probability ratio and scales the
 // others by 1/(1-ratio). A new mask is drawn at every forward pass; the
 // backward pass uses the mask of the last one.
