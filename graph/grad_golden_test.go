@@ -126,7 +126,7 @@ func goldenOpTypes(m *onnx.Model) []string {
 	return ops
 }
 
-// checkGoldenCase builds the case's model through graft's converters,
+// checkGoldenCase builds the case's model through graft's op builders,
 // differentiates L = sum(out ⊙ U) with gorgonia.Grad, runs it and compares
 // outputs and gradients with PyTorch's. It returns the op types and the
 // largest relative error.

@@ -610,7 +610,7 @@ var gorgoniaOps = map[string]nativeOp{
 
 	"avgPoolOp":   {why: "gorgonia v0.9.18's AvgPool2D divides each window's sum by the input width, which no ONNX op computes"},
 	"BatchNormOp": {why: "write a frozen batch norm as arithmetic ((x-mean)*scale/sqrt(var+eps)+bias), which exports"},
-	"kop":         {why: "graft's own kernel op: a graph graft built from an ONNX model is exported from that model's ModelProto (graph.UpdateWeights, graph.Convert), not from gorgonia"},
+	"kop":         {why: "graft's own kernel op: a graph graft built from an ONNX model is exported from that model's ModelProto (surgery.UpdateWeights, graph.Convert), not from gorgonia"},
 	"gradOp":      {why: "the backward pass of graft's own kernel op: gradients are not part of an exported model"},
 }
 
