@@ -16,23 +16,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// This file exports a gorgonia graph that a user built with gorgonia's own
-// API (not graft's importer) to an ONNX model at opset 13.
-//
-// gorgonia's ops are unexported types. They are identified by their type
-// name (fmt "%T") and parameters are read from op.String(); the few
-// parameters that String() does not show (sizeOp's axis, maxPoolOp's
-// explicit padding, im2colOp's dilation) are read from the op's fields by
-// reflection, which fails with an error naming the field should gorgonia
-// rename it.
-//
-// Composite gorgonia functions are recognised as patterns: Conv2d
-// (im2col, reshapes, a matmul with a transposed filter and a transpose)
-// becomes one Conv; Rectify (x ⊙ (x ≥ 0)) becomes Relu; the Broadcast*
-// functions (a reshape plus repeats of size-1 axes) become ONNX numpy
-// broadcasting, with an Expand only where a consumer needs the repeated
-// tensor itself.
-
 // NativeOpset is the default-domain opset of the models ExportGorgonia
 // writes.
 const NativeOpset = 13
