@@ -17,17 +17,17 @@ import (
 // inside its linear part, HardSwish x/3+1/2 on [-3, 3].
 
 var activationOps = map[string]opDef{
-	"Relu":        {conv: convActivation, grad: true},
-	"LeakyRelu":   {conv: convActivation, grad: true},
-	"Elu":         {conv: convActivation, grad: true},
-	"Sigmoid":     {conv: convActivation, grad: true},
-	"Tanh":        {conv: convActivation, grad: true},
-	"HardSigmoid": {conv: convActivation, grad: true},
-	"HardSwish":   {conv: convActivation, grad: true, since: 14},
-	"Clip":        {conv: convClip, grad: true},
-	"PRelu":       {conv: convPRelu, grad: true},
-	"Softmax":     {conv: convSoftmax, grad: true},
-	"LogSoftmax":  {conv: convSoftmax, grad: true},
+	"Relu":        {build: buildActivation(fixed(reluKernel)), grad: true, passThrough: true},
+	"LeakyRelu":   {build: buildActivation(leakyReluFor), grad: true},
+	"Elu":         {build: buildActivation(eluFor), grad: true},
+	"Sigmoid":     {build: buildActivation(fixed(sigmoidKernel)), grad: true},
+	"Tanh":        {build: buildActivation(fixed(tanhKernel)), grad: true},
+	"HardSigmoid": {build: buildActivation(hardSigmoidFor), grad: true},
+	"HardSwish":   {build: buildActivation(fixed(hardSwishKernel)), grad: true, since: 14},
+	"Clip":        {build: buildClip, grad: true},
+	"PRelu":       {build: buildPRelu, grad: true, weights: []int{1}},
+	"Softmax":     {build: buildSoftmax(false), grad: true, passThrough: true},
+	"LogSoftmax":  {build: buildSoftmax(true), grad: true, passThrough: true},
 }
 
 func reluKernel() *unaryKernel {
@@ -153,55 +153,61 @@ func clipKernel(lo, hi float32, ilo, ihi int64) *unaryKernel {
 	}
 }
 
-func convActivation(c *nodeCtx) error {
-	x, err := c.input(0)
-	if err != nil {
-		return err
+// buildActivation builds an elementwise activation whose kernel mk makes
+// from the node's attributes.
+func buildActivation(mk func(*nodeCtx) (*unaryKernel, error)) func(*nodeCtx) error {
+	return func(c *nodeCtx) error {
+		x, err := c.input(0)
+		if err != nil {
+			return err
+		}
+		k, err := mk(c)
+		if err != nil {
+			return err
+		}
+		if x.dtype == onnx.Int64 && k.fi == nil {
+			return c.errorf("%s on integer tensors is not supported", c.n.OpType)
+		}
+		return c.apply(0, k, x.shape, x.dtype, 0)
 	}
-	var k *unaryKernel
-	switch c.n.OpType {
-	case "Relu":
-		k = reluKernel()
-	case "LeakyRelu":
-		alpha, err := c.attrFloat("alpha", 0.01)
-		if err != nil {
-			return err
-		}
-		k = leakyReluKernel(alpha)
-	case "Elu":
-		alpha, err := c.attrFloat("alpha", 1)
-		if err != nil {
-			return err
-		}
-		k = eluKernel(alpha)
-	case "Sigmoid":
-		k = sigmoidKernel()
-	case "Tanh":
-		k = tanhKernel()
-	case "HardSigmoid":
-		alpha, err := c.attrFloat("alpha", 0.2)
-		if err != nil {
-			return err
-		}
-		beta, err := c.attrFloat("beta", 0.5)
-		if err != nil {
-			return err
-		}
-		k = hardSigmoidKernel(alpha, beta)
-	case "HardSwish":
-		k = hardSwishKernel()
-	default:
-		return c.errorf("graft has no activation %q", c.n.OpType)
-	}
-	if x.dtype == onnx.Int64 && k.fi == nil {
-		return c.errorf("%s on integer tensors is not supported", c.n.OpType)
-	}
-	return c.apply(0, k, x.shape, x.dtype, 0)
 }
 
-// convClip reads the bounds from attributes before opset 11 and from
+// fixed makes the kernel of an activation without attributes.
+func fixed(k func() *unaryKernel) func(*nodeCtx) (*unaryKernel, error) {
+	return func(*nodeCtx) (*unaryKernel, error) { return k(), nil }
+}
+
+func leakyReluFor(c *nodeCtx) (*unaryKernel, error) {
+	alpha, err := c.attrFloat("alpha", 0.01)
+	if err != nil {
+		return nil, err
+	}
+	return leakyReluKernel(alpha), nil
+}
+
+func eluFor(c *nodeCtx) (*unaryKernel, error) {
+	alpha, err := c.attrFloat("alpha", 1)
+	if err != nil {
+		return nil, err
+	}
+	return eluKernel(alpha), nil
+}
+
+func hardSigmoidFor(c *nodeCtx) (*unaryKernel, error) {
+	alpha, err := c.attrFloat("alpha", 0.2)
+	if err != nil {
+		return nil, err
+	}
+	beta, err := c.attrFloat("beta", 0.5)
+	if err != nil {
+		return nil, err
+	}
+	return hardSigmoidKernel(alpha, beta), nil
+}
+
+// buildClip reads the bounds from attributes before opset 11 and from
 // optional inputs, which must be known at build time, from opset 11.
-func convClip(c *nodeCtx) error {
+func buildClip(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -299,7 +305,7 @@ func (k *preluKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*o
 	return g, nil
 }
 
-func convPRelu(c *nodeCtx) error {
+func buildPRelu(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -414,7 +420,12 @@ func (k *softmaxKernel) backward(_ int, _ []*onnx.Tensor, out, dy *onnx.Tensor) 
 	return g, nil
 }
 
-func convSoftmax(c *nodeCtx) error {
+// buildSoftmax builds Softmax, or LogSoftmax when log is true.
+func buildSoftmax(log bool) func(*nodeCtx) error {
+	return func(c *nodeCtx) error { return softmaxNode(c, log) }
+}
+
+func softmaxNode(c *nodeCtx, log bool) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -439,5 +450,5 @@ func convSoftmax(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	return c.apply(0, newSoftmax(c.n.OpType == "LogSoftmax", x.shape, a, flat), x.shape, onnx.Float32, 0)
+	return c.apply(0, newSoftmax(log, x.shape, a, flat), x.shape, onnx.Float32, 0)
 }

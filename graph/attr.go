@@ -1,8 +1,6 @@
 package graph
 
 import (
-	"fmt"
-
 	"github.com/graftml/graft/onnx"
 )
 
@@ -110,5 +108,3 @@ func (c *nodeCtx) normAxis(axis, rank int) (int, error) {
 	}
 	return axis, nil
 }
-
-func fmtShape(s []int) string { return fmt.Sprint(s) }

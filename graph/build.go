@@ -27,7 +27,7 @@ type builder struct {
 	frozen map[string]bool // initializers that stay constants (folded)
 }
 
-// nodeCtx is a converter's view of one ONNX node.
+// nodeCtx is an op builder's view of one ONNX node.
 type nodeCtx struct {
 	b     *builder
 	n     *onnx.NodeProto

@@ -43,17 +43,25 @@ const (
 	protoInt64 = 7
 )
 
-// TestConformance runs every ONNX backend node case at opset 7 or above
-// whose ops graft supports, at rtol 1e-4 / atol 1e-5.
-func TestConformance(t *testing.T) {
+// conformanceCase is one backend node case that TestConformance runs.
+type conformanceCase struct {
+	name string
+	m    *onnx.Model
+	c    *onnxtest.Case
+}
+
+// conformanceCases selects the backend node cases TestConformance runs:
+// opset 7 or above, ops graft supports, not excluded, float32 or int64
+// data. It counts the others by the reason they are left out.
+func conformanceCases(t *testing.T) ([]conformanceCase, map[string]int) {
+	t.Helper()
 	root := filepath.Join(onnxtest.BackendTestData(t), "node")
 	entries, err := os.ReadDir(root)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var ran, passed int
+	var cases []conformanceCase
 	skipped := map[string]int{}
-	var failures []string
 	for _, e := range entries {
 		name := e.Name()
 		dir := filepath.Join(root, name)
@@ -88,9 +96,21 @@ func TestConformance(t *testing.T) {
 			skipped["unreadable"]++
 			continue
 		}
+		cases = append(cases, conformanceCase{name: name, m: m, c: c})
+	}
+	return cases, skipped
+}
+
+// TestConformance runs every ONNX backend node case at opset 7 or above
+// whose ops graft supports, at rtol 1e-4 / atol 1e-5.
+func TestConformance(t *testing.T) {
+	cases, skipped := conformanceCases(t)
+	var ran, passed int
+	var failures []string
+	for _, cc := range cases {
 		ran++
-		if err := runCase(m, c); err != nil {
-			failures = append(failures, fmt.Sprintf("%s: %v", name, err))
+		if err := runCase(cc.m, cc.c); err != nil {
+			failures = append(failures, fmt.Sprintf("%s: %v", cc.name, err))
 			continue
 		}
 		passed++

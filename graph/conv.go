@@ -14,8 +14,8 @@ import (
 // 2-D one of height 1.
 
 var convOps = map[string]opDef{
-	"Conv": {conv: convConv, grad: true},
-	"LRN":  {conv: convLRN, grad: true, family: "norm"}, // code in lrn.go
+	"Conv": {build: buildConv, grad: true, weights: []int{1, 2}},
+	"LRN":  {build: buildLRN, grad: true, family: "norm"}, // code in lrn.go
 }
 
 // window is the geometry of a 2-D sliding window over an h×w plane.
@@ -203,7 +203,7 @@ func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
 	return k
 }
 
-func convConv(c *nodeCtx) error {
+func buildConv(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -87,7 +87,7 @@ func TestSgemmDeterministic(t *testing.T) {
 }
 
 // testWindow builds the window of a 2-D op over an h×w input as the
-// converter would (pads are [top, left, bottom, right]).
+// builder would (pads are [top, left, bottom, right]).
 func testWindow(t testing.TB, h, w, kh, kw int, strides, dil, pads []int, autoPad string, ceil bool) window {
 	t.Helper()
 	if strides == nil {

@@ -1,4 +1,4 @@
-// Package graph turns ONNX models into gorgonia expression graphs and back.
+// Package graph turns ONNX models into gorgonia expression graphs.
 //
 // # Import
 //
@@ -10,24 +10,49 @@
 // exist only as such constants; every node of the gorgonia graph holds
 // float32 data.
 //
-// The op table (ops.go) maps each ONNX op to a converter, one file per
-// family. A converter reads attributes through typed helpers that apply
-// the spec's defaults, and makes a kernel: a pure function over
-// onnx.Tensor values with shapes fixed at build time, with a backward
-// function. kernel.go wraps kernels as gorgonia ops with symbolic
-// differentiation, so every imported graph can be trained (see
-// BuildTraining and CrossEntropy). Initializers become gorgonia nodes named
-// after them; Model.Params and Model.Weights give them by name, and
-// training updates the weights' tensors in place.
+// # The op table
+//
+// The op table (ops.go) has one entry per ONNX op, kept in its family's
+// file (elementwise.go, activation.go, conv.go, pool.go, norm.go,
+// linalg.go, shape.go, reduce.go). An entry holds everything graft knows
+// about the op:
+//
+//   - build, the op builder (buildConv, buildGemm, ...): it reads
+//     attributes through typed helpers that apply the spec's defaults,
+//     checks shapes and makes a kernel;
+//   - train, a builder that replaces build in training builds (Dropout,
+//     which draws masks there), or nil;
+//   - since and until, the opsets in which graft reads the op;
+//   - grad, whether its kernels have gradients;
+//   - weights, the inputs that hold a layer's weights (package
+//     onnx/surgery lists these ops as layers for freezing);
+//   - passThrough, for ops that may follow a classifier without changing
+//     which class wins (onnx/surgery's FindCut looks through them);
+//   - optionalOutputs, outputs graft may leave uncomputed.
+//
+// Adding an op means adding its entry, its kernel and its tests:
+// TestEveryOpTested fails for an entry without a forward test (an ONNX
+// backend node case or a PyTorch golden case) or, when it has a gradient,
+// without a golden gradient case; the TestSurgeryKnows tests fail when an
+// entry's roles disagree with onnx/surgery, which cannot import this
+// package and keeps its own two small sets.
+//
+// A kernel is a pure function over onnx.Tensor values with shapes fixed at
+// build time, with a backward function. kernel.go wraps kernels as
+// gorgonia ops with symbolic differentiation, so every imported graph can
+// be trained (see BuildTraining and CrossEntropy). Initializers become
+// gorgonia nodes named after them; Model.Params and Model.Weights give
+// them by name, and training updates the weights' tensors in place.
 //
 // # Export
 //
-// Exports start from the original ModelProto and change only what graft
-// changed (export.go): UpdateWeights keeps the encoding of unchanged
-// weights bit for bit, CutAt and AttachHead do the surgery of
-// `graft convert` and `graft adapt`, and SetOutputs declares the new
-// outputs with their shapes. ExportGorgonia writes graphs built with
-// gorgonia's own API.
+// A model graft built from ONNX is exported from its original ModelProto,
+// changing only what graft changed: package onnx/surgery updates weights
+// (keeping the encoding of unchanged ones bit for bit), cuts the
+// classifier and attaches heads; Convert does `graft convert` with it, and
+// SetOutputs declares new outputs with the shapes this package computes.
+// Graphs built with gorgonia's own API export through package
+// graph/native.
 //
 // # Errors
 //

@@ -11,24 +11,24 @@ import (
 // and elementwise unary math.
 
 var elementwiseOps = map[string]opDef{
-	"Add":        {conv: convBroadcast, grad: true},
-	"Sub":        {conv: convBroadcast, grad: true},
-	"Mul":        {conv: convBroadcast, grad: true},
-	"Div":        {conv: convBroadcast, grad: true},
-	"Pow":        {conv: convBroadcast, grad: true},
-	"Sum":        {conv: convBroadcast, grad: true},
-	"Min":        {conv: convBroadcast, grad: true},
-	"Max":        {conv: convBroadcast, grad: true},
-	"Mean":       {conv: convBroadcast, grad: true},
-	"Sqrt":       {conv: convUnary, grad: true},
-	"Exp":        {conv: convUnary, grad: true},
-	"Log":        {conv: convUnary, grad: true},
-	"Neg":        {conv: convUnary, grad: true},
-	"Abs":        {conv: convUnary, grad: true},
-	"Reciprocal": {conv: convUnary, grad: true},
-	"Erf":        {conv: convUnary, grad: true, since: 9},
-	"Floor":      {conv: convUnary, grad: true},
-	"Ceil":       {conv: convUnary, grad: true},
+	"Add":        {build: buildBroadcast, grad: true},
+	"Sub":        {build: buildBroadcast, grad: true},
+	"Mul":        {build: buildBroadcast, grad: true},
+	"Div":        {build: buildBroadcast, grad: true},
+	"Pow":        {build: buildBroadcast, grad: true},
+	"Sum":        {build: buildBroadcast, grad: true},
+	"Min":        {build: buildBroadcast, grad: true},
+	"Max":        {build: buildBroadcast, grad: true},
+	"Mean":       {build: buildBroadcast, grad: true},
+	"Sqrt":       {build: buildUnary(sqrtKernel), grad: true},
+	"Exp":        {build: buildUnary(expKernel), grad: true},
+	"Log":        {build: buildUnary(logKernel), grad: true},
+	"Neg":        {build: buildUnary(negKernel), grad: true},
+	"Abs":        {build: buildUnary(absKernel), grad: true},
+	"Reciprocal": {build: buildUnary(reciprocalKernel), grad: true},
+	"Erf":        {build: buildUnary(erfKernel), grad: true, since: 9},
+	"Floor":      {build: buildUnary(floorKernel), grad: true},
+	"Ceil":       {build: buildUnary(ceilKernel), grad: true},
 }
 
 // broadcastShape returns the numpy broadcast of shapes, or false.
@@ -282,7 +282,7 @@ func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convBroadcast(c *nodeCtx) error {
+func buildBroadcast(c *nodeCtx) error {
 	var shapes [][]int
 	var idx []int
 	dtype := onnx.Float32
@@ -358,13 +358,25 @@ func f32(f func(float64) float64) func(float32) float32 {
 	return func(x float32) float32 { return float32(f(float64(x))) }
 }
 
-var unaryMath = map[string]*unaryKernel{
-	"Sqrt": {f: f32(math.Sqrt), df: func(_, y float32) float32 { return 0.5 / y }},
-	"Exp":  {f: f32(math.Exp), df: func(_, y float32) float32 { return y }},
-	"Log":  {f: f32(math.Log), df: func(x, _ float32) float32 { return 1 / x }},
-	"Neg": {f: func(x float32) float32 { return -x }, df: func(_, _ float32) float32 { return -1 },
-		fi: func(x int64) int64 { return -x }},
-	"Abs": {f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
+func sqrtKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Sqrt), df: func(_, y float32) float32 { return 0.5 / y }}
+}
+
+func expKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Exp), df: func(_, y float32) float32 { return y }}
+}
+
+func logKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Log), df: func(x, _ float32) float32 { return 1 / x }}
+}
+
+func negKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return -x }, df: func(_, _ float32) float32 { return -1 },
+		fi: func(x int64) int64 { return -x }}
+}
+
+func absKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return float32(math.Abs(float64(x))) },
 		df: func(x, _ float32) float32 {
 			switch {
 			case x > 0:
@@ -379,19 +391,34 @@ var unaryMath = map[string]*unaryKernel{
 				return -x
 			}
 			return x
-		}},
-	"Reciprocal": {f: func(x float32) float32 { return 1 / x }, df: func(_, y float32) float32 { return -y * y }},
-	"Erf": {f: f32(math.Erf), df: func(x, _ float32) float32 {
-		return float32(2 / math.Sqrt(math.Pi) * math.Exp(-float64(x)*float64(x)))
-	}},
-	"Floor": {f: f32(math.Floor), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
-	"Ceil":  {f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }},
+		}}
 }
 
-func convUnary(c *nodeCtx) error {
-	x, err := c.input(0)
-	if err != nil {
-		return err
+func reciprocalKernel() *unaryKernel {
+	return &unaryKernel{f: func(x float32) float32 { return 1 / x }, df: func(_, y float32) float32 { return -y * y }}
+}
+
+func erfKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Erf), df: func(x, _ float32) float32 {
+		return float32(2 / math.Sqrt(math.Pi) * math.Exp(-float64(x)*float64(x)))
+	}}
+}
+
+func floorKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Floor), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }}
+}
+
+func ceilKernel() *unaryKernel {
+	return &unaryKernel{f: f32(math.Ceil), df: func(_, _ float32) float32 { return 0 }, fi: func(x int64) int64 { return x }}
+}
+
+// buildUnary builds an elementwise math op with kernel k.
+func buildUnary(k func() *unaryKernel) func(*nodeCtx) error {
+	return func(c *nodeCtx) error {
+		x, err := c.input(0)
+		if err != nil {
+			return err
+		}
+		return c.apply(0, k(), x.shape, x.dtype, 0)
 	}
-	return c.apply(0, unaryMath[c.n.OpType], x.shape, x.dtype, 0)
 }

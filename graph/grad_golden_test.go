@@ -126,7 +126,7 @@ func goldenOpTypes(m *onnx.Model) []string {
 	return ops
 }
 
-// checkGoldenCase builds the case's model through graft's converters,
+// checkGoldenCase builds the case's model through graft's op builders,
 // differentiates L = sum(out ⊙ U) with gorgonia.Grad, runs it and compares
 // outputs and gradients with PyTorch's. It returns the op types and the
 // largest relative error.
@@ -305,44 +305,4 @@ func TestGradientsAgainstPyTorch(t *testing.T) {
 		fmt.Fprintf(&sb, "\n  %-20s %.2e", op, worst[op])
 	}
 	t.Logf("max relative error per op:%s", sb.String())
-}
-
-// TestEveryGradientOpTested requires a golden case for every op `graft
-// ops` lists with a gradient.
-func TestEveryGradientOpTested(t *testing.T) {
-	seen := map[string][]string{}
-	for _, dir := range goldenCases(t) {
-		m, err := onnx.ReadFile(filepath.Join(dir, "model.onnx"), onnx.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, op := range goldenOpTypes(m) {
-			seen[op] = append(seen[op], filepath.Base(dir))
-		}
-	}
-	var missing []string
-	grad := map[string]bool{}
-	for _, op := range Ops() {
-		if !op.Gradient {
-			continue
-		}
-		grad[op.Op] = true
-		if len(seen[op.Op]) > 0 {
-			continue
-		}
-		if reason, ok := zeroGradOps[op.Op]; ok {
-			t.Logf("%s has no golden case: %s", op.Op, reason)
-			continue
-		}
-		missing = append(missing, op.Op)
-	}
-	if len(missing) > 0 {
-		t.Errorf("ops listed with a gradient but without a golden gradient case in %s: %s (add cases to graph/testdata/gen_grads.py)",
-			gradGoldenDir, strings.Join(missing, ", "))
-	}
-	for op := range zeroGradOps {
-		if !grad[op] {
-			t.Errorf("zeroGradOps lists %s, which graft does not list with a gradient", op)
-		}
-	}
 }

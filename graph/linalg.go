@@ -9,8 +9,8 @@ import (
 // Matrix products: Gemm and MatMul, both through sgemm.
 
 var linalgOps = map[string]opDef{
-	"Gemm":   {conv: convGemm, grad: true},
-	"MatMul": {conv: convMatMul, grad: true},
+	"Gemm":   {build: buildGemm, grad: true, weights: []int{1, 2}},
+	"MatMul": {build: buildMatMul, grad: true, weights: []int{1}},
 }
 
 // gemmKernel is Y = alpha*op(A)*op(B) + beta*C, op(A) m×k, op(B) k×n, C
@@ -92,7 +92,7 @@ func (g *gemmKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	return r, nil
 }
 
-func convGemm(c *nodeCtx) error {
+func buildGemm(c *nodeCtx) error {
 	a, err := c.input(0)
 	if err != nil {
 		return err
@@ -276,7 +276,7 @@ func (mk *matmulKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (
 	return g, nil
 }
 
-func convMatMul(c *nodeCtx) error {
+func buildMatMul(c *nodeCtx) error {
 	a, err := c.input(0)
 	if err != nil {
 		return err

@@ -22,7 +22,7 @@ type lrnKernel struct {
 	size              int
 }
 
-func convLRN(c *nodeCtx) error {
+func buildLRN(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

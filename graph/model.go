@@ -110,7 +110,7 @@ func CheckOps(m *onnx.Model) error {
 			continue
 		}
 		def, ok := opTable[n.OpType]
-		if !ok || opset < def.since {
+		if !ok || !def.reads(opset) {
 			bad = append(bad, fmt.Sprintf("%s (%s)", n.OpType, label))
 		}
 	}
@@ -185,11 +185,8 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			}
 			c.in = append(c.in, v)
 		}
-		conv := opTable[n.OpType].conv
-		if m.training != nil && trainingConverters[n.OpType] != nil {
-			conv = trainingConverters[n.OpType]
-		}
-		if err := conv(c); err != nil {
+		def := opTable[n.OpType]
+		if err := def.builder(m.training != nil)(c); err != nil {
 			var ne *NodeError
 			if errors.As(err, &ne) {
 				return nil, err
@@ -197,7 +194,7 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			return nil, c.errorf("%v", err)
 		}
 		for _, out := range n.Output {
-			if out != "" && b.vals[out] == nil && !slices.Contains(optionalOutputs[n.OpType], slices.Index(n.Output, out)) {
+			if out != "" && b.vals[out] == nil && !slices.Contains(def.optionalOutputs, slices.Index(n.Output, out)) {
 				return nil, c.errorf("graft produced no value for output %q", out)
 			}
 		}
@@ -220,15 +217,6 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		m.Outputs = append(m.Outputs, p)
 	}
 	return m, nil
-}
-
-// optionalOutputs lists, per op, outputs graft may leave uncomputed
-// (training-only outputs such as Dropout's mask).
-var optionalOutputs = map[string][]int{
-	"Dropout":            {1},
-	"BatchNormalization": {1, 2, 3, 4},
-	"LayerNormalization": {1, 2},
-	"MaxPool":            {1},
 }
 
 func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) error {

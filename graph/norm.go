@@ -12,8 +12,8 @@ import (
 // and training with batch statistics) and LayerNormalization.
 
 var normOps = map[string]opDef{
-	"BatchNormalization": {conv: convBatchNorm, grad: true},
-	"LayerNormalization": {conv: convLayerNorm, grad: true, since: 17},
+	"BatchNormalization": {build: buildBatchNorm, grad: true, weights: []int{1, 2}, optionalOutputs: []int{1, 2, 3, 4}},
+	"LayerNormalization": {build: buildLayerNorm, grad: true, since: 17, weights: []int{1, 2}, optionalOutputs: []int{1, 2}},
 }
 
 // bnLayout views a BatchNormalization input as [n, c, inner]: c
@@ -137,7 +137,7 @@ func f32s(x []float64) []float32 {
 type bnKernel struct {
 	l     bnLayout
 	eps   float64
-	train *BatchNormTraining
+	train *bnTrainKernel
 	batch bool
 	// lastMean and lastVar (biased) are the batch statistics of the last
 	// forward pass in batch mode, for running-statistic updates.
@@ -204,7 +204,7 @@ func (k *bnKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*on
 	return g, nil
 }
 
-// BatchNormTraining is BatchNormalization in training mode: it normalizes
+// bnTrainKernel is BatchNormalization in training mode: it normalizes
 // each channel of X (shape [N, C, ...]) with the mean and biased variance
 // of that channel over the batch and spatial dimensions, then applies
 // scale and bias: y = (x-mean_b)/sqrt(var_b+eps)*scale + B. Its gradients
@@ -218,28 +218,28 @@ func (k *bnKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*on
 // As a kernel its inputs are X, scale, B and optionally the running mean
 // and var, which it ignores (their gradients are zero), so it can replace
 // an inference BatchNormalization kernel in place.
-type BatchNormTraining struct {
+type bnTrainKernel struct {
 	l   bnLayout
 	eps float64
 }
 
-// NewBatchNormTraining returns the training-mode kernel for inputs of
+// newBNTrainKernel returns the training-mode kernel for inputs of
 // shape xShape (rank 2 or more; channels on axis 1) and epsilon.
-func NewBatchNormTraining(xShape []int, epsilon float32) (*BatchNormTraining, error) {
+func newBNTrainKernel(xShape []int, epsilon float32) (*bnTrainKernel, error) {
 	l, err := newBNLayout(xShape, true)
 	if err != nil {
 		return nil, err
 	}
-	return &BatchNormTraining{l: l, eps: float64(epsilon)}, nil
+	return &bnTrainKernel{l: l, eps: float64(epsilon)}, nil
 }
 
 // Epsilon is the epsilon the kernel adds to the variance.
-func (k *BatchNormTraining) Epsilon() float32 { return float32(k.eps) }
+func (k *bnTrainKernel) Epsilon() float32 { return float32(k.eps) }
 
 // BatchStats returns the per-channel batch mean and biased variance the
 // kernel normalizes x with, and the number of elements per channel they
 // were computed from (N times the spatial size).
-func (k *BatchNormTraining) BatchStats(x *onnx.Tensor) (mean, variance []float32, count int, err error) {
+func (k *bnTrainKernel) BatchStats(x *onnx.Tensor) (mean, variance []float32, count int, err error) {
 	if err := k.check(x, "X", k.l.shape); err != nil {
 		return nil, nil, 0, err
 	}
@@ -248,15 +248,15 @@ func (k *BatchNormTraining) BatchStats(x *onnx.Tensor) (mean, variance []float32
 }
 
 // Forward computes y from X, scale and B.
-func (k *BatchNormTraining) Forward(x, scale, bias *onnx.Tensor) (*onnx.Tensor, error) {
+func (k *bnTrainKernel) Forward(x, scale, bias *onnx.Tensor) (*onnx.Tensor, error) {
 	return k.forward([]*onnx.Tensor{x, scale, bias})
 }
 
 // Backward returns dL/dX (i=0), dL/dscale (i=1) or dL/dB (i=2) given the
 // inputs, the output y of Forward and dL/dy.
-func (k *BatchNormTraining) Backward(i int, x, scale, bias, y, dy *onnx.Tensor) (*onnx.Tensor, error) {
+func (k *bnTrainKernel) Backward(i int, x, scale, bias, y, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	if i < 0 || i > 2 {
-		return nil, fmt.Errorf("BatchNormTraining has inputs 0 (X), 1 (scale) and 2 (B), not %d", i)
+		return nil, fmt.Errorf("BatchNormalization (training mode) has inputs 0 (X), 1 (scale) and 2 (B), not %d", i)
 	}
 	if err := k.check(dy, "dy", k.l.shape); err != nil {
 		return nil, err
@@ -264,23 +264,23 @@ func (k *BatchNormTraining) Backward(i int, x, scale, bias, y, dy *onnx.Tensor) 
 	return k.backward(i, []*onnx.Tensor{x, scale, bias}, y, dy)
 }
 
-func (k *BatchNormTraining) check(t *onnx.Tensor, name string, shape []int) error {
+func (k *bnTrainKernel) check(t *onnx.Tensor, name string, shape []int) error {
 	if t == nil || t.DType != onnx.Float32 || !slices.Equal(t.Shape, shape) {
-		return fmt.Errorf("BatchNormTraining: %s must be a float32 tensor of shape %v, got %v", name, shape, t)
+		return fmt.Errorf("BatchNormalization (training mode): %s must be a float32 tensor of shape %v, got %v", name, shape, t)
 	}
 	return nil
 }
 
-func (k *BatchNormTraining) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+func (k *bnTrainKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	if len(in) < 3 {
-		return nil, fmt.Errorf("BatchNormTraining needs X, scale and B")
+		return nil, fmt.Errorf("BatchNormalization (training mode) needs X, scale and B")
 	}
 	if err := k.check(in[0], "X", k.l.shape); err != nil {
 		return nil, err
 	}
 	for j, name := range []string{"scale", "B"} {
 		if t := in[j+1]; t == nil || t.DType != onnx.Float32 || t.Len() != k.l.c {
-			return nil, fmt.Errorf("BatchNormTraining: %s must be a float32 tensor of %d elements, got %v", name, k.l.c, t)
+			return nil, fmt.Errorf("BatchNormalization (training mode): %s must be a float32 tensor of %d elements, got %v", name, k.l.c, t)
 		}
 	}
 	mean, vr := k.l.stats(in[0].F)
@@ -298,7 +298,7 @@ func (k *BatchNormTraining) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 
 // backward: with xhat = (x-mu)*inv, dB = sum dy, dscale = sum dy*xhat and
 // dx = scale*inv/m * (m*dy - sum dy - xhat*sum(dy*xhat)).
-func (k *BatchNormTraining) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+func (k *bnTrainKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	if i >= 3 { // running mean and var do not affect the output
 		return onnx.NewFloat(in[i].Shape, nil), nil
 	}
@@ -404,7 +404,7 @@ func (k *bnStatKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convBatchNorm(c *nodeCtx) error {
+func buildBatchNorm(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -461,7 +461,7 @@ func convBatchNorm(c *nodeCtx) error {
 			return c.errorf("%s (input %d) must be a float tensor of %d elements (shape %v), got %s%v", name, i+1, l.c, l.param, v.dtype, v.shape)
 		}
 	}
-	k := &bnKernel{l: l, eps: float64(eps), train: &BatchNormTraining{l: l, eps: float64(eps)}, batch: training}
+	k := &bnKernel{l: l, eps: float64(eps), train: &bnTrainKernel{l: l, eps: float64(eps)}, batch: training}
 	if err := c.apply(0, k, x.shape, onnx.Float32, 0, 1, 2, 3, 4); err != nil {
 		return err
 	}
@@ -507,10 +507,7 @@ type BatchNormLayer struct {
 	// Momentum is the node's momentum attribute (ONNX: running = running
 	// * momentum + batch * (1 - momentum)).
 	Momentum float64
-	// Kernel is the layer's training-mode kernel: its BatchStats gives
-	// the batch statistics a training step normalized with.
-	Kernel *BatchNormTraining
-	k      *bnKernel
+	k        *bnKernel
 }
 
 // BatchCount is the number of values each channel's batch statistics
@@ -578,7 +575,7 @@ func (m *Model) BatchNormLayers() []BatchNormLayer {
 		}
 		out = append(out, BatchNormLayer{
 			X: n.Input[0], Scale: n.Input[1], Bias: n.Input[2], Mean: n.Input[3], Var: n.Input[4], Y: n.Output[0],
-			Momentum: momentum, Kernel: k.train, k: k,
+			Momentum: momentum, k: k,
 		})
 	}
 	return out
@@ -735,7 +732,7 @@ func (k *lnStatKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*
 	return g, nil
 }
 
-func convLayerNorm(c *nodeCtx) error {
+func buildLayerNorm(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -38,9 +38,9 @@ func TestBatchNormGradients(t *testing.T) {
 		x := randTensor(r, c.shape...)
 		p := bnParams(r, l.param...)
 		in := append([]*onnx.Tensor{x}, p...)
-		inf := &bnKernel{l: l, eps: 1e-3, train: &BatchNormTraining{l: l, eps: 1e-3}}
+		inf := &bnKernel{l: l, eps: 1e-3, train: &bnTrainKernel{l: l, eps: 1e-3}}
 		checkGrad(t, "BN inference "+name, inf, in, []int{0, 1, 2, 3, 4}, 2e-3)
-		tr := &BatchNormTraining{l: l, eps: 1e-3}
+		tr := &bnTrainKernel{l: l, eps: 1e-3}
 		checkGrad(t, "BN training "+name, tr, in, []int{0, 1, 2, 3, 4}, 3e-3)
 		checkGrad(t, "BN training (3 inputs) "+name, tr, in[:3], []int{0, 1, 2}, 3e-3)
 		inf.batch = true
@@ -156,13 +156,13 @@ func TestBatchNormTrainingModel(t *testing.T) {
 	}
 }
 
-// TestBatchNormTrainingAPI exercises the exported training-mode kernel and
+// TestBatchNormTrainingAPI exercises the training-mode kernel on its own and
 // switching a built model's BatchNormalization layers between modes.
 func TestBatchNormTrainingAPI(t *testing.T) {
 	r := rand.New(rand.NewSource(14))
 	x := randTensor(r, 4, 3, 2, 2)
 	p := bnParams(r, 3)
-	k, err := NewBatchNormTraining(x.Shape, 1e-5)
+	k, err := newBNTrainKernel(x.Shape, 1e-5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,8 +241,8 @@ func TestBatchNormTrainingAPI(t *testing.T) {
 	if err := allClose(run(), want, 1e-5, 1e-6); err != nil {
 		t.Errorf("training mode: %v", err)
 	}
-	if layers[0].Kernel.Epsilon() != 1e-5 {
-		t.Errorf("kernel epsilon %g", layers[0].Kernel.Epsilon())
+	if layers[0].k.train.Epsilon() != 1e-5 {
+		t.Errorf("kernel epsilon %g", layers[0].k.train.Epsilon())
 	}
 	layers[0].SetTraining(false)
 	if err := allClose(run(), inference, 1e-5, 1e-6); err != nil {

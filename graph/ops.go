@@ -5,12 +5,48 @@ import (
 	"strings"
 )
 
-// opDef describes how graft builds one ONNX op.
+// opDef is everything graft knows about one ONNX op: how to build it, in
+// which opsets, and the roles other code asks about. Adding an op means
+// adding one opDef to its family's table, its kernel and its tests.
 type opDef struct {
-	conv   func(*nodeCtx) error
-	since  int  // first default-domain opset in which graft reads the op
-	grad   bool // whether its data-carrying kernels have gradients
+	// build adds the node to the graph being built (reading attributes,
+	// checking shapes, making the kernel).
+	build func(*nodeCtx) error
+	// train replaces build in training builds (BuildTraining); nil means
+	// build serves both. Dropout draws random masks only here.
+	train func(*nodeCtx) error
+	// since and until bound the default-domain opsets in which graft
+	// reads the op; zero means MinOpset and MaxOpset.
+	since, until int
+	// grad says whether its data-carrying kernels have gradients.
+	grad bool
+	// weights lists the inputs that hold a layer's weights (Conv's W and
+	// B): package onnx/surgery lists these ops as layers for freezing.
+	weights []int
+	// passThrough marks ops that may follow a classifier without changing
+	// which class wins: onnx/surgery's FindCut looks through them.
+	passThrough bool
+	// optionalOutputs lists outputs graft may leave uncomputed
+	// (training-only outputs such as Dropout's mask).
+	optionalOutputs []int
+	// family is the file the op lives in; zero means the family table's.
 	family string
+}
+
+// builder returns the function that builds the op in a training build
+// (training true) or an inference build.
+func (d opDef) builder(training bool) func(*nodeCtx) error {
+	if training && d.train != nil {
+		return d.train
+	}
+	return d.build
+}
+
+// reads reports whether graft reads the op in a model of the given
+// opset. Opsets above MaxOpset count as read: Build rejects such models
+// whole, with a clearer error than one per node.
+func (d opDef) reads(opset int) bool {
+	return opset >= d.since && (opset <= d.until || opset > MaxOpset)
 }
 
 // opTable is the op table: every ONNX op graft reads, grouped by family.
@@ -34,6 +70,9 @@ func mergeOps(families map[string]map[string]opDef) map[string]opDef {
 			if v.since == 0 {
 				v.since = MinOpset
 			}
+			if v.until == 0 {
+				v.until = MaxOpset
+			}
 			if v.family == "" {
 				v.family = fam
 			}
@@ -56,7 +95,7 @@ type OpInfo struct {
 func Ops() []OpInfo {
 	var out []OpInfo
 	for name, d := range opTable {
-		out = append(out, OpInfo{Op: name, Family: d.family, MinOpset: d.since, MaxOpset: MaxOpset, Gradient: d.grad})
+		out = append(out, OpInfo{Op: name, Family: d.family, MinOpset: d.since, MaxOpset: d.until, Gradient: d.grad})
 	}
 	slices.SortFunc(out, func(a, b OpInfo) int {
 		if c := strings.Compare(a.Family, b.Family); c != 0 {

@@ -13,13 +13,13 @@ import (
 // number of spatial axes.
 
 var poolOps = map[string]opDef{
-	"MaxPool":           {conv: convPool, grad: true},
-	"AveragePool":       {conv: convPool, grad: true},
-	"GlobalAveragePool": {conv: convGlobalPool, grad: true},
-	"GlobalMaxPool":     {conv: convGlobalPool, grad: true},
+	"MaxPool":           {build: buildPool, grad: true, optionalOutputs: []int{1}},
+	"AveragePool":       {build: buildPool, grad: true},
+	"GlobalAveragePool": {build: buildGlobalPool, grad: true},
+	"GlobalMaxPool":     {build: buildGlobalPool, grad: true},
 }
 
-func convPool(c *nodeCtx) error {
+func buildPool(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -59,7 +59,7 @@ func convPool(c *nodeCtx) error {
 		includePad = cip != 0
 	}
 	// storage_order only changes the Indices output, which graft does not
-	// produce (optionalOutputs).
+	// produce (MaxPool's opDef lists it in optionalOutputs).
 	k := &poolKernel{g: g, planes: x.shape[0] * x.shape[1], max: isMax, includePad: includePad,
 		inShape: x.shape, outShape: g.outShape(len(x.shape), x.shape[0], x.shape[1])}
 	return c.apply(0, k, k.outShape, onnx.Float32, 0)
@@ -201,7 +201,7 @@ func (k *poolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	return dx, nil
 }
 
-func convGlobalPool(c *nodeCtx) error {
+func buildGlobalPool(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -304,7 +304,7 @@ func TestConvPoolVsORT(t *testing.T) {
 	}
 }
 
-// TestWindowConverterErrors checks the converters' messages for what graft
+// TestWindowConverterErrors checks the op builders' messages for what graft
 // or the spec rejects, and that MaxPool's Indices output may be left out.
 func TestWindowConverterErrors(t *testing.T) {
 	r := rand.New(rand.NewSource(25))

@@ -11,9 +11,9 @@ import (
 // strided pass (gorgonia's multi-axis Sum/Mean are wrong; see the notes).
 
 var reduceOps = map[string]opDef{
-	"ReduceMean": {conv: convReduce, grad: true},
-	"ReduceSum":  {conv: convReduce, grad: true},
-	"ReduceMax":  {conv: convReduce, grad: true},
+	"ReduceMean": {build: buildReduce, grad: true},
+	"ReduceSum":  {build: buildReduce, grad: true},
+	"ReduceMax":  {build: buildReduce, grad: true},
 }
 
 // reduceKernel reduces in over the axes marked in the kept shape (dims
@@ -129,7 +129,7 @@ func (k *reduceKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) 
 	return g, nil
 }
 
-func convReduce(c *nodeCtx) error {
+func buildReduce(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

@@ -20,26 +20,26 @@ import (
 // at that opset and the meaning of the axis is not in doubt.
 
 var shapeOps = map[string]opDef{
-	"Reshape":         {conv: convReshape, grad: true},
-	"Flatten":         {conv: convFlatten, grad: true},
-	"Squeeze":         {conv: convSqueeze, grad: true},
-	"Unsqueeze":       {conv: convUnsqueeze, grad: true},
-	"Transpose":       {conv: convTranspose, grad: true},
-	"Concat":          {conv: convConcat, grad: true},
-	"Split":           {conv: convSplit, grad: true},
-	"Slice":           {conv: convSlice, grad: true},
-	"Gather":          {conv: convGather, grad: true},
-	"Pad":             {conv: convPad, grad: true},
-	"Expand":          {conv: convExpand, grad: true, since: 8},
-	"Tile":            {conv: convTile, grad: true},
-	"Identity":        {conv: convIdentity, grad: true},
-	"Dropout":         {conv: convDropout, grad: true},
-	"Cast":            {conv: convCast, grad: true},
-	"Constant":        {conv: convConstant},
-	"ConstantOfShape": {conv: convConstantOfShape, since: 9},
-	"Shape":           {conv: convShape},
-	"Size":            {conv: convSize},
-	"Range":           {conv: convRange, since: 11},
+	"Reshape":         {build: buildReshape, grad: true, passThrough: true},
+	"Flatten":         {build: buildFlatten, grad: true, passThrough: true},
+	"Squeeze":         {build: buildSqueeze, grad: true, passThrough: true},
+	"Unsqueeze":       {build: buildUnsqueeze, grad: true},
+	"Transpose":       {build: buildTranspose, grad: true},
+	"Concat":          {build: buildConcat, grad: true},
+	"Split":           {build: buildSplit, grad: true},
+	"Slice":           {build: buildSlice, grad: true},
+	"Gather":          {build: buildGather, grad: true},
+	"Pad":             {build: buildPad, grad: true},
+	"Expand":          {build: buildExpand, grad: true, since: 8},
+	"Tile":            {build: buildTile, grad: true},
+	"Identity":        {build: buildIdentity, grad: true, passThrough: true},
+	"Dropout":         {build: buildDropout, train: buildDropoutTraining, grad: true, passThrough: true, optionalOutputs: []int{1}},
+	"Cast":            {build: buildCast, grad: true},
+	"Constant":        {build: buildConstant},
+	"ConstantOfShape": {build: buildConstantOfShape, since: 9},
+	"Shape":           {build: buildShape},
+	"Size":            {build: buildSize},
+	"Range":           {build: buildRange, since: 11},
 }
 
 // ---------------------------------------------------------------------
@@ -607,7 +607,7 @@ func reshapeTarget(in, spec []int, allowZero bool) ([]int, error) {
 	return out, nil
 }
 
-func convReshape(c *nodeCtx) error {
+func buildReshape(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -635,7 +635,7 @@ func convReshape(c *nodeCtx) error {
 	return c.reshapeOrPass(x, out)
 }
 
-func convFlatten(c *nodeCtx) error {
+func buildFlatten(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -655,7 +655,7 @@ func convFlatten(c *nodeCtx) error {
 	return c.reshapeOrPass(x, out)
 }
 
-func convSqueeze(c *nodeCtx) error {
+func buildSqueeze(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -690,7 +690,7 @@ func convSqueeze(c *nodeCtx) error {
 	return c.reshapeOrPass(x, out)
 }
 
-func convUnsqueeze(c *nodeCtx) error {
+func buildUnsqueeze(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -730,7 +730,7 @@ func convUnsqueeze(c *nodeCtx) error {
 // ---------------------------------------------------------------------
 // Converters: data movement
 
-func convTranspose(c *nodeCtx) error {
+func buildTranspose(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -763,7 +763,7 @@ func convTranspose(c *nodeCtx) error {
 	return c.applyMove(0, k, k.out, x.dtype, 0)
 }
 
-func convConcat(c *nodeCtx) error {
+func buildConcat(c *nodeCtx) error {
 	if !c.has("axis") {
 		return c.errorf("attribute \"axis\" is required")
 	}
@@ -819,7 +819,7 @@ func convConcat(c *nodeCtx) error {
 	return c.applyMove(0, &concatKernel{in: shapes, out: out, axis: axis}, out, first.dtype, idx...)
 }
 
-func convSplit(c *nodeCtx) error {
+func buildSplit(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -914,7 +914,7 @@ func sliceBounds(n, start, end, step int) (first, count int) {
 	return start, count
 }
 
-func convSlice(c *nodeCtx) error {
+func buildSlice(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1002,7 +1002,7 @@ func convSlice(c *nodeCtx) error {
 	return c.applyMove(0, newSliceMove(x.shape, first, step, count), count, x.dtype, 0)
 }
 
-func convGather(c *nodeCtx) error {
+func buildGather(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1040,7 +1040,7 @@ func convGather(c *nodeCtx) error {
 	return c.applyMove(0, k, k.out, x.dtype, 0)
 }
 
-func convPad(c *nodeCtx) error {
+func buildPad(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1125,7 +1125,7 @@ func convPad(c *nodeCtx) error {
 	return c.applyMove(0, k, k.out, x.dtype, 0)
 }
 
-func convExpand(c *nodeCtx) error {
+func buildExpand(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1150,7 +1150,7 @@ func convExpand(c *nodeCtx) error {
 	return c.applyMove(0, newExpandMove(x.shape, out), out, x.dtype, 0)
 }
 
-func convTile(c *nodeCtx) error {
+func buildTile(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1185,7 +1185,7 @@ func convTile(c *nodeCtx) error {
 // ---------------------------------------------------------------------
 // Converters: pass-through and type
 
-func convIdentity(c *nodeCtx) error {
+func buildIdentity(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1193,9 +1193,9 @@ func convIdentity(c *nodeCtx) error {
 	return c.passThrough(0, x)
 }
 
-// convDropout computes inference-mode dropout: the identity, with an
+// buildDropout computes inference-mode dropout: the identity, with an
 // all-true mask when one is asked for.
-func convDropout(c *nodeCtx) error {
+func buildDropout(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1247,7 +1247,7 @@ func castTarget(to int) (onnx.DType, bool, bool) {
 	return 0, false, false
 }
 
-func convCast(c *nodeCtx) error {
+func buildCast(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1283,7 +1283,7 @@ func convCast(c *nodeCtx) error {
 // ---------------------------------------------------------------------
 // Converters: constants and shapes
 
-func convConstant(c *nodeCtx) error {
+func buildConstant(c *nodeCtx) error {
 	var t *onnx.Tensor
 	var err error
 	switch {
@@ -1323,7 +1323,7 @@ func convConstant(c *nodeCtx) error {
 	return nil
 }
 
-func convConstantOfShape(c *nodeCtx) error {
+func buildConstantOfShape(c *nodeCtx) error {
 	shape, ok, err := c.constInts(0)
 	if err != nil {
 		return err
@@ -1359,7 +1359,7 @@ func convConstantOfShape(c *nodeCtx) error {
 	return nil
 }
 
-func convShape(c *nodeCtx) error {
+func buildShape(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1390,7 +1390,7 @@ func convShape(c *nodeCtx) error {
 	return nil
 }
 
-func convSize(c *nodeCtx) error {
+func buildSize(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err
@@ -1399,7 +1399,7 @@ func convSize(c *nodeCtx) error {
 	return nil
 }
 
-func convRange(c *nodeCtx) error {
+func buildRange(c *nodeCtx) error {
 	var ts [3]*onnx.Tensor
 	for i := range ts {
 		t, err := c.constInput(i)

@@ -499,7 +499,7 @@ func TestReshapeDoesNotShareData(t *testing.T) {
 		}
 		return G.Must(G.ApplyOpWithName(op, id, in...))
 	}
-	neg := mk(unaryMath["Neg"], "X", x)
+	neg := mk(negKernel(), "X", x)
 	r := mk(&reshapeKernel{in: s, out: s}, "R", neg)
 	ten := G.NewTensor(g, G.Float32, 2, G.WithShape(2, 3), G.WithName("ten"),
 		G.WithValue(tensor.New(tensor.WithShape(2, 3), tensor.WithBacking([]float32{10, 10, 10, 10, 10, 10}))))

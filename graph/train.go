@@ -176,11 +176,6 @@ type trainState struct {
 	rng *rand.Rand
 }
 
-// trainingConverters replace inference converters in training builds.
-var trainingConverters = map[string]func(*nodeCtx) error{
-	"Dropout": convTrainDropout,
-}
-
 // dropoutKernel zeroes each element with probability ratio and scales the
 // others by 1/(1-ratio). A new mask is drawn at every forward pass; the
 // backward pass uses the mask of the last one.
@@ -216,7 +211,7 @@ func (k *dropoutKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (
 	return g, nil
 }
 
-func convTrainDropout(c *nodeCtx) error {
+func buildDropoutTraining(c *nodeCtx) error {
 	x, err := c.input(0)
 	if err != nil {
 		return err

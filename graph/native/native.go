@@ -16,23 +16,6 @@ import (
 	"gorgonia.org/tensor"
 )
 
-// This file exports a gorgonia graph that a user built with gorgonia's own
-// API (not graft's importer) to an ONNX model at opset 13.
-//
-// gorgonia's ops are unexported types. They are identified by their type
-// name (fmt "%T") and parameters are read from op.String(); the few
-// parameters that String() does not show (sizeOp's axis, maxPoolOp's
-// explicit padding, im2colOp's dilation) are read from the op's fields by
-// reflection, which fails with an error naming the field should gorgonia
-// rename it.
-//
-// Composite gorgonia functions are recognised as patterns: Conv2d
-// (im2col, reshapes, a matmul with a transposed filter and a transpose)
-// becomes one Conv; Rectify (x ⊙ (x ≥ 0)) becomes Relu; the Broadcast*
-// functions (a reshape plus repeats of size-1 axes) become ONNX numpy
-// broadcasting, with an Expand only where a consumer needs the repeated
-// tensor itself.
-
 // NativeOpset is the default-domain opset of the models ExportGorgonia
 // writes.
 const NativeOpset = 13
@@ -558,6 +541,63 @@ func (e *nexp) noCounterpart(n *G.Node, why string) error {
 
 // ---------------------------------------------------------------- planning
 
+// nativeOp is how ExportGorgonia writes one gorgonia op type, or why it
+// does not.
+type nativeOp struct {
+	// onnx lists the ONNX ops the op may become (a pattern it heads may
+	// become others: an elemBinOp heading Rectify becomes Relu).
+	onnx []string
+	// plan returns the nodes to export first and how to write the node;
+	// nil for ops ExportGorgonia does not write.
+	plan planFunc
+	// why says why the op is not written, when plan is nil.
+	why string
+}
+
+type planFunc func(e *nexp, n *G.Node, kids []*G.Node) *nplan
+
+// emitFunc writes a node whose children are exported.
+type emitFunc func(e *nexp, n *G.Node, kids []*G.Node) (*nval, error)
+
+// afterKids plans a node written after all its children.
+func afterKids(f emitFunc) planFunc {
+	return func(e *nexp, n *G.Node, kids []*G.Node) *nplan {
+		return &nplan{deps: kids, emit: func() (*nval, error) { return f(e, n, kids) }}
+	}
+}
+
+// gorgoniaOps is the table of gorgonia op types, by opKind, that
+// ExportGorgonia knows: every op it writes, and the ops it refuses with a
+// reason. Any other op is reported as having no ONNX counterpart.
+var gorgoniaOps = map[string]nativeOp{
+	"constantScalar":      {onnx: []string{"(initializer)"}, plan: afterKids((*nexp).emitConstant)},
+	"constantTensor":      {onnx: []string{"(initializer)"}, plan: afterKids((*nexp).emitConstant)},
+	"elemBinOp":           {onnx: []string{"Add", "Sub", "Mul", "Div", "Pow", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "Equal", "Not", "Cast", "Relu"}, plan: (*nexp).planElemBin},
+	"elemUnaryOp":         {onnx: []string{"Abs", "Sign", "Ceil", "Floor", "Sin", "Cos", "Exp", "Log", "Neg", "Sqrt", "Reciprocal", "Tanh", "Sigmoid", "Softplus", "Mul", "Div", "Add", "Sub"}, plan: afterKids((*nexp).emitUnaryOp)},
+	"linAlgBinOp":         {onnx: []string{"MatMul", "Gemm", "Mul", "Transpose", "Reshape"}, plan: afterKids((*nexp).emitLinAlg)},
+	"transposeOp":         {onnx: []string{"Transpose", "Conv"}, plan: (*nexp).planTranspose},
+	"reshapeOp":           {onnx: []string{"Reshape"}, plan: afterKids((*nexp).emitReshape)},
+	"concatOp":            {onnx: []string{"Concat"}, plan: afterKids((*nexp).emitConcat)},
+	"sumOp":               {onnx: []string{"ReduceSum"}, plan: afterKids((*nexp).emitReduce)},
+	"maxOp":               {onnx: []string{"ReduceMax"}, plan: afterKids((*nexp).emitReduce)},
+	"softmaxOp":           {onnx: []string{"Softmax", "LogSoftmax"}, plan: afterKids((*nexp).emitSoftmax)},
+	"maxPoolOp":           {onnx: []string{"MaxPool"}, plan: afterKids((*nexp).emitMaxPool)},
+	"im2colOp":            {onnx: []string{"Conv", "Transpose"}, plan: afterKids((*nexp).emitIm2Col)},
+	"dropoutOp":           {onnx: []string{"(none: the identity at inference)"}, plan: afterKids((*nexp).emitDropout)},
+	"sizeOp":              {onnx: []string{"(initializer)", "Shape", "Gather", "Cast"}, plan: afterKids((*nexp).emitSize)},
+	"repeatOp":            {onnx: []string{"Expand", "Unsqueeze", "Concat", "Reshape"}, plan: afterKids((*nexp).emitRepeat)},
+	"sliceOp":             {onnx: []string{"Slice"}, plan: afterKids((*nexp).emitSlice)},
+	"minBetween":          {onnx: []string{"Min"}, plan: afterKids((*nexp).emitMinMax)},
+	"maxBetween":          {onnx: []string{"Max"}, plan: afterKids((*nexp).emitMinMax)},
+	"globalAveragePoolOp": {onnx: []string{"GlobalAveragePool"}, plan: afterKids((*nexp).emitGlobalAveragePool)},
+
+	"avgPoolOp":   {why: "gorgonia v0.9.18's AvgPool2D divides each window's sum by the input width, which no ONNX op computes"},
+	"BatchNormOp": {why: "write a frozen batch norm as arithmetic ((x-mean)*scale/sqrt(var+eps)+bias), which exports"},
+	"kop":         {why: "graft's own kernel op: a graph graft built from an ONNX model is exported from that model's ModelProto (surgery.UpdateWeights, graph.Convert), not from gorgonia"},
+	"gradOp":      {why: "the backward pass of graft's own kernel op: gradients are not part of an exported model"},
+}
+
+// plan looks n's op up in gorgoniaOps.
 func (e *nexp) plan(n *G.Node) (*nplan, error) {
 	if n.Op() == nil {
 		return &nplan{emit: func() (*nval, error) { return e.emitInput(n) }}, nil
@@ -565,73 +605,57 @@ func (e *nexp) plan(n *G.Node) (*nplan, error) {
 	if dt := n.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, e.opErr(n, "element type %v: graft exports float32 and float64 graphs only", dt)
 	}
-	kids := e.children(n)
-	after := func(f func() (*nval, error), deps ...*G.Node) (*nplan, error) {
-		return &nplan{deps: deps, emit: f}, nil
+	op, ok := gorgoniaOps[opKind(n.Op())]
+	if !ok || op.plan == nil {
+		return nil, e.noCounterpart(n, op.why)
 	}
-	s := fmt.Sprint(n.Op())
-	switch k := opKind(n.Op()); k {
-	case "constantScalar", "constantTensor":
-		return after(func() (*nval, error) { return e.emitValue(n, "const") })
-	case "elemBinOp":
-		if x := e.matchRelu(n, kids); x != nil {
-			return after(func() (*nval, error) { return e.emitUnary(n, "Relu", x) }, x)
-		}
-		return after(func() (*nval, error) { return e.emitBinary(n, s, kids) }, kids...)
-	case "elemUnaryOp":
-		return after(func() (*nval, error) { return e.emitUnaryOp(n, s, kids[0]) }, kids...)
-	case "linAlgBinOp":
-		return after(func() (*nval, error) { return e.emitLinAlg(n, s, kids) }, kids...)
-	case "transposeOp":
-		if x, w, col := e.matchConv(n); x != nil {
-			return after(func() (*nval, error) { return e.emitConv(n, x, w, col) }, x, w)
-		}
-		return after(func() (*nval, error) { return e.emitTranspose(n, s, kids[0]) }, kids...)
-	case "reshapeOp":
-		return after(func() (*nval, error) {
-			x, err := e.get(kids[0])
-			if err != nil {
-				return nil, err
-			}
-			if slices.Equal(x.shape, n.Shape()) {
-				return x, nil
-			}
-			return e.finishErr(n, "Reshape", func() (*nval, error) { return e.reshape(e.baseName(n, "Reshape"), x, n.Shape()) })
-		}, kids...)
-	case "concatOp":
-		return after(func() (*nval, error) { return e.emitConcat(n, s, kids) }, kids...)
-	case "sumOp", "maxOp":
-		return after(func() (*nval, error) { return e.emitReduce(n, k, s, kids[0]) }, kids...)
-	case "softmaxOp":
-		return after(func() (*nval, error) { return e.emitSoftmax(n, s, kids[0]) }, kids...)
-	case "maxPoolOp":
-		return after(func() (*nval, error) { return e.emitMaxPool(n, kids[0]) }, kids...)
-	case "im2colOp":
-		return after(func() (*nval, error) { return e.emitIm2Col(n, kids[0]) }, kids...)
-	case "dropoutOp":
-		// Dropout is the identity at inference (gorgonia scales at training).
-		return after(func() (*nval, error) { return e.get(kids[0]) }, kids...)
-	case "sizeOp":
-		return after(func() (*nval, error) { return e.emitSize(n, kids[0]) }, kids...)
-	case "repeatOp":
-		return after(func() (*nval, error) { return e.emitRepeat(n, s, kids) }, kids...)
-	case "sliceOp":
-		return after(func() (*nval, error) { return e.emitSlice(n, s, kids[0]) }, kids...)
-	case "minBetween", "maxBetween":
-		op := "Min"
-		if k == "maxBetween" {
-			op = "Max"
-		}
-		return after(func() (*nval, error) { return e.emitBroadcasting(n, op, kids[0], kids[1]) }, kids...)
-	case "globalAveragePoolOp":
-		return after(func() (*nval, error) { return e.emitSimple(n, "GlobalAveragePool", kids[0]) }, kids...)
-	case "avgPoolOp":
-		return nil, e.noCounterpart(n, "gorgonia v0.9.18's AvgPool2D divides each window's sum by the input width, which no ONNX op computes")
-	case "BatchNormOp":
-		return nil, e.noCounterpart(n, "write a frozen batch norm as arithmetic ((x-mean)*scale/sqrt(var+eps)+bias), which exports")
-	default:
-		return nil, e.noCounterpart(n, "")
+	return op.plan(e, n, e.children(n)), nil
+}
+
+// planElemBin writes gorgonia.Rectify's pattern as one Relu.
+func (e *nexp) planElemBin(n *G.Node, kids []*G.Node) *nplan {
+	if x := e.matchRelu(n, kids); x != nil {
+		return &nplan{deps: []*G.Node{x}, emit: func() (*nval, error) { return e.emitUnary(n, "Relu", x) }}
 	}
+	return afterKids((*nexp).emitBinary)(e, n, kids)
+}
+
+// planTranspose writes gorgonia.Conv2d's pattern, which ends in a
+// transpose, as one Conv.
+func (e *nexp) planTranspose(n *G.Node, kids []*G.Node) *nplan {
+	if x, w, col := e.matchConv(n); x != nil {
+		return &nplan{deps: []*G.Node{x, w}, emit: func() (*nval, error) { return e.emitConv(n, x, w, col) }}
+	}
+	return afterKids((*nexp).emitTranspose)(e, n, kids)
+}
+
+func (e *nexp) emitConstant(n *G.Node, _ []*G.Node) (*nval, error) { return e.emitValue(n, "const") }
+
+func (e *nexp) emitReshape(n *G.Node, kids []*G.Node) (*nval, error) {
+	x, err := e.get(kids[0])
+	if err != nil {
+		return nil, err
+	}
+	if slices.Equal(x.shape, n.Shape()) {
+		return x, nil
+	}
+	return e.finishErr(n, "Reshape", func() (*nval, error) { return e.reshape(e.baseName(n, "Reshape"), x, n.Shape()) })
+}
+
+// emitDropout: Dropout is the identity at inference (gorgonia scales at
+// training).
+func (e *nexp) emitDropout(_ *G.Node, kids []*G.Node) (*nval, error) { return e.get(kids[0]) }
+
+func (e *nexp) emitMinMax(n *G.Node, kids []*G.Node) (*nval, error) {
+	op := "Min"
+	if opKind(n.Op()) == "maxBetween" {
+		op = "Max"
+	}
+	return e.emitBroadcasting(n, op, kids[0], kids[1])
+}
+
+func (e *nexp) emitGlobalAveragePool(n *G.Node, kids []*G.Node) (*nval, error) {
+	return e.emitSimple(n, "GlobalAveragePool", kids[0])
 }
 
 func (e *nexp) finishErr(n *G.Node, kind string, f func() (*nval, error)) (*nval, error) {
@@ -741,7 +765,8 @@ var binaryOps = map[string]string{
 	"<": "Less", ">": "Greater", "<=": "LessOrEqual", ">=": "GreaterOrEqual", "==": "Equal", "!=": "Equal",
 }
 
-func (e *nexp) emitBinary(n *G.Node, s string, kids []*G.Node) (*nval, error) {
+func (e *nexp) emitBinary(n *G.Node, kids []*G.Node) (*nval, error) {
+	s := fmt.Sprint(n.Op())
 	f := strings.Fields(s)
 	if len(f) != 2 || len(kids) != 2 {
 		return nil, e.noCounterpart(n, "unknown binary operator")
@@ -906,7 +931,8 @@ var unaryOps = map[string]string{
 	"tanh": "Tanh", "sigmoid": "Sigmoid", "softplus": "Softplus",
 }
 
-func (e *nexp) emitUnaryOp(n *G.Node, s string, c *G.Node) (*nval, error) {
+func (e *nexp) emitUnaryOp(n *G.Node, kids []*G.Node) (*nval, error) {
+	s, c := fmt.Sprint(n.Op()), kids[0]
 	if op, ok := unaryOps[s]; ok {
 		return e.emitUnary(n, op, c)
 	}
@@ -969,123 +995,167 @@ func (e *nexp) emitSimple(n *G.Node, op string, c *G.Node, attrs ...*onnx.Attrib
 
 // ---------------------------------------------------------------- linear algebra
 
-func (e *nexp) emitLinAlg(n *G.Node, s string, kids []*G.Node) (*nval, error) {
-	f := strings.Fields(s)
+// linOperands are the operands of a gorgonia linear algebra op, exported.
+type linOperands struct {
+	a, b           *nval
+	transA, transB bool
+	base           string // the name helper tensors are named after
+}
+
+// emitLinAlg writes gorgonia's linear algebra ops (its String() is
+// "A × B", "Aᵀ × B", "a ⋅ b", "a ⊗ b", "A ××× B" ...).
+func (e *nexp) emitLinAlg(n *G.Node, kids []*G.Node) (*nval, error) {
+	f := strings.Fields(fmt.Sprint(n.Op()))
 	if len(f) != 3 || len(kids) != 2 {
 		return nil, e.noCounterpart(n, "unknown linear algebra operator")
 	}
-	transA := strings.HasSuffix(f[0], "ᵀ")
-	transB := strings.HasSuffix(f[2], "ᵀ")
-	a, err := e.get(kids[0])
-	if err != nil {
+	l := linOperands{transA: strings.HasSuffix(f[0], "ᵀ"), transB: strings.HasSuffix(f[2], "ᵀ")}
+	var err error
+	if l.a, err = e.get(kids[0]); err != nil {
 		return nil, err
 	}
-	b, err := e.get(kids[1])
-	if err != nil {
+	if l.b, err = e.get(kids[1]); err != nil {
 		return nil, err
 	}
 	kind := "MatMul"
 	switch {
 	case f[1] == "⊗":
 		kind = "Mul"
-	case f[1] == "×" && (transA || transB) && len(b.shape) == 2:
+	case f[1] == "×" && (l.transA || l.transB) && len(l.b.shape) == 2:
 		kind = "Gemm"
 	}
-	base := e.baseName(n, kind)
-	batch := -1
-	if e.dynamic() && b.batch >= 0 && f[1] != "×××" && f[1] != "⊗" {
+	l.base = e.baseName(n, kind)
+	if e.dynamic() && l.b.batch >= 0 && f[1] != "×××" && f[1] != "⊗" {
 		return nil, e.opErr(n, "the right operand follows the batch size (DynamicBatch): only the left one may")
 	}
-	transpose := func(v *nval, suffix string) *nval {
-		r := len(v.shape)
-		perm := make([]int, r)
-		for i := range perm {
-			perm[i] = i
-		}
-		perm[r-1], perm[r-2] = perm[r-2], perm[r-1]
-		sh := slices.Clone(v.shape)
-		sh[r-1], sh[r-2] = sh[r-2], sh[r-1]
-		bt := v.batch
-		if bt >= r-2 {
-			bt = perm[bt]
-		}
-		return &nval{name: e.op1("Transpose", base+suffix, []string{v.name}, onnx.IntsAttr("perm", perm...)), shape: sh, batch: bt, produced: true}
-	}
+	var v *nval
 	switch f[1] {
 	case "×":
-		if len(a.shape) != 2 || len(b.shape) > 2 {
-			break
-		}
-		// The row axis of op(A) carries the batch; the other is contracted.
-		rows, cols := 0, 1
-		if transA {
-			rows, cols = 1, 0
-		}
-		if a.batch == cols {
-			return nil, e.opErr(n, "the batch is the contracted axis (DynamicBatch)")
-		}
-		if a.batch == rows {
-			batch = 0
-		}
-		if len(b.shape) == 2 { // A × B as Gemm (a Transpose before a MatMul is fused by ONNX Runtime)
-			if transA || transB {
-				m, nn := a.shape[rows], b.shape[1]
-				if transB {
-					nn = b.shape[0]
-				}
-				out := e.op1("Gemm", base+"/Gemm", []string{a.name, b.name}, onnx.IntAttr("transA", btoi64(transA)), onnx.IntAttr("transB", btoi64(transB)))
-				return e.finish(n, kind, &nval{name: out, shape: []int{m, nn}, batch: batch, produced: true})
-			}
-			out := e.op1("MatMul", base+"/MatMul", []string{a.name, b.name})
-			return e.finish(n, kind, &nval{name: out, shape: []int{a.shape[0], b.shape[1]}, batch: batch, produced: true})
-		}
-		// A × b, and Aᵀ × b as b × A (numpy's matmul of a vector and a
-		// matrix; ONNX Runtime 1.30 gets Transpose then MatMul by a vector
-		// wrong).
-		in := []string{a.name, b.name}
-		if transA {
-			in = []string{b.name, a.name}
-		}
-		out := e.op1("MatMul", base+"/MatMul", in)
-		return e.finish(n, kind, &nval{name: out, shape: []int{a.shape[rows]}, batch: batch, produced: true})
+		v, err = e.matMul(n, l)
 	case "⋅":
-		if len(a.shape) == 1 && len(b.shape) == 1 {
-			out := e.op1("MatMul", base+"/MatMul", []string{a.name, b.name})
-			return e.finish(n, kind, &nval{name: out, shape: []int{}, batch: -1, produced: true})
-		}
+		v = e.dot(l)
 	case "⊗":
-		if len(a.shape) == 1 && len(b.shape) == 1 {
-			col, err := e.reshape(base+"/col", a, []int{a.shape[0], 1})
-			if err != nil {
-				return nil, e.opErr(n, "%v", err)
-			}
-			if b.batch >= 0 {
-				batch = 1
-			} else {
-				batch = col.batch
-			}
-			out := e.op1("Mul", base+"/Mul", []string{col.name, b.name})
-			return e.finish(n, kind, &nval{name: out, shape: []int{a.shape[0], b.shape[0]}, batch: batch, produced: true})
-		}
+		v, err = e.outer(n, l)
 	case "×××":
-		if len(a.shape) >= 3 && len(a.shape) == len(b.shape) {
-			if transA {
-				a = transpose(a, "/At")
-			}
-			if transB {
-				b = transpose(b, "/Bt")
-			}
-			r := len(a.shape)
-			if e.dynamic() && (a.batch >= r-2 || b.batch >= r-2 || (b.batch >= 0 && b.batch != a.batch)) {
-				return nil, e.opErr(n, "the batch must be a leading axis of both operands (DynamicBatch)")
-			}
-			sh := slices.Clone(a.shape)
-			sh[r-1] = b.shape[r-1]
-			out := e.op1("MatMul", base+"/MatMul", []string{a.name, b.name})
-			return e.finish(n, kind, &nval{name: out, shape: sh, batch: a.batch, produced: true})
-		}
+		v, err = e.batchedMatMul(n, l)
 	}
-	return nil, e.noCounterpart(n, fmt.Sprintf("operand shapes %v and %v", a.shape, b.shape))
+	if err != nil {
+		return nil, err
+	}
+	if v == nil {
+		return nil, e.noCounterpart(n, fmt.Sprintf("operand shapes %v and %v", l.a.shape, l.b.shape))
+	}
+	return e.finish(n, kind, v)
+}
+
+// matMul writes A × B (a matrix times a matrix or a vector, either
+// transposed); nil when the shapes are others.
+func (e *nexp) matMul(n *G.Node, l linOperands) (*nval, error) {
+	a, b := l.a, l.b
+	if len(a.shape) != 2 || len(b.shape) > 2 {
+		return nil, nil
+	}
+	// The row axis of op(A) carries the batch; the other is contracted.
+	rows, cols := 0, 1
+	if l.transA {
+		rows, cols = 1, 0
+	}
+	if a.batch == cols {
+		return nil, e.opErr(n, "the batch is the contracted axis (DynamicBatch)")
+	}
+	batch := -1
+	if a.batch == rows {
+		batch = 0
+	}
+	if len(b.shape) == 2 { // A × B as Gemm (a Transpose before a MatMul is fused by ONNX Runtime)
+		if l.transA || l.transB {
+			m, nn := a.shape[rows], b.shape[1]
+			if l.transB {
+				nn = b.shape[0]
+			}
+			out := e.op1("Gemm", l.base+"/Gemm", []string{a.name, b.name}, onnx.IntAttr("transA", btoi64(l.transA)), onnx.IntAttr("transB", btoi64(l.transB)))
+			return &nval{name: out, shape: []int{m, nn}, batch: batch, produced: true}, nil
+		}
+		out := e.op1("MatMul", l.base+"/MatMul", []string{a.name, b.name})
+		return &nval{name: out, shape: []int{a.shape[0], b.shape[1]}, batch: batch, produced: true}, nil
+	}
+	// A × b, and Aᵀ × b as b × A (numpy's matmul of a vector and a
+	// matrix; ONNX Runtime 1.30 gets Transpose then MatMul by a vector
+	// wrong).
+	in := []string{a.name, b.name}
+	if l.transA {
+		in = []string{b.name, a.name}
+	}
+	out := e.op1("MatMul", l.base+"/MatMul", in)
+	return &nval{name: out, shape: []int{a.shape[rows]}, batch: batch, produced: true}, nil
+}
+
+// dot writes a ⋅ b of two vectors; nil for other shapes.
+func (e *nexp) dot(l linOperands) *nval {
+	if len(l.a.shape) != 1 || len(l.b.shape) != 1 {
+		return nil
+	}
+	out := e.op1("MatMul", l.base+"/MatMul", []string{l.a.name, l.b.name})
+	return &nval{name: out, shape: []int{}, batch: -1, produced: true}
+}
+
+// outer writes a ⊗ b of two vectors as a column times a row; nil for
+// other shapes.
+func (e *nexp) outer(n *G.Node, l linOperands) (*nval, error) {
+	a, b := l.a, l.b
+	if len(a.shape) != 1 || len(b.shape) != 1 {
+		return nil, nil
+	}
+	col, err := e.reshape(l.base+"/col", a, []int{a.shape[0], 1})
+	if err != nil {
+		return nil, e.opErr(n, "%v", err)
+	}
+	batch := col.batch
+	if b.batch >= 0 {
+		batch = 1
+	}
+	out := e.op1("Mul", l.base+"/Mul", []string{col.name, b.name})
+	return &nval{name: out, shape: []int{a.shape[0], b.shape[0]}, batch: batch, produced: true}, nil
+}
+
+// batchedMatMul writes A ××× B over tensors of equal rank 3 or more; nil
+// for other shapes.
+func (e *nexp) batchedMatMul(n *G.Node, l linOperands) (*nval, error) {
+	a, b := l.a, l.b
+	if len(a.shape) < 3 || len(a.shape) != len(b.shape) {
+		return nil, nil
+	}
+	if l.transA {
+		a = e.transposeLast(a, l.base+"/At")
+	}
+	if l.transB {
+		b = e.transposeLast(b, l.base+"/Bt")
+	}
+	r := len(a.shape)
+	if e.dynamic() && (a.batch >= r-2 || b.batch >= r-2 || (b.batch >= 0 && b.batch != a.batch)) {
+		return nil, e.opErr(n, "the batch must be a leading axis of both operands (DynamicBatch)")
+	}
+	sh := slices.Clone(a.shape)
+	sh[r-1] = b.shape[r-1]
+	out := e.op1("MatMul", l.base+"/MatMul", []string{a.name, b.name})
+	return &nval{name: out, shape: sh, batch: a.batch, produced: true}, nil
+}
+
+// transposeLast swaps the last two axes of v.
+func (e *nexp) transposeLast(v *nval, name string) *nval {
+	r := len(v.shape)
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = i
+	}
+	perm[r-1], perm[r-2] = perm[r-2], perm[r-1]
+	sh := slices.Clone(v.shape)
+	sh[r-1], sh[r-2] = sh[r-2], sh[r-1]
+	bt := v.batch
+	if bt >= r-2 {
+		bt = perm[bt]
+	}
+	return &nval{name: e.op1("Transpose", name, []string{v.name}, onnx.IntsAttr("perm", perm...)), shape: sh, batch: bt, produced: true}
 }
 
 // ---------------------------------------------------------------- shapes
@@ -1108,8 +1178,9 @@ func parseInts(s string) []int {
 	return out
 }
 
-func (e *nexp) emitTranspose(n *G.Node, s string, c *G.Node) (*nval, error) {
-	x, err := e.get(c)
+func (e *nexp) emitTranspose(n *G.Node, kids []*G.Node) (*nval, error) {
+	s := fmt.Sprint(n.Op())
+	x, err := e.get(kids[0])
 	if err != nil {
 		return nil, err
 	}
@@ -1126,7 +1197,8 @@ func (e *nexp) emitTranspose(n *G.Node, s string, c *G.Node) (*nval, error) {
 	return &nval{name: name, shape: n.Shape(), batch: batch, produced: true}, nil
 }
 
-func (e *nexp) emitConcat(n *G.Node, s string, kids []*G.Node) (*nval, error) {
+func (e *nexp) emitConcat(n *G.Node, kids []*G.Node) (*nval, error) {
+	s := fmt.Sprint(n.Op())
 	axis := parseInts(s)
 	if len(axis) != 1 {
 		return nil, e.noCounterpart(n, fmt.Sprintf("cannot read the axis from %q", s))
@@ -1149,8 +1221,9 @@ func (e *nexp) emitConcat(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 	return &nval{name: name, shape: n.Shape(), batch: batch, produced: true}, nil
 }
 
-func (e *nexp) emitReduce(n *G.Node, kind, s string, c *G.Node) (*nval, error) {
-	x, err := e.get(c)
+func (e *nexp) emitReduce(n *G.Node, kids []*G.Node) (*nval, error) {
+	kind, s := opKind(n.Op()), fmt.Sprint(n.Op())
+	x, err := e.get(kids[0])
 	if err != nil {
 		return nil, err
 	}
@@ -1184,7 +1257,8 @@ func (e *nexp) emitReduce(n *G.Node, kind, s string, c *G.Node) (*nval, error) {
 	return e.finish(n, kind, &nval{name: out, shape: shape, batch: batch, produced: true})
 }
 
-func (e *nexp) emitSoftmax(n *G.Node, s string, c *G.Node) (*nval, error) {
+func (e *nexp) emitSoftmax(n *G.Node, kids []*G.Node) (*nval, error) {
+	s, c := fmt.Sprint(n.Op()), kids[0]
 	ints := parseInts(s)
 	if len(ints) != 1 {
 		return nil, e.noCounterpart(n, fmt.Sprintf("cannot read the axis from %q", s))
@@ -1204,7 +1278,8 @@ func (e *nexp) emitSoftmax(n *G.Node, s string, c *G.Node) (*nval, error) {
 	return e.emitUnary(n, op, c, onnx.IntAttr("axis", int64(axis)))
 }
 
-func (e *nexp) emitSize(n *G.Node, c *G.Node) (*nval, error) {
+func (e *nexp) emitSize(n *G.Node, kids []*G.Node) (*nval, error) {
+	c := kids[0]
 	axis, err := opInt(n.Op(), "axis")
 	if err != nil {
 		return nil, e.opErr(n, "%v", err)
@@ -1243,7 +1318,8 @@ func (e *nexp) emitConst(n *G.Node, kind string, v float32) (*nval, error) {
 // emitRepeat handles gorgonia's repeat (numpy's repeat along one axis). A
 // repeat of a size-1 axis, which is how gorgonia's Broadcast* functions
 // broadcast, stays lazy: see nval.
-func (e *nexp) emitRepeat(n *G.Node, s string, kids []*G.Node) (*nval, error) {
+func (e *nexp) emitRepeat(n *G.Node, kids []*G.Node) (*nval, error) {
+	s := fmt.Sprint(n.Op())
 	ax := parseInts(s)
 	if len(ax) != 1 || len(kids) != 2 {
 		return nil, e.noCounterpart(n, fmt.Sprintf("cannot read the axis from %q", s))
@@ -1327,8 +1403,9 @@ func (e *nexp) emitRepeat(n *G.Node, s string, kids []*G.Node) (*nval, error) {
 	return e.finish(n, "Repeat", &nval{name: ex, shape: target, batch: bt, produced: true})
 }
 
-func (e *nexp) emitSlice(n *G.Node, s string, c *G.Node) (*nval, error) {
-	x, err := e.get(c)
+func (e *nexp) emitSlice(n *G.Node, kids []*G.Node) (*nval, error) {
+	s := fmt.Sprint(n.Op())
+	x, err := e.get(kids[0])
 	if err != nil {
 		return nil, err
 	}
@@ -1464,8 +1541,8 @@ func (e *nexp) emitConv(n, xn, wn, col *G.Node) (*nval, error) {
 // emitIm2Col writes a lone im2col (not part of a Conv2d) as a convolution
 // with a one-hot filter, which copies every patch element to its own
 // channel, and a transpose to gorgonia's [B, H, W, C*kh*kw] layout.
-func (e *nexp) emitIm2Col(n, c *G.Node) (*nval, error) {
-	x, err := e.get(c)
+func (e *nexp) emitIm2Col(n *G.Node, kids []*G.Node) (*nval, error) {
+	x, err := e.get(kids[0])
 	if err != nil {
 		return nil, err
 	}
@@ -1489,7 +1566,8 @@ func (e *nexp) emitIm2Col(n, c *G.Node) (*nval, error) {
 	return &nval{name: name, shape: n.Shape(), batch: x.batch, produced: true}, nil
 }
 
-func (e *nexp) emitMaxPool(n, c *G.Node) (*nval, error) {
+func (e *nexp) emitMaxPool(n *G.Node, kids []*G.Node) (*nval, error) {
+	c := kids[0]
 	op := n.Op()
 	var v [8]int
 	for i, f := range []string{"h", "w", "padNorth", "padWest", "padSouth", "padEast", "strideH", "strideW"} {
