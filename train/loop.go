@@ -115,8 +115,12 @@ func (n *Net) evalGraph(b int, ex []int) (*graph.Model, error) {
 	return m, nil
 }
 
-// Predict returns the logits for all examples, computed in batches.
+// Predict returns the logits for all examples, computed in batches of
+// batch examples (DefaultBatch when batch <= 0).
 func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
 	var out *onnx.Tensor
 	var buf *onnx.Tensor
 	for start := 0; start < ex.Len(); start += batch {
