@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"path/filepath"
 	"sort"
 	"testing"
@@ -26,7 +27,7 @@ func dynamicCopy(b *testing.B, name string) string {
 	b.Helper()
 	c := onnxtest.Generated(b, name)
 	out := filepath.Join(b.TempDir(), name+"_dyn.onnx")
-	if _, err := Convert(ConvertConfig{Model: c.ModelPath, Out: out, Batch: "dynamic"}); err != nil {
+	if _, err := Convert(context.Background(), ConvertConfig{Model: c.ModelPath, Out: out, Batch: "dynamic"}); err != nil {
 		b.Fatal(err)
 	}
 	return out

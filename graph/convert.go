@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +11,8 @@ import (
 	"github.com/graftml/graft/onnx/surgery"
 )
 
-// ConvertConfig is what `graft convert` asks for.
+// ConvertConfig configures Convert. Model and Out are required; the zero
+// value of every other field leaves that part of the model as it is.
 type ConvertConfig struct {
 	Model string
 	Out   string
@@ -19,7 +21,10 @@ type ConvertConfig struct {
 	Cut string
 	// Head, when not nil, replaces the classifier with a fresh head; it
 	// implies Cut "auto" when Cut is empty.
-	Head   *surgery.HeadSpec
+	Head *surgery.HeadSpec
+	// Labels name the new head's classes, in output order. Without them a
+	// new head's model has no labels: the base model's describe the
+	// classifier the head replaced.
 	Labels []string
 	// Batch is "" (keep), "dynamic" or a positive number.
 	Batch  string
@@ -39,20 +44,26 @@ type ConvertResult struct {
 }
 
 // Convert performs the model surgery of `graft convert` and writes the
-// result atomically.
-func Convert(cfg ConvertConfig) (*ConvertResult, error) {
+// result atomically. Bad options are *onnx.OptionError; a model graft
+// cannot read or build gives *onnx.FormatError, *UnsupportedOpsError or
+// *NodeError. It checks ctx before each stage that reads, builds or
+// writes a model.
+func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	if cfg.Head != nil {
 		if err := cfg.Head.Validate(); err != nil {
-			return nil, fmt.Errorf("--head: %w", err)
+			return nil, &onnx.OptionError{Option: "ConvertConfig.Head", Err: err}
 		}
 		if len(cfg.Labels) > 0 && len(cfg.Labels) != cfg.Head.Classes {
-			return nil, fmt.Errorf("--labels: %d labels for a head of %d classes", len(cfg.Labels), cfg.Head.Classes)
+			return nil, onnx.OptionErrorf("ConvertConfig.Labels", "%d labels for a head of %d classes", len(cfg.Labels), cfg.Head.Classes)
 		}
 		if cfg.Cut == "" {
 			cfg.Cut = "auto"
 		}
 	} else if len(cfg.Labels) > 0 {
-		return nil, fmt.Errorf("--labels needs --head")
+		return nil, onnx.OptionErrorf("ConvertConfig.Labels", "labels name a new head's classes; give ConvertConfig.Head")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
 	}
 	if err := onnx.CheckOutPath(cfg.Model, cfg.Out, cfg.Force); err != nil {
 		return nil, err
@@ -67,7 +78,7 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 
 	if cfg.Batch != "" {
 		if err := surgery.SetBatch(mp, cfg.Batch); err != nil {
-			return nil, fmt.Errorf("%s: --batch: %w", cfg.Model, err)
+			return nil, onnx.OptionErrorf("ConvertConfig.Batch", "%s: %w", cfg.Model, err)
 		}
 	}
 	var head *surgery.Head
@@ -95,6 +106,9 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 			return nil, fmt.Errorf("%s: %w", cfg.Model, err)
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
+	}
 	if cfg.Cut != "" || cfg.Batch != "" || !surgery.OutputsHaveShapes(mp) {
 		if err := SetOutputs(mp, src.Path); err != nil {
 			return nil, err
@@ -115,6 +129,9 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 	}
 	b, _ := json.Marshal(info)
 	surgery.SetMetadata(mp, onnx.KeyGraft, string(b))
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
+	}
 	if err := onnx.WriteFile(cfg.Out, mp, true); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -159,7 +160,7 @@ func TestConvertRecipes(t *testing.T) {
 				cfg := r.cfg
 				cfg.Model = c.ModelPath
 				cfg.Out = filepath.Join(t.TempDir(), "out.onnx")
-				res, err := Convert(cfg)
+				res, err := Convert(context.Background(), cfg)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -237,7 +238,7 @@ func TestConvertErrors(t *testing.T) {
 		if cfg.Out == "" {
 			cfg.Out = out
 		}
-		_, err := Convert(cfg)
+		_, err := Convert(context.Background(), cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
 		}

@@ -1,6 +1,7 @@
 package graph
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -10,7 +11,7 @@ import (
 	"github.com/graftml/graft/onnx"
 )
 
-// RunConfig is what `graft run` asks for.
+// RunConfig configures RunFiles.
 type RunConfig struct {
 	Model string
 	// Inputs are "NAME=FILE" or "FILE"; a FILE without a name binds to the
@@ -29,8 +30,9 @@ type RunResult struct {
 }
 
 // RunFiles reads a model and input files, runs the model and writes its
-// outputs.
-func RunFiles(cfg RunConfig) (*RunResult, error) {
+// outputs. It checks ctx before building the model and before running
+// it.
+func RunFiles(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 	src, err := onnx.ReadFile(cfg.Model, cfg.Limits)
 	if err != nil {
 		return nil, err
@@ -74,7 +76,7 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 	for _, in := range ins {
 		t, ok := bound[in.Name]
 		if !ok {
-			return nil, fmt.Errorf("%s: input %q has no value; give it with --input %s=FILE", cfg.Model, in.Name, in.Name)
+			return nil, onnx.OptionErrorf("RunConfig.Inputs", "%s: input %q has no value; give it with RunConfig.Inputs %s=FILE", cfg.Model, in.Name, in.Name)
 		}
 		if t.DType == onnx.Int64 {
 			opt.Values[in.Name] = t
@@ -83,9 +85,15 @@ func RunFiles(cfg RunConfig) (*RunResult, error) {
 			feed[in.Name] = t
 		}
 	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("running %s: %w", cfg.Model, err)
+	}
 	m, err := Build(src, opt)
 	if err != nil {
 		return nil, err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("running %s: %w", cfg.Model, err)
 	}
 	outs, err := m.Run(feed)
 	if err != nil {

@@ -2,7 +2,9 @@ package train
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,7 +47,7 @@ func TestAdaptDeterministic(t *testing.T) {
 	model, data, dir := sample(t)
 	run := func(name string, seed int64, finetune int) (*AdaptResult, map[string][]byte) {
 		out := filepath.Join(dir, name)
-		res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: out, Seed: seed, Epochs: 20, FinetuneEpochs: finetune})
+		res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Out: out, Seed: seed, Epochs: 20, FinetuneEpochs: finetune})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,21 +90,21 @@ func TestAdaptDeterministic(t *testing.T) {
 func TestFeatureCache(t *testing.T) {
 	model, data, dir := sample(t)
 	cache := filepath.Join(dir, "cache")
-	r1, err := Adapt(AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 5})
+	r1, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 5})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r1.Cache.Hits != 0 || r1.Cache.Misses != 480 {
 		t.Fatalf("first run: %+v", r1.Cache)
 	}
-	r2, err := Adapt(AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 5, Head: "mlp:32"})
+	r2, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 5, Head: Head{Hidden: []int{32}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r2.Cache.Hits != 480 || r2.Cache.Misses != 0 {
 		t.Fatalf("second run: %+v", r2.Cache)
 	}
-	r3, err := Adapt(AdaptConfig{Model: model, Data: data, Epochs: 5, Head: "mlp:32"})
+	r3, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Epochs: 5, Head: Head{Hidden: []int{32}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -110,7 +112,7 @@ func TestFeatureCache(t *testing.T) {
 		t.Fatalf("cached features train differently: %v vs %v", r2.History[4], r3.History[4])
 	}
 	// another preprocessing is another cache
-	r4, err := Adapt(AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 1, Mean: []float32{0.5}})
+	r4, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, CacheDir: cache, Epochs: 1, Mean: []float32{0.5}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -124,7 +126,7 @@ func TestFeatureCache(t *testing.T) {
 func TestEarlyStopRestoresBest(t *testing.T) {
 	model, data, dir := sample(t)
 	log := filepath.Join(dir, "m.jsonl")
-	res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, "o.onnx"), ValSplit: 0.25, Patience: 3,
+	res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, "o.onnx"), ValSplit: 0.25, Patience: 3,
 		Epochs: 300, LR: 0.1, Log: log})
 	if err != nil {
 		t.Fatal(err)
@@ -156,7 +158,7 @@ func TestEarlyStopRestoresBest(t *testing.T) {
 
 func TestDryRunAndSelectors(t *testing.T) {
 	model, data, _ := sample(t)
-	res, err := Adapt(AdaptConfig{Model: model, Data: data, DryRun: true, UnfreezeLast: 2, FinetuneEpochs: 1})
+	res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, DryRun: true, UnfreezeLast: 2, FinetuneEpochs: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,7 +168,8 @@ func TestDryRunAndSelectors(t *testing.T) {
 	if res.Train != nil {
 		t.Fatal("dry run trained")
 	}
-	if _, err := Adapt(AdaptConfig{Model: model, Data: data, UnfreezeLast: 2}); err == nil || !strings.Contains(err.Error(), "--finetune-epochs") {
+	var oe *onnx.OptionError
+	if _, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, UnfreezeLast: 2}); !errors.As(err, &oe) || oe.Option != "AdaptConfig.FinetuneEpochs" {
 		t.Fatalf("backbone selected without fine-tuning epochs: %v", err)
 	}
 	src, _ := onnx.ReadFile(model, onnx.Limits{})
@@ -202,7 +205,7 @@ func TestSampleAccuracy(t *testing.T) {
 		finetune int
 		want     float64
 	}{{"head-only", 0, bl.HeadOnly.Mean}, {"two-stage", 10, bl.TwoStage.Mean}} {
-		res, err := Adapt(AdaptConfig{Model: model, Data: data, FinetuneEpochs: c.finetune})
+		res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, FinetuneEpochs: c.finetune})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -225,7 +228,7 @@ func TestCorruptImages(t *testing.T) {
 	os.WriteFile(bad, good[:len(good)/2], 0o644)
 	notImage := filepath.Join(data, "train", "Sandal", "notes.png")
 	os.WriteFile(notImage, []byte("not an image"), 0o644)
-	res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, "o.onnx"), Epochs: 2})
+	res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, "o.onnx"), Epochs: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +239,7 @@ func TestCorruptImages(t *testing.T) {
 		t.Fatalf("evaluated %d test and %d train images", res.Test.N, res.Train.N)
 	}
 	for _, p := range []string{notImage, bad} {
-		_, err = Adapt(AdaptConfig{Model: model, Data: data, Epochs: 1, Strict: true})
+		_, err = Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Epochs: 1, Strict: true})
 		if err == nil || !strings.Contains(err.Error(), filepath.Base(p)) {
 			t.Fatalf("--strict: %v, want an error naming %s", err, p)
 		}

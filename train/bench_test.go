@@ -2,6 +2,7 @@ package train
 
 import (
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"image"
@@ -103,7 +104,7 @@ func BenchmarkHeadEpochs(b *testing.B) {
 		b.Fatal(err)
 	}
 	ext := &Extractor{Src: &onnx.Model{Proto: adapted}, Input: src.Inputs()[0].Name, Features: head.Features, Batch: 64, Dim: head.FeatureDim}
-	f, err := ext.Run(x, len(imgs), prep.Shape(1)[1:])
+	f, err := ext.Run(context.Background(), x, len(imgs), prep.Shape(1)[1:])
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -118,10 +119,10 @@ func BenchmarkHeadEpochs(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		opt, _ := NewOptimizer(DefaultOptimizer, 0, 0, false)
+		opt, _ := NewOptimizer(OptimizerConfig{Kind: DefaultOptimizer})
 		steps := (train.Len() + DefaultBatch - 1) / DefaultBatch
 		sched, _ := NewSchedule(DefaultSchedule, DefaultLR, steps*100, 0, 0, 0)
-		fit, err := Run(net, Config{Epochs: 100, Batch: DefaultBatch, Optimizer: opt, Schedule: sched, Classes: 10}, train, nil)
+		fit, err := Run(context.Background(), net, Config{Epochs: 100, Batch: DefaultBatch, Optimizer: opt, Schedule: sched, Classes: 10}, train, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -137,7 +138,7 @@ func BenchmarkHeadEpochs(b *testing.B) {
 func BenchmarkAdaptSample(b *testing.B) {
 	model, data, dir := sampleB(b)
 	for i := 0; i < b.N; i++ {
-		res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, fmt.Sprintf("o%d.onnx", i))})
+		res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Out: filepath.Join(dir, fmt.Sprintf("o%d.onnx", i))})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -232,14 +233,14 @@ func BenchmarkFinetuneStep(b *testing.B) {
 	opt := NewAdam(0, false)
 	sched, _ := NewSchedule("constant", 1e-4, 1<<30, 0, 0, 0)
 	cfg := Config{Epochs: 1, Batch: 16, Optimizer: opt, Schedule: sched, Classes: 1000}
-	if _, err := Run(net, cfg, x, nil); err != nil { // build and warm up
+	if _, err := Run(context.Background(), net, cfg, x, nil); err != nil { // build and warm up
 		b.Fatal(err)
 	}
 	var steps []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		t0 := time.Now()
-		if _, err := Run(net, cfg, x, nil); err != nil {
+		if _, err := Run(context.Background(), net, cfg, x, nil); err != nil {
 			b.Fatal(err)
 		}
 		steps = append(steps, time.Since(t0))

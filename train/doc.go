@@ -1,71 +1,60 @@
-// Package train adapts ONNX image classifiers to new classes: it reads
-// image data sets, turns images into input tensors the way the model
-// expects, and trains and evaluates new heads.
+// Package train adapts ONNX image classifiers to new classes: transfer
+// learning (a new head on a frozen backbone) and fine-tuning (the head
+// with the backbone's last layers), in Go, on graft's gorgonia graphs.
 //
-// # Data sets
+// # One call
 //
-// LoadDataset reads a folder in one of two layouts:
+// Adapt does everything `graft adapt` does: it reads the model and the
+// image folder (see package dataset), cuts the model's classifier off,
+// attaches a new head whose labels are the data set's classes, trains it
+// on backbone features computed once per image (or cached on disk with
+// AdaptConfig.CacheDir), optionally fine-tunes the last backbone layers,
+// evaluates every split, and writes the adapted model after checking that
+// the file reproduces the trained model. AdaptConfig's zero value means
+// the documented defaults (DefaultEpochs, DefaultLR, ...), so
 //
-//	DIR/train/<class>/*   training images, one folder per class
-//	DIR/val/<class>/*     optional validation images ("valid" and
-//	                      "validation" are accepted as well)
-//	DIR/test/<class>/*    optional test images
+//	res, err := train.Adapt(ctx, train.AdaptConfig{Model: "base.onnx", Data: "images", Out: "adapted.onnx"})
 //
-// or, without a train folder,
+// is a complete run. Options are typed: OptimizerKind, ScheduleKind,
+// BNMode and Head; command-line strings such as "mlp:256" are the
+// program's to parse.
 //
-//	DIR/<class>/*         all of them training images
+// # Step by step
 //
-// The classes are the training class folders sorted by name, and a
-// Sample's Label is its class's position in that list. The val and test
-// class folders must be training classes (some may be missing). Images are
-// the files ending in .jpg, .jpeg, .png, .bmp, .gif or .webp, in any case;
-// other files, subfolders of class folders, and names starting with a dot
-// are ignored. Images are listed in file name order, so a data set always
-// reads the same way.
+// The parts Adapt is made of are exported for programs that need another
+// route: package onnx/surgery cuts models and attaches heads, NewNet
+// wraps a model with named trainable weights, Run is the training loop
+// (Config's zero value again means the defaults) with Hooks such as
+// EarlyStop and MetricsLog, Extractor and Features compute backbone
+// features (with a FeatureCache), Evaluate and Score measure a net, and
+// EvalModel and PredictImages use a written model. The examples show both
+// routes.
 //
-// Without a val folder DataConfig.ValSplit > 0 holds out round(ValSplit·n)
-// of each class's n training images for validation (stratified), keeping
-// at least one in training; the choice is a shuffle seeded by
-// DataConfig.Seed, so one seed always gives the same split. With a val
-// folder ValSplit is not used.
+// # Progress
 //
-// LoadDataset fails, with an error naming the folder and saying what to
-// do, when the folder is missing or a file, has no class folders, has
-// fewer than 2 classes, has a class folder with no images (or none that
-// can be read), or has a val or test class that is not a training class;
-// and when ValSplit is outside [0, 1). A file that has an image extension
-// but is not an image of a known format is skipped and listed in
-// Dataset.Skipped; a file whose data turn out corrupt only when decoded
-// is skipped by LoadTensors, or fails it when strict.
+// Long calls report to a Reporter: the start and end of each Phase, every
+// training step and epoch, and notes such as a skipped image. A nil
+// Reporter reports nothing; cmd/graft implements one that prints a bar
+// or plain lines.
 //
-// LoadSplitFolder reads one folder for evaluation, DIR/<class>/* or
-// DIR/test/<class>/*, naming its classes by a model's labels.
+// # Cancellation and failure modes
 //
-// # Preprocessing
+// Every call that can run long takes a context.Context and checks it
+// between batches; a cancelled call returns the context's error wrapped
+// with where it stopped, and Adapt then leaves no output file. Errors
+// wrap their causes with %w, so errors.As finds:
 //
-// Preprocess describes how an image becomes an input tensor, and
-// PreprocessFor reads it from a model: the layout (NCHW or NHWC),
-// channels and size from the model's first input, the rest from the
-// model's "preprocessing" metadata when graft (or the model's author)
-// recorded it, else from the defaults documented on Preprocess, which are
-// torchvision's ImageNet ones. Tensor then does what torchvision's
-// Resize(Resize), CenterCrop(Height, Width), ToTensor and Normalize(Mean,
-// Std) do on a PIL image: the shorter side is resized to Resize, a
-// Height x Width crop is taken from the center, 8-bit values are
-// multiplied by Scale (1/255) and normalized per channel. Resampling is
-// bilinear and antialiased when shrinking, as PIL's; graft does not
-// reproduce PIL's values to the bit, so a model trained on images of
-// another size sees slightly different pixels. An image whose shorter
-// side already is Resize is not resampled at all: its pixels reach the
-// tensor exactly.
+//   - *onnx.OptionError for a bad option, naming it as Type.Field (for
+//     example "AdaptConfig.LR"), which a command-line program maps to
+//     its flag;
+//   - *onnx.FormatError for a file that is not a valid ONNX model, and
+//     onnx.ErrTooLarge beneath it for one above onnx.Limits;
+//   - *graph.UnsupportedOpsError and *graph.NodeError for a model graft
+//     cannot build;
+//   - ErrDiverged for a run whose loss or weights became NaN or infinite;
+//   - onnx.ErrExists and onnx.ErrInputModel for an output path that may
+//     not be written.
 //
-// Augment does, instead of the resize and center crop, what
-// RandomResizedCrop and RandomHorizontalFlip do, drawing from the
-// *rand.Rand it is given, so that a seed gives the same epoch every time.
-//
-// DecodeFile reads JPEG, PNG, BMP, GIF (its first frame) and WebP files,
-// by content rather than by extension; errors name the file, and an image
-// of more than MaxPixels pixels is refused before it is decoded.
-// LoadTensors decodes and preprocesses many images in parallel; the
-// result does not depend on the number of workers.
+// Training is deterministic: the same seed, data and settings give
+// bit-identical weights.
 package train

@@ -24,11 +24,19 @@ type EvalResult struct {
 	Confusion [][]int `json:"confusion"`
 }
 
-// Evaluate runs net over ex and scores its logits.
+// Evaluate runs net over ex in batches of batch examples (DefaultBatch
+// when batch <= 0) and scores its logits; classes <= 0 means as many
+// classes as the net has outputs.
 func Evaluate(net *Net, ex *Examples, batch, classes int) (*EvalResult, error) {
 	logits, err := net.Predict(ex, batch)
 	if err != nil {
 		return nil, err
+	}
+	if logits == nil {
+		return Score(onnx.NewFloat([]int{0, max(classes, 0)}, nil), nil, nil, max(classes, 0)), nil
+	}
+	if classes <= 0 {
+		classes = logits.Shape[1]
 	}
 	return Score(logits, ex.Labels, nil, classes), nil
 }

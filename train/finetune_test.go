@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/color"
@@ -123,10 +124,10 @@ func TestFinetuneExport(t *testing.T) {
 	data := filepath.Join(dir, "data")
 	colorImages(t, data, 8)
 	before := initializers(t, model)
-	for _, bn := range []string{"frozen", "train"} {
-		t.Run(bn, func(t *testing.T) {
-			out := filepath.Join(dir, bn+".onnx")
-			res, err := Adapt(AdaptConfig{Model: model, Data: data, Out: out, Epochs: 3, FinetuneEpochs: 3, UnfreezeLast: 2, BN: bn, Batch: 4})
+	for _, bn := range []BNMode{BNFrozen, BNTrain} {
+		t.Run(string(bn), func(t *testing.T) {
+			out := filepath.Join(dir, string(bn)+".onnx")
+			res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, Out: out, Epochs: 3, FinetuneEpochs: 3, UnfreezeLast: 2, BN: bn, Batch: 4})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -177,7 +178,7 @@ func TestFinetuneExport(t *testing.T) {
 			onnxtest.AssertClose(t, "fine-tuned model vs ONNX Runtime", got[name], want[name], 1e-4)
 		})
 	}
-	if _, err := Adapt(AdaptConfig{Model: model, Data: data, FinetuneEpochs: 1, UnfreezeLast: 2, BN: "train", Batch: 1}); err == nil {
+	if _, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, FinetuneEpochs: 1, UnfreezeLast: 2, BN: BNTrain, Batch: 1}); err == nil {
 		t.Error("--bn train at batch size 1 accepted")
 	}
 }
@@ -207,7 +208,7 @@ func TestFinetuneHeapFlat(t *testing.T) {
 	opt := NewAdam(0, false)
 	sched, _ := NewSchedule("constant", 1e-4, 1000, 0, 0, 0)
 	heap := func(epochs int) uint64 {
-		if _, err := Run(net, Config{Epochs: epochs, Batch: 16, Optimizer: opt, Schedule: sched, Classes: 6}, ex, nil); err != nil {
+		if _, err := Run(context.Background(), net, Config{Epochs: epochs, Batch: 16, Optimizer: opt, Schedule: sched, Classes: 6}, ex, nil); err != nil {
 			t.Fatal(err)
 		}
 		runtime.GC()
@@ -249,7 +250,7 @@ func TestFrozenPrefixEquivalent(t *testing.T) {
 	logits := src.Proto.Graph.Output[0].Name
 	train := func(net *Net, ex *Examples) map[string][]float32 {
 		sched, _ := NewSchedule("constant", 1e-3, 100, 0, 0, 0)
-		if _, err := Run(net, Config{Epochs: 2, Batch: 16, Optimizer: NewAdam(0, false), Schedule: sched, Classes: 6, Seed: 3}, ex, nil); err != nil {
+		if _, err := Run(context.Background(), net, Config{Epochs: 2, Batch: 16, Optimizer: NewAdam(0, false), Schedule: sched, Classes: 6, Seed: 3}, ex, nil); err != nil {
 			t.Fatal(err)
 		}
 		out := map[string][]float32{}
@@ -268,7 +269,7 @@ func TestFrozenPrefixEquivalent(t *testing.T) {
 	if err != nil || pre == nil {
 		t.Fatalf("no frozen prefix: %v", err)
 	}
-	f, err := pre.Run(images.X, images.Len(), images.Shape)
+	f, err := pre.Run(context.Background(), images.X, images.Len(), images.Shape)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,11 +3,9 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 )
 
 // NopHook does nothing; embed it to implement only some methods.
@@ -16,56 +14,6 @@ type NopHook struct{}
 func (NopHook) OnStep(StepInfo)                  {}
 func (NopHook) OnEpoch(*Fit, EpochMetrics) error { return nil }
 func (NopHook) OnEnd(*Fit) error                 { return nil }
-
-// Progress shows training progress on w: a redrawn bar when w is a
-// terminal, one line per epoch otherwise.
-type Progress struct {
-	NopHook
-	W        io.Writer
-	Terminal bool
-	Label    string // e.g. "head" or "fine-tune"
-	last     time.Time
-}
-
-// NewProgress makes a progress hook for f, detecting whether it is a
-// terminal.
-func NewProgress(f *os.File, label string) *Progress {
-	p := &Progress{W: f, Label: label}
-	if st, err := f.Stat(); err == nil && st.Mode()&os.ModeCharDevice != 0 {
-		p.Terminal = true
-	}
-	return p
-}
-
-func (p *Progress) OnStep(s StepInfo) {
-	if !p.Terminal {
-		return
-	}
-	if time.Since(p.last) < 100*time.Millisecond && s.Done != s.TotalSteps {
-		return
-	}
-	p.last = time.Now()
-	const width = 24
-	fill := width * s.Done / max(1, s.TotalSteps)
-	eta := time.Duration(0)
-	if s.Done > 0 {
-		eta = time.Duration(float64(s.Elapsed) / float64(s.Done) * float64(s.TotalSteps-s.Done))
-	}
-	fmt.Fprintf(p.W, "\r%s epoch %d/%d step %d/%d [%s%s] loss %.4f acc %.3f ETA %s ", p.Label, s.Epoch, s.Epochs, s.Step, s.StepsInEpoch,
-		strings.Repeat("=", fill), strings.Repeat(" ", width-fill), s.Loss, s.Acc, eta.Round(time.Second))
-}
-
-func (p *Progress) OnEpoch(f *Fit, m EpochMetrics) error {
-	if p.Terminal {
-		fmt.Fprint(p.W, "\r\033[K")
-	}
-	line := fmt.Sprintf("%s epoch %d/%d: loss %.4f acc %.3f", p.Label, m.Epoch, f.Cfg.Epochs, m.TrainLoss, m.TrainAcc)
-	if m.HasVal {
-		line += fmt.Sprintf(", val loss %.4f acc %.3f", m.ValLoss, m.ValAcc)
-	}
-	fmt.Fprintf(p.W, "%s, lr %.3g, %.2fs\n", line, m.LR, m.Seconds)
-	return nil
-}
 
 // EarlyStop ends training when the validation loss has not improved for
 // Patience epochs, and restores the weights of the best epoch at the end.
@@ -125,11 +73,11 @@ type MetricsLog struct {
 func NewMetricsLog(path, stage string) (*MetricsLog, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".csv" && ext != ".jsonl" {
-		return nil, fmt.Errorf("--log %s: use a .csv or .jsonl file", path)
+		return nil, fmt.Errorf("metrics log %s: use a .csv or .jsonl file", path)
 	}
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--log: %w", err)
+		return nil, fmt.Errorf("metrics log: %w", err)
 	}
 	l := &MetricsLog{Stage: stage, f: f, csv: ext == ".csv"}
 	if l.csv {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"sort"
@@ -11,15 +12,18 @@ import (
 	"github.com/graftml/graft/onnx"
 )
 
-// InferConfig is what `graft eval` and `graft predict` share: a model,
-// preprocessing overrides and a batch size.
+// InferConfig is what EvalModel and PredictImages share: a model,
+// preprocessing overrides and a batch size. Zero fields mean their
+// defaults.
 type InferConfig struct {
-	Model  string
+	Model string
+	// Preprocessing overrides; zero means the model's metadata (see
+	// dataset.PreprocessFor).
 	Resize int
 	Mean   []float32
 	Std    []float32
-	Batch  int // default 32
-	Strict bool
+	Batch  int  // images per forward pass; default 32
+	Strict bool // an image that does not decode is an error instead of being skipped
 	Limits onnx.Limits
 }
 
@@ -78,11 +82,15 @@ func openClassifier(cfg InferConfig) (*classifier, error) {
 	return c, nil
 }
 
-// scores runs the model over n preprocessed images, in batches.
-func (c *classifier) scores(data []float32, n int) (*onnx.Tensor, error) {
+// scores runs the model over n preprocessed images, in batches, checking
+// ctx between them.
+func (c *classifier) scores(ctx context.Context, data []float32, n int) (*onnx.Tensor, error) {
 	size := c.prep.Size()
 	var out *onnx.Tensor
 	for start := 0; start < n; start += c.batch {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: image %d of %d: %w", c.src.Path, start+1, n, err)
+		}
 		b := min(c.batch, n-start)
 		m, ok := c.models[b]
 		if !ok {
@@ -111,7 +119,8 @@ func (c *classifier) scores(data []float32, n int) (*onnx.Tensor, error) {
 
 // EvalModel scores a model on a labelled image folder (DIR/<class>/*, or
 // a folder with a test/ split), with the preprocessing the model records.
-func EvalModel(cfg InferConfig, dir string) (*EvalResult, []dataset.Skipped, error) {
+// It checks ctx between batches.
+func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, []dataset.Skipped, error) {
 	c, err := openClassifier(cfg)
 	if err != nil {
 		return nil, nil, err
@@ -131,7 +140,7 @@ func EvalModel(cfg InferConfig, dir string) (*EvalResult, []dataset.Skipped, err
 	if len(kept) == 0 {
 		return nil, skipped, fmt.Errorf("%s: no image could be read", dir)
 	}
-	out, err := c.scores(data, len(kept))
+	out, err := c.scores(ctx, data, len(kept))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -179,13 +188,14 @@ type Prediction struct {
 	Top   []LabelProb `json:"top"`
 }
 
-// PredictImages returns the top-k classes of each image.
-func PredictImages(cfg InferConfig, images []string, k int) ([]Prediction, error) {
+// PredictImages returns the k most likely classes of each image. It
+// checks ctx between batches.
+func PredictImages(ctx context.Context, cfg InferConfig, images []string, k int) ([]Prediction, error) {
 	if len(images) == 0 {
 		return nil, fmt.Errorf("no images given")
 	}
 	if k < 1 {
-		return nil, fmt.Errorf("--top %d: must be at least 1", k)
+		return nil, onnx.OptionErrorf("PredictImages.k", "%d: must be at least 1", k)
 	}
 	c, err := openClassifier(cfg)
 	if err != nil {
@@ -199,7 +209,7 @@ func PredictImages(cfg InferConfig, images []string, k int) ([]Prediction, error
 	if err != nil {
 		return nil, err
 	}
-	out, err := c.scores(data, len(kept))
+	out, err := c.scores(ctx, data, len(kept))
 	if err != nil {
 		return nil, err
 	}

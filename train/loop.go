@@ -1,6 +1,8 @@
 package train
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand"
@@ -113,8 +115,12 @@ func (n *Net) evalGraph(b int, ex []int) (*graph.Model, error) {
 	return m, nil
 }
 
-// Predict returns the logits for all examples, computed in batches.
+// Predict returns the logits for all examples, computed in batches of
+// batch examples (DefaultBatch when batch <= 0).
 func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
+	if batch <= 0 {
+		batch = DefaultBatch
+	}
 	var out *onnx.Tensor
 	var buf *onnx.Tensor
 	for start := 0; start < ex.Len(); start += batch {
@@ -141,19 +147,57 @@ func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
 	return out, nil
 }
 
-// Config drives Fit. The zero value is not useful: Adapt fills it from
-// the documented defaults.
+// Config drives Run. A zero field means its documented default, so the
+// zero Config trains with Adapt's defaults.
 type Config struct {
-	Epochs    int
-	Batch     int
-	Optimizer Optimizer
-	Schedule  Schedule
+	Epochs    int       // default DefaultEpochs
+	Batch     int       // default DefaultBatch
+	Optimizer Optimizer // default Adam without weight decay
+	// Schedule gives the learning rate per step; the zero Schedule means
+	// DefaultLR throughout.
+	Schedule Schedule
 	// LRScale scales the learning rate per trainable weight (nil: all 1).
 	LRScale        []float64
-	LabelSmoothing float64
-	Seed           int64
-	Classes        int
-	Hooks          []Hook
+	LabelSmoothing float64 // 0: none
+	Seed           int64   // seeds the order of the examples; 0 is a seed like any other
+	// Classes is the number of classes; 0 means one more than the
+	// largest label of the training and validation examples.
+	Classes int
+	Hooks   []Hook
+}
+
+// withDefaults fills the zero fields of c for training on train and val.
+func (c Config) withDefaults(train, val *Examples) (Config, error) {
+	if c.Epochs == 0 {
+		c.Epochs = DefaultEpochs
+	}
+	if c.Batch == 0 {
+		c.Batch = DefaultBatch
+	}
+	if c.Batch < 1 || c.Epochs < 0 {
+		return c, onnx.OptionErrorf("Config.Batch", "batch size %d and epochs %d must be positive", c.Batch, c.Epochs)
+	}
+	if c.Optimizer == nil {
+		c.Optimizer = NewAdam(0, false)
+	}
+	if c.Schedule.Base == 0 {
+		steps := (train.Len() + c.Batch - 1) / c.Batch
+		s, err := NewSchedule(c.Schedule.Kind, DefaultLR, steps*c.Epochs, 0, 0, 0)
+		if err != nil {
+			return c, onnx.OptionErrorf("Config.Schedule", "%w", err)
+		}
+		c.Schedule = s
+	}
+	if c.Classes == 0 {
+		for _, ex := range []*Examples{train, val} {
+			if ex != nil {
+				for _, l := range ex.Labels {
+					c.Classes = max(c.Classes, l+1)
+				}
+			}
+		}
+	}
+	return c, nil
 }
 
 // StepInfo is passed to hooks after every optimizer step.
@@ -188,7 +232,11 @@ type Hook interface {
 }
 
 // ErrStop is returned by a hook to end training early without error.
-var ErrStop = fmt.Errorf("stop training")
+var ErrStop = errors.New("stop training")
+
+// ErrDiverged is wrapped by the error of a run whose loss or weights
+// became NaN or infinite: the learning rate is too high for the data.
+var ErrDiverged = errors.New("training diverged")
 
 // Fit is one training run.
 type Fit struct {
@@ -198,15 +246,18 @@ type Fit struct {
 	Stopped string // why training ended before its last epoch, if it did
 }
 
-// Run trains net on train, validating on val (which may be empty).
-func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
-	f := &Fit{Net: net, Cfg: cfg}
-	if train.Len() == 0 {
+// Run trains net on train, validating on val (which may be nil or
+// empty). It checks ctx between steps and returns its error, wrapped with
+// the epoch and step, when it is done.
+func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit, error) {
+	if train == nil || train.Len() == 0 {
 		return nil, fmt.Errorf("no training examples")
 	}
-	if cfg.Batch < 1 || cfg.Epochs < 0 {
-		return nil, fmt.Errorf("batch size %d and epochs %d must be positive", cfg.Batch, cfg.Epochs)
+	cfg, err := cfg.withDefaults(train, val)
+	if err != nil {
+		return nil, err
 	}
+	f := &Fit{Net: net, Cfg: cfg}
 	rng := rand.New(rand.NewSource(cfg.Seed))
 	steps := (train.Len() + cfg.Batch - 1) / cfg.Batch
 	total := steps * cfg.Epochs
@@ -227,6 +278,9 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 		var correct int
 		var lr float64
 		for s := 0; s < steps; s++ {
+			if err := ctx.Err(); err != nil {
+				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+			}
 			idx := perm[s*cfg.Batch : min((s+1)*cfg.Batch, train.Len())]
 			tg, err := net.trainGraph(len(idx), train.Shape)
 			if err != nil {
@@ -250,7 +304,7 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 			}
 			lr = cfg.Schedule.LR(done)
 			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-				return nil, fmt.Errorf("epoch %d, step %d, learning rate %g: the loss is %v; lower --lr or check the data", epoch, s+1, lr, loss)
+				return nil, fmt.Errorf("epoch %d, step %d, learning rate %g: the loss is %v: %w", epoch, s+1, lr, loss, ErrDiverged)
 			}
 			cfg.Optimizer.Step(weights, grads, lr, cfg.LRScale)
 			lossSum += float64(loss) * float64(len(idx))
@@ -265,7 +319,7 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 		for i, w := range weights {
 			for _, v := range w {
 				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return nil, fmt.Errorf("epoch %d, learning rate %g: weight %q diverged to %v; lower --lr", epoch, lr, net.Trainable[i], v)
+					return nil, fmt.Errorf("epoch %d, learning rate %g: weight %q is %v: %w", epoch, lr, net.Trainable[i], v, ErrDiverged)
 				}
 			}
 		}
@@ -281,7 +335,7 @@ func Run(net *Net, cfg Config, train, val *Examples) (*Fit, error) {
 		f.History = append(f.History, m)
 		stop := false
 		for _, h := range cfg.Hooks {
-			if err := h.OnEpoch(f, m); err == ErrStop {
+			if err := h.OnEpoch(f, m); errors.Is(err, ErrStop) {
 				stop = true
 			} else if err != nil {
 				return nil, err

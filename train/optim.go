@@ -109,28 +109,6 @@ func (s *SGD) Step(weights, grads [][]float32, lr float64, lrs []float64) {
 	}
 }
 
-// NewOptimizer makes the named optimizer ("adam", "adamw" or "sgd").
-func NewOptimizer(name string, weightDecay, momentum float64, nesterov bool) (Optimizer, error) {
-	switch name {
-	case "adam", "":
-		if momentum != 0 || nesterov {
-			return nil, fmt.Errorf("--momentum and --nesterov apply to sgd, not %s", name)
-		}
-		return NewAdam(weightDecay, false), nil
-	case "adamw":
-		if momentum != 0 || nesterov {
-			return nil, fmt.Errorf("--momentum and --nesterov apply to sgd, not %s", name)
-		}
-		return NewAdam(weightDecay, true), nil
-	case "sgd":
-		if nesterov && momentum == 0 {
-			return nil, fmt.Errorf("--nesterov needs --momentum above 0")
-		}
-		return &SGD{Momentum: momentum, Nesterov: nesterov, WeightDecay: weightDecay}, nil
-	}
-	return nil, fmt.Errorf("unknown optimizer %q (adam, adamw or sgd)", name)
-}
-
 func scaled(lr float64, lrs []float64, i int) float64 {
 	if lrs == nil {
 		return lr
@@ -148,7 +126,7 @@ func zerosLike(ws [][]float32) [][]float32 {
 
 // Schedule gives the learning rate at a step.
 type Schedule struct {
-	Kind        string // "constant", "cosine" or "step"
+	Kind        ScheduleKind
 	Base        float64
 	TotalSteps  int
 	WarmupSteps int
@@ -158,13 +136,15 @@ type Schedule struct {
 	Gamma     float64
 }
 
-// NewSchedule checks and makes a schedule.
-func NewSchedule(kind string, base float64, totalSteps, warmupSteps, stepEvery int, gamma float64) (Schedule, error) {
+// NewSchedule checks and makes a schedule of totalSteps optimizer steps
+// from learning rate base; kind "" means ScheduleConstant, stepEvery 0 a
+// third of the steps and gamma 0 a factor of 0.1.
+func NewSchedule(kind ScheduleKind, base float64, totalSteps, warmupSteps, stepEvery int, gamma float64) (Schedule, error) {
 	if kind == "" {
-		kind = "constant"
+		kind = ScheduleConstant
 	}
 	switch kind {
-	case "constant", "cosine", "step":
+	case ScheduleConstant, ScheduleCosine, ScheduleStep:
 	default:
 		return Schedule{}, fmt.Errorf("unknown schedule %q (constant, cosine or step)", kind)
 	}
@@ -189,14 +169,14 @@ func (s Schedule) LR(step int) float64 {
 		return s.Base * float64(step+1) / float64(s.WarmupSteps)
 	}
 	switch s.Kind {
-	case "cosine":
+	case ScheduleCosine:
 		span := s.TotalSteps - s.WarmupSteps
 		if span <= 0 {
 			return s.Base
 		}
 		p := float64(step-s.WarmupSteps) / float64(span)
 		return s.Base * 0.5 * (1 + math.Cos(math.Pi*p))
-	case "step":
+	case ScheduleStep:
 		return s.Base * math.Pow(s.Gamma, float64((step-s.WarmupSteps)/s.StepEvery))
 	}
 	return s.Base

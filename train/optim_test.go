@@ -92,7 +92,7 @@ func TestSchedules(t *testing.T) {
 	if _, err := NewSchedule("constant", 1, 10, 11, 0, 0); err == nil {
 		t.Error("warmup longer than training accepted")
 	}
-	if _, err := NewOptimizer("adam", 0, 0.9, false); err == nil {
+	if _, err := NewOptimizer(OptimizerConfig{Kind: OptimizerAdam, Momentum: 0.9}); err == nil {
 		t.Error("momentum accepted for adam")
 	}
 }

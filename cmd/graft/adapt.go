@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,73 +25,14 @@ sample task (4 Fashion-MNIST classes it never saw) and writes graft-sample.onnx.
 
 Data: DIR/train/<class>/* with optional DIR/val/<class>/* and DIR/test/<class>/*,
 or DIR/<class>/*. Classes are the sorted folder names.`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone)"},
-			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
-			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
-			&cli.StringFlag{Name: "cut", Value: "auto", Usage: "`auto` (the input of the final classifier) or a TENSOR name"},
-			&cli.StringFlag{Name: "head", Value: "linear", Usage: "`linear` or mlp:256[,128] (ReLU hidden layers)"},
-			&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` before each layer after the first of an mlp head"},
-			&cli.Int64Flag{Name: "seed", Usage: "random seed (head initialisation, shuffling, splits)"},
-			&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's input size)"},
-			&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
-			&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
-			&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` of each class for validation when there is no val/ folder"},
-			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
-			&cli.StringFlag{Name: "optimizer", Value: train.DefaultOptimizer, Usage: "adam, adamw or sgd"},
-			&cli.Float64Flag{Name: "lr", Value: train.DefaultLR, Usage: "learning rate"},
-			&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum"},
-			&cli.BoolFlag{Name: "nesterov", Usage: "sgd Nesterov momentum"},
-			&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (L2 for adam and sgd, decoupled for adamw)"},
-			&cli.StringFlag{Name: "schedule", Value: train.DefaultSchedule, Usage: "learning-rate schedule: constant, cosine or step"},
-			&cli.IntFlag{Name: "warmup", Usage: "linear warmup over `N` epochs"},
-			&cli.IntFlag{Name: "epochs", Aliases: []string{"head-epochs"}, Value: train.DefaultEpochs, Usage: "head training epochs (the first stage when fine-tuning)"},
-			&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "batch size"},
-			&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `EPS`"},
-			&cli.IntFlag{Name: "patience", Usage: "stop after `N` epochs without a better validation loss, restoring the best weights (needs validation data)"},
-			&cli.StringFlag{Name: "trainable", Usage: "also train backbone weights whose initializer or node name matches `REGEX`"},
-			&cli.IntFlag{Name: "unfreeze-last", Usage: "also train the last `K` backbone layers with weights"},
-			&cli.IntFlag{Name: "finetune-epochs", Usage: "after the head, train it with the unfrozen backbone layers for `N` epochs"},
-			&cli.Float64Flag{Name: "backbone-lr-mult", Value: train.DefaultBackboneLRMult, Usage: "learning rate of backbone weights relative to the head's"},
-			&cli.StringFlag{Name: "bn", Value: "frozen", Usage: "BatchNormalization when fine-tuning: frozen (running statistics) or train (batch statistics, running statistics updated)"},
-			&cli.BoolFlag{Name: "augment", Usage: "random resized crop and horizontal flip of training images, drawn anew each epoch (bypasses the feature cache)"},
-			&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
-			&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
-			&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-			jsonFlag, maxMemoryFlag,
-		},
+		Flags: adaptFlags(),
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
 				return fmt.Errorf("adapt takes no positional arguments (got %q); use --model and --data", c.Args().First())
 			}
-			lim, err := limits(c)
+			cfg, err := adaptConfig(c)
 			if err != nil {
 				return err
-			}
-			cfg := train.AdaptConfig{
-				Model: c.String("model"), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
-				Cut: c.String("cut"), Head: c.String("head"), Dropout: c.Float64("dropout"), Seed: c.Int64("seed"),
-				Resize: c.Int("resize"), ValSplit: c.Float64("val-split"), Strict: c.Bool("strict"),
-				Optimizer: c.String("optimizer"), LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
-				WeightDecay: c.Float64("weight-decay"), Schedule: c.String("schedule"), Warmup: c.Int("warmup"),
-				Epochs: c.Int("epochs"), Batch: c.Int("batch"), LabelSmoothing: c.Float64("label-smoothing"), Patience: c.Int("patience"),
-				Trainable: c.String("trainable"), UnfreezeLast: c.Int("unfreeze-last"), FinetuneEpochs: c.Int("finetune-epochs"),
-				BackboneLRMult: c.Float64("backbone-lr-mult"), BN: c.String("bn"), Augment: c.Bool("augment"), CacheDir: c.String("cache"), DryRun: c.Bool("dry-run"), Log: c.String("log"),
-				Limits: lim,
-			}
-			if cfg.Mean, err = floatList(c, "mean"); err != nil {
-				return err
-			}
-			if cfg.Std, err = floatList(c, "std"); err != nil {
-				return err
-			}
-			if !c.Bool("quiet") {
-				if f, ok := c.App.ErrWriter.(*os.File); ok {
-					cfg.ProgressFile = f
-				}
-				cfg.Progress = c.App.ErrWriter
 			}
 			var baseline *models.Baseline
 			sample := cfg.Model == "" && cfg.Data == ""
@@ -118,7 +60,7 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 			case cfg.Out == "" && !cfg.DryRun:
 				cfg.Out = "adapted.onnx"
 			}
-			res, err := train.Adapt(cfg)
+			res, err := train.Adapt(c.Context, cfg)
 			if err != nil {
 				return err
 			}
@@ -132,6 +74,119 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 			return nil
 		},
 	}
+}
+
+func adaptFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone)"},
+		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
+		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
+		&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
+		&cli.StringFlag{Name: "cut", Value: "auto", Usage: "`auto` (the input of the final classifier) or a TENSOR name"},
+		&cli.StringFlag{Name: "head", Value: "linear", Usage: "`linear` or mlp:256[,128] (ReLU hidden layers)"},
+		&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` before each layer after the first of an mlp head"},
+		&cli.Int64Flag{Name: "seed", Usage: "random seed (head initialisation, shuffling, splits)"},
+		&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's input size)"},
+		&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
+		&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
+		&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` of each class for validation when there is no val/ folder"},
+		&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
+		&cli.StringFlag{Name: "optimizer", Value: string(train.DefaultOptimizer), Usage: "adam, adamw or sgd"},
+		&cli.Float64Flag{Name: "lr", Value: train.DefaultLR, Usage: "learning rate"},
+		&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum"},
+		&cli.BoolFlag{Name: "nesterov", Usage: "sgd Nesterov momentum"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (L2 for adam and sgd, decoupled for adamw)"},
+		&cli.StringFlag{Name: "schedule", Value: string(train.DefaultSchedule), Usage: "learning-rate schedule: constant, cosine or step"},
+		&cli.IntFlag{Name: "warmup", Usage: "linear warmup over `N` epochs"},
+		&cli.IntFlag{Name: "epochs", Aliases: []string{"head-epochs"}, Value: train.DefaultEpochs, Usage: "head training epochs (the first stage when fine-tuning)"},
+		&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "batch size"},
+		&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `EPS`"},
+		&cli.IntFlag{Name: "patience", Usage: "stop after `N` epochs without a better validation loss, restoring the best weights (needs validation data)"},
+		&cli.StringFlag{Name: "trainable", Usage: "also train backbone weights whose initializer or node name matches `REGEX`"},
+		&cli.IntFlag{Name: "unfreeze-last", Usage: "also train the last `K` backbone layers with weights"},
+		&cli.IntFlag{Name: "finetune-epochs", Usage: "after the head, train it with the unfrozen backbone layers for `N` epochs"},
+		&cli.Float64Flag{Name: "backbone-lr-mult", Value: train.DefaultBackboneLRMult, Usage: "learning rate of backbone weights relative to the head's"},
+		&cli.StringFlag{Name: "bn", Value: string(train.DefaultBN), Usage: "BatchNormalization when fine-tuning: frozen (running statistics) or train (batch statistics, running statistics updated)"},
+		&cli.BoolFlag{Name: "augment", Usage: "random resized crop and horizontal flip of training images, drawn anew each epoch (bypasses the feature cache)"},
+		&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
+		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
+		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		jsonFlag, maxMemoryFlag,
+	}
+}
+
+// adaptConfig maps adapt's flags to the library's config, parsing the
+// string forms of the head, optimizer, schedule and BN mode.
+func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
+	cfg := train.AdaptConfig{
+		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
+		Cut: c.String("cut"), Seed: c.Int64("seed"),
+		Resize: c.Int("resize"), ValSplit: c.Float64("val-split"), Strict: c.Bool("strict"),
+		LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),
+		WeightDecay: c.Float64("weight-decay"), Warmup: c.Int("warmup"),
+		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LabelSmoothing: c.Float64("label-smoothing"), Patience: c.Int("patience"),
+		Trainable: c.String("trainable"), UnfreezeLast: c.Int("unfreeze-last"), FinetuneEpochs: c.Int("finetune-epochs"),
+		BackboneLRMult: c.Float64("backbone-lr-mult"), Augment: c.Bool("augment"), CacheDir: c.String("cache"), DryRun: c.Bool("dry-run"), Log: c.String("log"),
+	}
+	var err error
+	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
+	if cfg.Head, err = parseHead(c.String("head"), c.Float64("dropout")); err != nil {
+		return cfg, err
+	}
+	if cfg.Optimizer, err = parseChoice(c, "optimizer", train.OptimizerAdam, train.OptimizerAdamW, train.OptimizerSGD); err != nil {
+		return cfg, err
+	}
+	if cfg.Schedule, err = parseChoice(c, "schedule", train.ScheduleConstant, train.ScheduleCosine, train.ScheduleStep); err != nil {
+		return cfg, err
+	}
+	if cfg.BN, err = parseChoice(c, "bn", train.BNFrozen, train.BNTrain); err != nil {
+		return cfg, err
+	}
+	if cfg.Mean, err = floatList(c, "mean"); err != nil {
+		return cfg, err
+	}
+	if cfg.Std, err = floatList(c, "std"); err != nil {
+		return cfg, err
+	}
+	if !c.Bool("quiet") {
+		cfg.Reporter = newProgress(c.App.ErrWriter)
+	}
+	return cfg, nil
+}
+
+// parseHead reads --head: "linear" or "mlp:256[,128]".
+func parseHead(s string, dropout float64) (train.Head, error) {
+	h := train.Head{Dropout: dropout}
+	switch {
+	case s == "linear":
+	case strings.HasPrefix(s, "mlp:"):
+		for _, p := range strings.Split(strings.TrimPrefix(s, "mlp:"), ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(p))
+			if err != nil || n < 1 {
+				return h, fmt.Errorf("--head %s: hidden sizes must be positive numbers, like mlp:256,128", s)
+			}
+			h.Hidden = append(h.Hidden, n)
+		}
+	default:
+		return h, fmt.Errorf("--head %q: use linear or mlp:SIZE[,SIZE...]", s)
+	}
+	return h, nil
+}
+
+// parseChoice reads a flag whose value is one of a few names.
+func parseChoice[T ~string](c *cli.Context, flag string, choices ...T) (T, error) {
+	v := T(c.String(flag))
+	if slices.Contains(choices, v) {
+		return v, nil
+	}
+	names := make([]string, len(choices))
+	for i, ch := range choices {
+		names[i] = string(ch)
+	}
+	return v, fmt.Errorf("--%s %q: use %s or %s", flag, string(v), strings.Join(names[:len(names)-1], ", "), names[len(names)-1])
 }
 
 func floatList(c *cli.Context, name string) ([]float32, error) {

@@ -5,17 +5,15 @@ import (
 	"io"
 	"strings"
 
+	"github.com/graftml/graft/onnx"
 	"github.com/urfave/cli/v2"
 )
-
-// version is set at link time (-ldflags "-X main.version=...").
-var version = "dev"
 
 func newApp(stdout, stderr io.Writer) *cli.App {
 	return &cli.App{
 		Name:                      "graft",
 		Usage:                     "transfer learning and fine-tuning for ONNX models",
-		Version:                   version,
+		Version:                   onnx.GraftVersion(),
 		Writer:                    stdout,
 		ErrWriter:                 stderr,
 		HideHelpCommand:           true,
@@ -38,7 +36,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.Run(reorderArgs(app, args)); err != nil {
-		fmt.Fprintf(stderr, "graft: %v\n", err)
+		fmt.Fprintf(stderr, "graft: %s\n", errorText(err))
 		return 1
 	}
 	return 0

@@ -42,7 +42,7 @@ func convertCommand() *cli.Command {
 					cfg.Labels = append(cfg.Labels, strings.TrimSpace(l))
 				}
 			}
-			res, err := graph.Convert(cfg)
+			res, err := graph.Convert(c.Context, cfg)
 			if err != nil {
 				return err
 			}

@@ -51,7 +51,7 @@ func evalCommand() *cli.Command {
 				return err
 			}
 			cfg.Strict = c.Bool("strict")
-			res, skipped, err := train.EvalModel(cfg, c.String("data"))
+			res, skipped, err := train.EvalModel(c.Context, cfg, c.String("data"))
 			if err != nil {
 				return err
 			}
@@ -102,7 +102,7 @@ func predictCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			preds, err := train.PredictImages(cfg, c.Args().Slice()[1:], c.Int("top"))
+			preds, err := train.PredictImages(c.Context, cfg, c.Args().Slice()[1:], c.Int("top"))
 			if err != nil {
 				return err
 			}

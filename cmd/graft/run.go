@@ -25,7 +25,7 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := graph.RunFiles(graph.RunConfig{Model: path, Inputs: c.StringSlice("input"), OutDir: c.String("out"), Limits: lim})
+			res, err := graph.RunFiles(c.Context, graph.RunConfig{Model: path, Inputs: c.StringSlice("input"), OutDir: c.String("out"), Limits: lim})
 			if err != nil {
 				return err
 			}

@@ -49,9 +49,12 @@ type DataConfig struct {
 	Seed int64
 }
 
-// ImageExts are the file extensions of images, lower case. Files with
-// other extensions are ignored.
-var ImageExts = []string{".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+// imageExts are the file extensions of images, lower case.
+var imageExts = []string{".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp"}
+
+// ImageExts returns the file extensions of images, lower case, in a new
+// slice. Files with other extensions are ignored.
+func ImageExts() []string { return slices.Clone(imageExts) }
 
 // Names of a data set's split folders. The first of each is the one
 // documented; the others are accepted as well.
@@ -385,7 +388,7 @@ func readClasses(dir string) ([]classDir, error) {
 func hidden(name string) bool { return strings.HasPrefix(name, ".") }
 
 func isImage(name string) bool {
-	return slices.Contains(ImageExts, strings.ToLower(filepath.Ext(name)))
+	return slices.Contains(imageExts, strings.ToLower(filepath.Ext(name)))
 }
 
 // isDir reports whether an entry is a folder, following symbolic links.

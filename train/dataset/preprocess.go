@@ -14,6 +14,7 @@ import (
 	"math/rand"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -32,14 +33,30 @@ const (
 	NHWC = "NHWC"
 )
 
-// Defaults of Preprocess, used for fields left zero.
+// DefaultScale is Preprocess.Scale's default: 8-bit values to [0, 1].
+const DefaultScale float32 = 1.0 / 255.0
+
+// Defaults of Preprocess.Mean and Std, used when they are left nil. They
+// are functions so that no caller can change them for everyone.
 var (
-	DefaultScale    = float32(1.0 / 255.0)
-	ImageNetMean    = []float32{0.485, 0.456, 0.406}
-	ImageNetStd     = []float32{0.229, 0.224, 0.225}
-	DefaultGrayMean = []float32{0}
-	DefaultGrayStd  = []float32{1}
+	imageNetMean = [3]float32{0.485, 0.456, 0.406}
+	imageNetStd  = [3]float32{0.229, 0.224, 0.225}
 )
+
+// ImageNetMean is the default Mean for 3 channels, ImageNet's, as
+// torchvision uses it. Each call returns a new slice.
+func ImageNetMean() []float32 { return slices.Clone(imageNetMean[:]) }
+
+// ImageNetStd is the default Std for 3 channels, ImageNet's. Each call
+// returns a new slice.
+func ImageNetStd() []float32 { return slices.Clone(imageNetStd[:]) }
+
+// DefaultGrayMean and DefaultGrayStd are the defaults for one channel: 0
+// and 1, no normalization beyond Scale.
+func DefaultGrayMean() []float32 { return []float32{0} }
+
+// DefaultGrayStd: see DefaultGrayMean.
+func DefaultGrayStd() []float32 { return []float32{1} }
 
 // Preprocess turns a decoded image into a model's input tensor: resize the
 // shorter side to Resize, center-crop Height x Width, convert to Channels
@@ -200,15 +217,15 @@ func (p *Preprocess) compile() (*prep, error) {
 	}
 	mean, std := p.Mean, p.Std
 	if mean == nil {
-		mean = ImageNetMean
+		mean = imageNetMean[:]
 		if c.c == 1 {
-			mean = DefaultGrayMean
+			mean = DefaultGrayMean()
 		}
 	}
 	if std == nil {
-		std = ImageNetStd
+		std = imageNetStd[:]
 		if c.c == 1 {
-			std = DefaultGrayStd
+			std = DefaultGrayStd()
 		}
 	}
 	if err := spread(c.mean[:], mean, c.c, "mean"); err != nil {

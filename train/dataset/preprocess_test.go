@@ -568,7 +568,7 @@ func TestMetadataRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if q.Scale != DefaultScale || !slices.Equal(q.Mean, ImageNetMean) || !slices.Equal(q.Std, ImageNetStd) {
+	if q.Scale != DefaultScale || !slices.Equal(q.Mean, ImageNetMean()) || !slices.Equal(q.Std, ImageNetStd()) {
 		t.Errorf("read back %+v", *q)
 	}
 	g := &Preprocess{Channels: 1, Height: 8, Width: 8}

@@ -1,0 +1,172 @@
+package train
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/graftml/graft/graph"
+	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
+	"github.com/graftml/graft/train/dataset"
+)
+
+// export puts the trained weights and the metadata into the adapted
+// model and writes it to a temporary file next to Out.
+func (a *adaptation) export() error {
+	if a.cfg.Out == "" {
+		return nil
+	}
+	a.rep.PhaseStart(PhaseExport, 0)
+	mp := a.adapted.Proto
+	if _, err := surgery.UpdateWeights(mp, a.weights); err != nil {
+		return err
+	}
+	if err := graph.SetOutputs(mp, a.cfg.Model); err != nil {
+		return err
+	}
+	if err := a.writeMetadata(); err != nil {
+		return err
+	}
+	tmp := a.cfg.Out + ".graft-tmp"
+	if err := onnx.WriteFile(tmp, mp, true); err != nil {
+		return err
+	}
+	a.tmp = tmp
+	return nil
+}
+
+// verify checks the written file reproduces the in-memory model, then
+// moves it into place.
+func (a *adaptation) verify() error {
+	if a.tmp == "" {
+		return nil
+	}
+	t0 := time.Now()
+	diff, err := a.verifyExport(a.tmp)
+	if err != nil {
+		return fmt.Errorf("checking the written model: %w", err)
+	}
+	a.res.ExportMaxDiff = diff
+	if diff > 1e-4 {
+		return fmt.Errorf("the written model's outputs differ from the trained model's by %.3g of their magnitude (limit 1e-4); not writing %s", diff, a.cfg.Out)
+	}
+	if err := os.Rename(a.tmp, a.cfg.Out); err != nil {
+		return err
+	}
+	a.rep.PhaseEnd(PhaseExport, time.Since(t0))
+	notef(a.rep, "wrote %s (re-imported outputs match within %.2g of their magnitude)", a.cfg.Out, diff)
+	return nil
+}
+
+// verifyExport re-imports the written model and compares its outputs with
+// the in-memory model's on up to 8 test (or train) images. It returns the
+// largest absolute difference relative to the largest output magnitude.
+func (a *adaptation) verifyExport(path string) (float64, error) {
+	samples := a.ds.Test
+	if len(samples) == 0 {
+		samples = a.ds.Train
+	}
+	samples = samples[:min(8, len(samples))]
+	data, kept, _, err := dataset.LoadTensors(samples, a.prep, 0, false)
+	if err != nil {
+		return 0, err
+	}
+	if len(kept) == 0 {
+		return 0, fmt.Errorf("no image to check with")
+	}
+	m, err := onnx.ReadFile(path, a.cfg.Limits)
+	if err != nil {
+		return 0, err
+	}
+	shape := a.prep.Shape(len(kept))
+	gm, err := graph.Build(m, graph.Options{Shapes: map[string][]int{a.input: shape}, Freeze: true})
+	if err != nil {
+		return 0, err
+	}
+	out, err := gm.Run(map[string]*onnx.Tensor{a.input: onnx.NewFloat(shape, data)})
+	if err != nil {
+		return 0, err
+	}
+	got := out[gm.Outputs[0].Name]
+	// the in-memory model's logits on the same images
+	ex := &Examples{X: data, Shape: a.prep.Shape(1)[1:], Labels: make([]int, len(kept))}
+	if a.prefix != nil { // the in-memory frozen layers first
+		f, err := a.prefix.Run(a.ctx, data, len(kept), ex.Shape)
+		if err != nil {
+			return 0, err
+		}
+		ex = &Examples{X: f, Shape: a.prefix.shape, Labels: ex.Labels}
+	}
+	want, err := a.final.Predict(ex, a.cfg.Batch)
+	if err != nil {
+		return 0, err
+	}
+	if got.Len() != want.Len() {
+		return 0, fmt.Errorf("written model gives shape %v, in-memory %v", got.Shape, want.Shape)
+	}
+	var maxDiff, maxMag float64
+	for i := range want.F {
+		maxDiff = math.Max(maxDiff, math.Abs(float64(got.F[i]-want.F[i])))
+		maxMag = math.Max(maxMag, math.Abs(float64(want.F[i])))
+	}
+	return maxDiff / math.Max(maxMag, 1e-12), nil
+}
+
+// writeMetadata records the labels, the preprocessing and how the model
+// was made.
+func (a *adaptation) writeMetadata() error {
+	mp, cfg, res := a.adapted.Proto, a.cfg, a.res
+	labels, _ := json.Marshal(res.Classes)
+	surgery.SetMetadata(mp, onnx.KeyLabels, string(labels))
+	pm, err := a.prep.Metadata()
+	if err != nil {
+		return err
+	}
+	pj, _ := json.Marshal(pm)
+	surgery.SetMetadata(mp, onnx.KeyPreprocessing, string(pj))
+	training := map[string]any{
+		"optimizer": cfg.Optimizer, "lr": cfg.LR, "epochs": cfg.Epochs, "batch": cfg.Batch, "schedule": cfg.Schedule,
+		"seed": cfg.Seed, "images": res.Images, "finetune_epochs": cfg.FinetuneEpochs,
+	}
+	if cfg.FinetuneEpochs > 0 {
+		training["backbone_lr_mult"] = cfg.BackboneLRMult
+		training["trainable_layers"] = len(res.TrainableLayers)
+	}
+	if res.Val != nil {
+		training["val_accuracy"] = res.Val.Accuracy
+	}
+	if res.Test != nil {
+		training["test_accuracy"] = res.Test.Accuracy
+	}
+	info := onnx.GraftInfo{Version: onnx.GraftVersion(), BaseSHA256: FileHashBytes(a.src.Raw), Cut: res.Cut, FrozenParams: res.Frozen, TrainableParams: res.Trainable}
+	info.Head, _ = json.Marshal(a.spec)
+	info.Training, _ = json.Marshal(training)
+	gj, _ := json.Marshal(info)
+	surgery.SetMetadata(mp, onnx.KeyGraft, string(gj))
+	return nil
+}
+
+// checkOut refuses a missing folder, the input model, and an existing
+// file unless Force (or OverwriteOwn and the file is graft's own).
+func (c *AdaptConfig) checkOut() error {
+	force := c.Force
+	if !force && c.OverwriteOwn {
+		if m, err := onnx.ReadFile(c.Out, c.Limits); err == nil {
+			if g, err := m.Graft(); err == nil && g != nil {
+				force = true
+			}
+		} else if _, statErr := os.Stat(c.Out); statErr == nil {
+			return fmt.Errorf("%s: %w and is not a model graft wrote; not overwriting it", c.Out, onnx.ErrExists)
+		}
+	}
+	if abs, err := filepath.Abs(c.Out); err == nil {
+		if in, err := filepath.Abs(c.Model); err == nil && abs == in && !c.Force {
+			return fmt.Errorf("%s: %w; refusing to overwrite it", c.Out, onnx.ErrInputModel)
+		}
+	}
+	return onnx.CheckOutPath(c.Model, c.Out, force)
+}

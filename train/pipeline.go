@@ -1,0 +1,518 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/graftml/graft/graph"
+	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
+	"github.com/graftml/graft/train/dataset"
+)
+
+// adaptation is one Adapt call. Adapt runs its steps in order: load,
+// resolveCut, attachHead, selectTrainable, then (unless a dry run)
+// openLog, trainHead, fineTune, evaluate, export and verify. Each step
+// reads what the earlier ones left in the fields and adds its own.
+type adaptation struct {
+	ctx context.Context
+	cfg AdaptConfig // with defaults
+	rep Reporter
+	res *AdaptResult
+
+	// load
+	src   *onnx.Model
+	input string // the image input's name
+	prep  *dataset.Preprocess
+	ds    *dataset.Dataset
+	// resolveCut
+	cut      string
+	cutShape []int
+	// attachHead: the cut model with its head, edited in place until export
+	adapted *onnx.Model
+	spec    surgery.HeadSpec
+	head    *surgery.Head
+	// selectTrainable
+	backbone []string
+	// training
+	log       *MetricsLog
+	images    map[string]*Examples    // preprocessed images by split, once a stage needs them
+	weights   map[string]*onnx.Tensor // trained weights by initializer name
+	final     *Net                    // the last trained net
+	finalEx   map[string]*Examples    // what final reads, by split
+	prefix    *Extractor              // maps images to final's input; nil when final reads images
+	trainFrom time.Time
+	// export
+	tmp string
+}
+
+func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
+	cfg.defaults()
+	if cfg.Out != "" && !cfg.DryRun {
+		if err := cfg.checkOut(); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	return &adaptation{ctx: ctx, cfg: cfg, rep: orNop(cfg.Reporter), weights: map[string]*onnx.Tensor{},
+		res: &AdaptResult{Out: cfg.Out, Head: cfg.Head.String(), DryRun: cfg.DryRun}}, nil
+}
+
+// close releases what the steps opened.
+func (a *adaptation) close() {
+	if a.log != nil {
+		a.log.Close()
+	}
+	if a.tmp != "" {
+		os.Remove(a.tmp)
+	}
+}
+
+// load reads the model, works out its preprocessing and lists the data.
+func (a *adaptation) load() error {
+	var err error
+	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std})
+	if err != nil {
+		return err
+	}
+	a.ds, err = dataset.LoadDataset(dataset.DataConfig{Dir: a.cfg.Data, ValSplit: a.cfg.ValSplit, Seed: a.cfg.Seed})
+	if err != nil {
+		return err
+	}
+	if a.cfg.Strict && len(a.ds.Skipped) > 0 {
+		return &onnx.OptionError{Option: "AdaptConfig.Strict", Err: a.ds.Skipped[0].Err}
+	}
+	a.res.Classes = a.ds.Classes
+	for _, s := range a.ds.Skipped {
+		a.res.Skipped = append(a.res.Skipped, s.Err.Error())
+	}
+	a.spec = a.cfg.Head.spec(len(a.ds.Classes), a.cfg.Seed)
+	if err := a.spec.Validate(); err != nil {
+		return onnx.OptionErrorf("AdaptConfig.Head", "%w", err)
+	}
+	a.res.Images = ImageCounts{Train: len(a.ds.Train), Val: len(a.ds.Val), Test: len(a.ds.Test)}
+	return nil
+}
+
+// resolveCut finds the tensor the head will read, and its shape.
+func (a *adaptation) resolveCut() error {
+	cut, err := surgery.ResolveCut(a.src, a.cfg.Cut)
+	if err != nil {
+		return err
+	}
+	probe, err := graph.Build(a.src, graph.Options{Freeze: true, Outputs: []string{cut}})
+	if err != nil {
+		return err
+	}
+	a.cut, a.res.Cut = cut, cut
+	a.cutShape, _ = probe.Shape(cut)
+	return nil
+}
+
+// attachHead cuts a copy of the model and attaches the new head. The
+// model's labels become the data set's classes: the base model's describe
+// its old classifier.
+func (a *adaptation) attachHead() error {
+	mp := surgery.CloneProto(a.src.Proto)
+	if err := surgery.CutAt(mp, a.cut); err != nil {
+		return err
+	}
+	head, err := surgery.AttachHead(mp, a.cut, a.cutShape, a.spec)
+	if err != nil {
+		return fmt.Errorf("%s: %w", a.cfg.Model, err)
+	}
+	labels, _ := json.Marshal(a.ds.Classes)
+	surgery.SetMetadata(mp, onnx.KeyLabels, string(labels))
+	a.adapted, a.head = &onnx.Model{Proto: mp, Path: a.cfg.Model}, head
+	return nil
+}
+
+// selectTrainable picks the backbone weights that fine-tune and counts
+// the trainable and frozen parameters.
+func (a *adaptation) selectTrainable() error {
+	layers := surgery.Layers(a.adapted.Proto, a.cut)
+	if a.cfg.UnfreezeLast > len(layers) {
+		return onnx.OptionErrorf("AdaptConfig.UnfreezeLast", "%d: the backbone has only %d layers with weights before the cut", a.cfg.UnfreezeLast, len(layers))
+	}
+	backbone, err := surgery.SelectTrainable(layers, a.cfg.Trainable, a.cfg.UnfreezeLast)
+	if err != nil {
+		return err
+	}
+	for _, l := range layers {
+		if slices.ContainsFunc(l.Params, func(p string) bool { return slices.Contains(backbone, p) }) {
+			a.res.TrainableLayers = append(a.res.TrainableLayers, l)
+		} else {
+			a.res.FrozenLayers = append(a.res.FrozenLayers, l)
+		}
+	}
+	var trainable []*onnx.TensorProto
+	for _, t := range a.adapted.Proto.Graph.Initializer {
+		if slices.Contains(a.head.Params, t.Name) || slices.Contains(backbone, t.Name) {
+			trainable = append(trainable, t)
+		}
+	}
+	a.res.Trainable = surgery.CountParams(&onnx.ModelProto{Graph: &onnx.GraphProto{Initializer: trainable}})
+	a.res.Frozen = surgery.CountParams(a.adapted.Proto) - a.res.Trainable
+	if len(backbone) > 0 && a.cfg.FinetuneEpochs == 0 {
+		return onnx.OptionErrorf("AdaptConfig.FinetuneEpochs", "is 0 but AdaptConfig.Trainable/AdaptConfig.UnfreezeLast select %d backbone weights; give N > 0 to train them after the head", len(backbone))
+	}
+	a.backbone = backbone
+	return nil
+}
+
+// openLog opens the metrics log, when asked for.
+func (a *adaptation) openLog() error {
+	if a.cfg.Log == "" {
+		return nil
+	}
+	var err error
+	if a.log, err = NewMetricsLog(a.cfg.Log, string(PhaseHead)); err != nil {
+		return &onnx.OptionError{Option: "AdaptConfig.Log", Err: err}
+	}
+	return nil
+}
+
+// trainHead trains the head, on backbone features computed once per
+// image, or through the whole network when augmenting (augmented images
+// change every epoch).
+func (a *adaptation) trainHead() error {
+	if a.cfg.Augment {
+		t0 := time.Now()
+		if err := a.loadImages(true); err != nil {
+			return err
+		}
+		a.res.FeatureSeconds = time.Since(t0).Seconds()
+		a.trainFrom = time.Now()
+		fit, err := a.trainOnImages(PhaseHead, a.head.Params, nil, a.cfg.Epochs, nil)
+		if err != nil {
+			return err
+		}
+		a.res.History, a.res.Stopped = fit.History, fit.Stopped
+		for _, p := range a.head.Params {
+			a.weights[p] = fit.Net.Weights[p]
+		}
+		return nil
+	}
+	// Fine-tuning needs the images themselves later: without a feature
+	// cache, decode them once and take the features from them.
+	if a.cfg.FinetuneEpochs > 0 && a.cfg.CacheDir == "" {
+		if err := a.loadImages(true); err != nil {
+			return err
+		}
+	}
+	feats, err := a.extractFeatures()
+	if err != nil {
+		return err
+	}
+	h := a.head
+	headProto, err := surgery.SubModel(a.adapted.Proto, h.Features, []int{1, h.FeatureDim}, h.Logits)
+	if err != nil {
+		return err
+	}
+	net, err := NewNet(&onnx.Model{Proto: headProto, Path: a.cfg.Model + " (head)"}, h.Features, h.Logits, h.Params, a.cfg.Seed)
+	if err != nil {
+		return err
+	}
+	a.trainFrom = time.Now()
+	fit, err := a.fit(net, PhaseHead, a.cfg.Epochs, nil, feats)
+	if err != nil {
+		return err
+	}
+	a.res.History, a.res.Stopped = fit.History, fit.Stopped
+	for _, p := range h.Params {
+		a.weights[p] = net.Weights[p]
+	}
+	a.final, a.finalEx = net, feats
+	a.prefix = &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: 32, Dim: h.FeatureDim, shape: []int{h.FeatureDim}}
+	return nil
+}
+
+// fineTune trains the selected backbone layers with the head, starting
+// from the trained head.
+func (a *adaptation) fineTune() error {
+	if a.cfg.FinetuneEpochs == 0 {
+		a.res.TrainSeconds = time.Since(a.trainFrom).Seconds()
+		return nil
+	}
+	if a.images == nil {
+		if err := a.loadImages(false); err != nil {
+			return err
+		}
+	}
+	trainable := append(slices.Clone(a.head.Params), a.backbone...)
+	scale := make([]float64, len(trainable))
+	for i := range scale {
+		scale[i] = 1
+		if i >= len(a.head.Params) {
+			scale[i] = a.cfg.BackboneLRMult
+		}
+	}
+	ft, err := a.trainOnImages(PhaseFineTune, trainable, a.weights, a.cfg.FinetuneEpochs, scale)
+	if err != nil {
+		return err
+	}
+	a.res.History = append(a.res.History, ft.History...)
+	if ft.Stopped != "" {
+		a.res.Stopped = ft.Stopped
+	}
+	for name, t := range ft.Net.Weights {
+		a.weights[name] = t // trained weights and updated BN statistics
+	}
+	a.res.TrainSeconds = time.Since(a.trainFrom).Seconds()
+	return nil
+}
+
+// evaluate scores the trained net on every split.
+func (a *adaptation) evaluate() error {
+	for name, ex := range a.finalEx {
+		if ex == nil || ex.Len() == 0 {
+			continue
+		}
+		if ex.Clean != nil { // score the images, not their last augmentation
+			ex = &Examples{X: ex.Clean, Shape: ex.Shape, Labels: ex.Labels}
+		}
+		ev, err := Evaluate(a.final, ex, a.cfg.Batch, len(a.ds.Classes))
+		if err != nil {
+			return err
+		}
+		for k := range ev.PerClass {
+			ev.PerClass[k].Label = a.ds.Classes[k]
+		}
+		switch name {
+		case "train":
+			a.res.Train = ev
+		case "val":
+			a.res.Val = ev
+		case "test":
+			a.res.Test = ev
+		}
+	}
+	return nil
+}
+
+// fit trains net for epochs with the configured optimizer and schedule.
+func (a *adaptation) fit(net *Net, phase Phase, epochs int, lrScale []float64, ex map[string]*Examples) (*Fit, error) {
+	cfg := a.cfg
+	opt, err := NewOptimizer(cfg.optimizer())
+	if err != nil {
+		return nil, err
+	}
+	train := ex["train"]
+	steps := (train.Len() + cfg.Batch - 1) / cfg.Batch
+	sched, err := NewSchedule(cfg.Schedule, cfg.LR, steps*epochs, steps*cfg.Warmup, 0, 0)
+	if err != nil {
+		return nil, &onnx.OptionError{Option: "AdaptConfig.Warmup", Err: err}
+	}
+	hooks := []Hook{&EarlyStop{Patience: cfg.Patience}, reportHook{r: a.rep, phase: phase}}
+	if a.log != nil {
+		a.log.SetStage(string(phase))
+		hooks = append(hooks, a.log)
+	}
+	t0 := time.Now()
+	a.rep.PhaseStart(phase, epochs)
+	fit, err := Run(a.ctx, net, Config{Epochs: epochs, Batch: cfg.Batch, Optimizer: opt, Schedule: sched, LRScale: lrScale,
+		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Classes: len(a.ds.Classes), Hooks: hooks}, train, ex["val"])
+	a.rep.PhaseEnd(phase, time.Since(t0))
+	return fit, err
+}
+
+// extractFeatures runs every image through the backbone once (or reads
+// its features from the cache) for head training. When the images are
+// loaded already, it computes the features from them.
+func (a *adaptation) extractFeatures() (map[string]*Examples, error) {
+	t0 := time.Now()
+	a.rep.PhaseStart(PhaseFeatures, a.res.Images.Train+a.res.Images.Val+a.res.Images.Test)
+	h := a.head
+	ext := &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: 32, Dim: h.FeatureDim}
+	var cache *FeatureCache
+	if a.cfg.CacheDir != "" {
+		var err error
+		if cache, err = OpenFeatureCache(a.cfg.CacheDir, FileHashBytes(a.src.Raw), a.cut, a.prep); err != nil {
+			return nil, &onnx.OptionError{Option: "AdaptConfig.CacheDir", Err: err}
+		}
+	}
+	feats := map[string]*Examples{}
+	for name, im := range a.images {
+		f, err := ext.Run(a.ctx, im.X, im.Len(), im.Shape)
+		if err != nil {
+			return nil, err
+		}
+		feats[name] = &Examples{X: f, Shape: []int{h.FeatureDim}, Labels: im.Labels}
+		a.res.Cache.Misses += im.Len()
+	}
+	for _, split := range splits(a.ds) {
+		if a.images != nil {
+			break
+		}
+		ex, sk, err := Features(a.ctx, ext, split.samples, a.prep, FeatureOptions{Cache: cache, Strict: a.cfg.Strict, Stats: &a.res.Cache})
+		if err != nil {
+			return nil, err
+		}
+		a.skipped(sk, true)
+		feats[split.name] = ex
+	}
+	a.res.FeatureSeconds = time.Since(t0).Seconds()
+	a.rep.PhaseEnd(PhaseFeatures, time.Since(t0))
+	if feats["train"] == nil || feats["train"].Len() == 0 {
+		return nil, fmt.Errorf("%s: no training image could be read", a.cfg.Data)
+	}
+	notef(a.rep, "features: %d images through the backbone in %.2fs (cache: %d hits, %d misses)", countAll(feats), a.res.FeatureSeconds, a.res.Cache.Hits, a.res.Cache.Misses)
+	return feats, nil
+}
+
+// skipped notes images that could not be read, and records them in the
+// result when record is set.
+func (a *adaptation) skipped(sk []dataset.Skipped, record bool) {
+	for _, s := range sk {
+		if record {
+			a.res.Skipped = append(a.res.Skipped, s.Err.Error())
+		}
+		notef(a.rep, "skipped %s: %v", s.Path, s.Err)
+	}
+}
+
+// loadImages preprocesses every image for training through the whole
+// network; record adds the images it skips to the result. With Augment
+// the training split re-draws a random resized crop and flip of each
+// image every epoch, seeded by Seed.
+func (a *adaptation) loadImages(record bool) error {
+	images := map[string]*Examples{}
+	for _, sp := range splits(a.ds) {
+		if err := a.ctx.Err(); err != nil {
+			return fmt.Errorf("loading images: %w", err)
+		}
+		data, kept, skipped, err := dataset.LoadTensors(sp.samples, a.prep, 0, a.cfg.Strict)
+		if err != nil {
+			return err
+		}
+		a.skipped(skipped, record)
+		ex := &Examples{X: data, Shape: a.prep.Shape(1)[1:]}
+		for _, s := range kept {
+			ex.Labels = append(ex.Labels, s.Label)
+		}
+		if sp.name == "train" && a.cfg.Augment {
+			ex.Clean = slices.Clone(data)
+			ex.Refresh = augmenter(ex, kept, a.prep, a.cfg.Seed)
+		}
+		images[sp.name] = ex
+	}
+	if images["train"] == nil || images["train"].Len() == 0 {
+		return fmt.Errorf("%s: no training image could be read", a.cfg.Data)
+	}
+	a.images = images
+	return nil
+}
+
+// trainOnImages trains the given weights of the adapted model on the
+// images, starting from the weights in start (others as in the model),
+// and makes the result the final net.
+//
+// Without augmentation the frozen layers before the first trainable one
+// compute the same values for an image every epoch: when they end in one
+// tensor, they run once per image and training starts from that tensor;
+// a.prefix then maps images to the net's input.
+func (a *adaptation) trainOnImages(phase Phase, trainable []string, start map[string]*onnx.Tensor, epochs int, lrScale []float64) (*Fit, error) {
+	src, netInput, ex := a.adapted, a.input, a.images
+	var prefix *Extractor
+	if !a.cfg.Augment {
+		if p, sub, err := frozenPrefix(a.adapted, a.input, a.head.Logits, trainable, a.cfg.Batch); err != nil {
+			notef(a.rep, "%s: frozen layers run every step: %v", phase, err)
+		} else if p != nil {
+			t0 := time.Now()
+			ex = map[string]*Examples{}
+			for name, e := range a.images {
+				f, err := p.Run(a.ctx, e.X, e.Len(), e.Shape)
+				if err != nil {
+					return nil, err
+				}
+				ex[name] = &Examples{X: f, Shape: p.shape, Labels: e.Labels}
+			}
+			notef(a.rep, "%s: frozen layers up to %q ran once per image (%.2fs)", phase, p.Features, time.Since(t0).Seconds())
+			src, netInput, prefix = sub, p.Features, p
+		}
+	}
+	net, err := NewNet(src, netInput, a.head.Logits, trainable, a.cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	net.BNTrain = a.cfg.BN == BNTrain
+	for name, t := range start {
+		if w, ok := net.Weights[name]; ok {
+			copy(w.F, t.F)
+		}
+	}
+	fit, err := a.fit(net, phase, epochs, lrScale, ex)
+	if err != nil {
+		return nil, err
+	}
+	a.final, a.finalEx, a.prefix = fit.Net, ex, prefix
+	return fit, nil
+}
+
+// frozenPrefix splits the model where its frozen layers end, when they
+// end in one tensor: an Extractor computing that tensor from images, and
+// the model from that tensor to the logits. It returns nil when the
+// trainable part reads the images directly.
+func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string, batch int) (*Extractor, *onnx.Model, error) {
+	front := surgery.Frontier(adapted.Proto, trainable)
+	if len(front) != 1 {
+		return nil, nil, fmt.Errorf("the trainable layers read %d tensors of the frozen ones (%s)", len(front), strings.Join(front, ", "))
+	}
+	if front[0] == input {
+		return nil, nil, nil
+	}
+	probe, err := graph.Build(adapted, graph.Options{Freeze: true, Outputs: []string{front[0]}})
+	if err != nil {
+		return nil, nil, err
+	}
+	shape, _ := probe.Shape(front[0])
+	if len(shape) == 0 || shape[0] != 1 {
+		return nil, nil, fmt.Errorf("tensor %q has shape %v at batch 1", front[0], shape)
+	}
+	sub, err := surgery.SubModel(adapted.Proto, front[0], shape, logits)
+	if err != nil {
+		return nil, nil, err
+	}
+	ext := &Extractor{Src: adapted, Input: input, Features: front[0], Batch: max(batch, 16), Dim: onnx.NumElems(shape[1:]), shape: shape[1:]}
+	return ext, &onnx.Model{Proto: sub, Path: adapted.Path}, nil
+}
+
+func countAll(m map[string]*Examples) int {
+	n := 0
+	for _, e := range m {
+		if e != nil {
+			n += e.Len()
+		}
+	}
+	return n
+}
+
+type split struct {
+	name    string
+	samples []dataset.Sample
+}
+
+func splits(ds *dataset.Dataset) []split {
+	var out []split
+	for _, s := range []split{{"train", ds.Train}, {"val", ds.Val}, {"test", ds.Test}} {
+		if len(s.samples) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// augmenter returns an Examples.Refresh that writes a fresh augmentation
+// of every training image into ex.X (see dataset.Preprocess.AugmentSamples).
+func augmenter(ex *Examples, samples []dataset.Sample, prep *dataset.Preprocess, seed int64) func(epoch int) error {
+	return func(epoch int) error {
+		return prep.AugmentSamples(samples, seed, epoch, ex.X)
+	}
+}
