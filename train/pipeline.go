@@ -143,7 +143,7 @@ func (a *adaptation) selectTrainable() error {
 	}
 	backbone, err := surgery.SelectTrainable(layers, a.cfg.Trainable, a.cfg.UnfreezeLast)
 	if err != nil {
-		return err
+		return &onnx.OptionError{Option: "AdaptConfig.Trainable", Err: err}
 	}
 	for _, l := range layers {
 		if slices.ContainsFunc(l.Params, func(p string) bool { return slices.Contains(backbone, p) }) {

@@ -48,11 +48,14 @@ type Head struct {
 // shape cutShape (batch first), and makes its output the only graph
 // output. A 4-D cut gets GlobalAveragePool and Flatten first, so features
 // and heads are 2-D. Weights are initialised as PyTorch's nn.Linear does:
-// weight and bias uniform in ±1/sqrt(fan_in), from spec.Seed.
+// weight and bias uniform in ±1/sqrt(fan_in), from spec.Seed. The
+// model's labels metadata, which named the old classes, is removed.
 func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) (*Head, error) {
 	if err := spec.Validate(); err != nil {
 		return nil, err
 	}
+	// the old labels name the old classifier's classes
+	RemoveMetadata(mp, onnx.KeyLabels)
 	g := mp.Graph
 	opset := onnx.OpsetOf(mp)
 	names := usedNames(g)
