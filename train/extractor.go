@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/graftml/graft/graph"
@@ -76,65 +77,32 @@ type FeatureOptions struct {
 	Stats *CacheStats
 }
 
+// featureChunk is how many images Features decodes and runs at once: the
+// data set's tensors are never all in memory, and an interrupted
+// extraction keeps every chunk it finished in the cache.
+const featureChunk = 64
+
 // Features returns the features e computes for samples, preprocessed by
 // p. Images that do not decode are skipped (and returned), or fail the
-// call with opt.Strict. It checks ctx between batches.
+// call with opt.Strict. It is a pipeline: the next chunk of images is
+// decoded (in parallel) while the backbone runs on the current one, and
+// each chunk's features go to the cache as soon as they are computed. A
+// damaged cache entry is counted in opt.Stats, recomputed and rewritten.
+// It checks ctx between batches.
 func Features(ctx context.Context, e *Extractor, samples []dataset.Sample, p *dataset.Preprocess, opt FeatureOptions) (*Examples, []dataset.Skipped, error) {
-	cache, stats := opt.Cache, opt.Stats
+	stats := opt.Stats
 	if stats == nil {
 		stats = &CacheStats{}
 	}
-	ex := &Examples{}
-	var hashes []string
-	feats := make([][]float32, len(samples))
-	var miss []int
-	for i, s := range samples {
-		if cache != nil {
-			h, err := FileHash(s.Path)
-			if err != nil {
-				return nil, nil, err
-			}
-			hashes = append(hashes, h)
-			if f, ok := cache.Get(h, e.Dim); ok {
-				feats[i] = f
-				stats.Hits++
-				continue
-			}
-		}
-		miss = append(miss, i)
+	hashes, feats, miss, err := cacheLookup(opt.Cache, e.Dim, samples, stats)
+	if err != nil {
+		return nil, nil, err
 	}
-	var skipped []dataset.Skipped
-	if len(miss) > 0 {
-		ms := make([]dataset.Sample, len(miss))
-		for j, i := range miss {
-			ms[j] = samples[i]
-		}
-		data, kept, sk, err := dataset.LoadTensors(ms, p, 0, opt.Strict)
-		if err != nil {
-			return nil, nil, err
-		}
-		skipped = sk
-		f, err := e.Run(ctx, data, len(kept), p.Shape(1)[1:])
-		if err != nil {
-			return nil, nil, err
-		}
-		// map kept samples back to their positions
-		pos := map[string][]int{}
-		for _, i := range miss {
-			pos[samples[i].Path] = append(pos[samples[i].Path], i)
-		}
-		for k, s := range kept {
-			i := pos[s.Path][0]
-			pos[s.Path] = pos[s.Path][1:]
-			feats[i] = f[k*e.Dim : (k+1)*e.Dim]
-			if cache != nil {
-				if err := cache.Put(hashes[i], feats[i]); err != nil {
-					return nil, nil, err
-				}
-			}
-		}
-		stats.Misses += len(kept)
+	skipped, err := e.extractMisses(ctx, samples, miss, hashes, feats, p, opt, stats)
+	if err != nil {
+		return nil, nil, err
 	}
+	ex := &Examples{Shape: []int{e.Dim}}
 	for i, s := range samples {
 		if feats[i] == nil {
 			continue // skipped
@@ -142,6 +110,112 @@ func Features(ctx context.Context, e *Extractor, samples []dataset.Sample, p *da
 		ex.X = append(ex.X, feats[i]...)
 		ex.Labels = append(ex.Labels, s.Label)
 	}
-	ex.Shape = []int{e.Dim}
 	return ex, skipped, nil
+}
+
+// cacheLookup hashes every sample's bytes and takes what the cache holds;
+// it returns the hashes, the features found (nil where missing) and the
+// indices still to compute.
+func cacheLookup(cache *FeatureCache, dim int, samples []dataset.Sample, stats *CacheStats) (hashes []string, feats [][]float32, miss []int, err error) {
+	feats = make([][]float32, len(samples))
+	if cache == nil {
+		for i := range samples {
+			miss = append(miss, i)
+		}
+		return nil, feats, miss, nil
+	}
+	hashes = make([]string, len(samples))
+	for i, s := range samples {
+		h, err := FileHash(s.Path)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		hashes[i] = h
+		f, ok, err := cache.Get(h, dim)
+		switch {
+		case errors.Is(err, ErrCorrupt):
+			stats.Corrupt++
+			if stats.FirstCorrupt == "" {
+				stats.FirstCorrupt = cache.path(h)
+			}
+		case err != nil:
+			return nil, nil, nil, err
+		case ok:
+			feats[i] = f
+			stats.Hits++
+			continue
+		}
+		miss = append(miss, i)
+	}
+	return hashes, feats, miss, nil
+}
+
+// decodedChunk is one chunk of images decoded for extractMisses.
+type decodedChunk struct {
+	idx     []int // sample indices of the chunk
+	data    []float32
+	kept    []dataset.Sample
+	skipped []dataset.Skipped
+	err     error
+}
+
+// extractMisses runs the backbone on the samples at indices miss, a chunk
+// at a time, decoding the next chunk while the current one computes, and
+// stores each result in feats (and the cache).
+func (e *Extractor) extractMisses(parent context.Context, samples []dataset.Sample, miss []int, hashes []string, feats [][]float32, p *dataset.Preprocess, opt FeatureOptions, stats *CacheStats) ([]dataset.Skipped, error) {
+	ctx, cancel := context.WithCancel(parent)
+	defer cancel()
+	chunks := make(chan decodedChunk, 1)
+	go func() {
+		defer close(chunks)
+		for start := 0; start < len(miss); start += featureChunk {
+			idx := miss[start:min(start+featureChunk, len(miss))]
+			ms := make([]dataset.Sample, len(idx))
+			for j, i := range idx {
+				ms[j] = samples[i]
+			}
+			c := decodedChunk{idx: idx}
+			c.data, c.kept, c.skipped, c.err = dataset.LoadTensors(ms, p, 0, opt.Strict)
+			select {
+			case chunks <- c:
+			case <-ctx.Done():
+				return
+			}
+			if c.err != nil {
+				return
+			}
+		}
+	}()
+	var skipped []dataset.Skipped
+	done := 0
+	for c := range chunks {
+		if c.err != nil {
+			return nil, c.err
+		}
+		skipped = append(skipped, c.skipped...)
+		f, err := e.Run(ctx, c.data, len(c.kept), p.Shape(1)[1:])
+		if err != nil {
+			return nil, err
+		}
+		// kept is idx minus the skipped images, in order
+		k := 0
+		for _, i := range c.idx {
+			if k == len(c.kept) || c.kept[k].Path != samples[i].Path {
+				continue
+			}
+			feats[i] = f[k*e.Dim : (k+1)*e.Dim]
+			k++
+			if opt.Cache != nil {
+				if err := opt.Cache.Put(hashes[i], feats[i]); err != nil {
+					return nil, err
+				}
+			}
+		}
+		stats.Misses += len(c.kept)
+		done += len(c.idx)
+	}
+	if done < len(miss) { // the decoder stopped early: cancelled
+		return nil, fmt.Errorf("features of image %d of %d: %w", done+1, len(miss), context.Cause(parent))
+	}
+	return skipped, nil
 }

@@ -364,6 +364,9 @@ func (a *adaptation) extractFeatures() (map[string]*Examples, error) {
 		return nil, fmt.Errorf("%s: no training image could be read", a.cfg.Data)
 	}
 	notef(a.rep, "features: %d images through the backbone in %.2fs (cache: %d hits, %d misses)", countAll(feats), a.res.FeatureSeconds, a.res.Cache.Hits, a.res.Cache.Misses)
+	if c := a.res.Cache; c.Corrupt > 0 {
+		notef(a.rep, "feature cache: %d damaged or stale entries (first: %s) were recomputed and rewritten", c.Corrupt, c.FirstCorrupt)
+	}
 	return feats, nil
 }
 

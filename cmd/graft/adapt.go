@@ -224,6 +224,9 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 		return
 	}
 	fmt.Fprintf(w, "time         %.2fs backbone features (cache: %d hits, %d misses), %.2fs training\n", r.FeatureSeconds, r.Cache.Hits, r.Cache.Misses, r.TrainSeconds)
+	if r.Cache.Corrupt > 0 {
+		fmt.Fprintf(w, "cache        %d damaged or stale entries recomputed (first: %s)\n", r.Cache.Corrupt, r.Cache.FirstCorrupt)
+	}
 	if r.Stopped != "" {
 		fmt.Fprintf(w, "             %s\n", r.Stopped)
 	}
