@@ -211,6 +211,11 @@ func TestAtomicFileSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.onnx")
 	rng := rand.New(rand.NewSource(1))
+	// a complete version exists before the first writer starts, so that a
+	// kill during the first write must leave it in place
+	if err := WriteAtomic(path, versionBytes(0), false); err != nil {
+		t.Fatal(err)
+	}
 	const kills = 100
 	during := 0
 	for k := 0; k < kills; k++ {
