@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -318,6 +319,11 @@ type unaryKernel struct {
 	f  func(x float32) float32
 	df func(x, y float32) float32
 	fi func(x int64) int64 // integer version, for folding; nil if none
+	// vf and vdf, when set, replace f and the backward loop with kernels
+	// from package vec over whole slices: vdf sets dst to dy·f'(x) given
+	// the input x and the output y.
+	vf  func(dst, x []float32)
+	vdf func(dst, x, y, dy []float32)
 }
 
 func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
@@ -333,6 +339,10 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return out, nil
 	}
 	out := onnx.NewFloat(x.Shape, nil)
+	if k.vf != nil {
+		vec.Par(len(x.F), func(lo, hi int) { k.vf(out.F[lo:hi], x.F[lo:hi]) })
+		return out, nil
+	}
 	for i, v := range x.F {
 		out.F[i] = k.f(v)
 	}
@@ -342,6 +352,10 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(in[0].Shape, nil)
 	x, y := in[0].F, out.F
+	if k.vdf != nil {
+		vec.Par(len(x), func(lo, hi int) { k.vdf(g.F[lo:hi], x[lo:hi], y[lo:hi], dy.F[lo:hi]) })
+		return g, nil
+	}
 	for i, d := range dy.F {
 		g.F[i] = d * k.df(x[i], y[i])
 	}
