@@ -104,12 +104,14 @@ type naryKernel struct {
 	in    [][]int
 	out   []int
 	index [][]int32 // per input, built once
+	same  bool      // every input has the output's shape
 }
 
 func newNary(op string, in [][]int, out []int) *naryKernel {
-	k := &naryKernel{op: op, in: in, out: out}
+	k := &naryKernel{op: op, in: in, out: out, same: true}
 	for _, s := range in {
 		k.index = append(k.index, broadcastIndex(s, out))
+		k.same = k.same && slices.Equal(s, out)
 	}
 	return k
 }
@@ -140,6 +142,9 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	}
 	out := onnx.NewFloat(k.out, nil)
 	o := out.F
+	if k.same && k.forwardSame(in, o) {
+		return out, nil
+	}
 	a, ia := in[0].F, k.index[0]
 	for i := range o {
 		o[i] = a[ia[i]]
@@ -168,6 +173,38 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// forwardSame is forward for inputs of the output's shape, with the vec
+// kernels and no index arrays; it reports false for ops it does not do.
+func (k *naryKernel) forwardSame(in []*onnx.Tensor, o []float32) bool {
+	var f func(dst, a, b []float32)
+	switch k.op {
+	case "Add", "Sum", "Mean":
+		f = vec.Add
+	case "Sub":
+		f = vec.Sub
+	case "Mul":
+		f = vec.Mul
+	case "Div":
+		f = vec.Div
+	default:
+		return false
+	}
+	vec.Par(len(o), func(lo, hi int) {
+		dst, src := o[lo:hi], in[0].F[lo:hi]
+		if len(in) == 1 {
+			copy(dst, src)
+		}
+		for j := 1; j < len(in); j++ {
+			f(dst, src, in[j].F[lo:hi])
+			src = dst
+		}
+		if k.op == "Mean" {
+			vec.MulScalar(dst, dst, 1/float32(len(in)))
+		}
+	})
+	return true
 }
 
 func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
