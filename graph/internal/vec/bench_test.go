@@ -128,7 +128,7 @@ func benchCases() []benchCase {
 		bnA[i], bnB[i] = 1+float32(i)/64, float32(i)/128
 		bnA64[i], bnB64[i] = float64(bnA[i]), float64(bnB[i])
 	}
-	const inner = 3136 // 56×56 planes
+	const inner = 3125 // planes of about 56×56; 64 channels·3125·32 = benchN
 	return []benchCase{
 		{"Relu", un(oldUnary(relu)), un(Relu), un(reluGeneric)},
 		{"LeakyRelu", un(oldUnary(func(x float32) float32 {
