@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -44,7 +45,9 @@ func reluKernel() *unaryKernel {
 			}
 			return 0
 		},
-		fi: func(x int64) int64 { return max(x, 0) },
+		fi:  func(x int64) int64 { return max(x, 0) },
+		vf:  vec.Relu,
+		vdf: func(dst, x, _, dy []float32) { vec.ReluGrad(dst, x, dy) },
 	}
 }
 
@@ -62,6 +65,8 @@ func leakyReluKernel(alpha float32) *unaryKernel {
 			}
 			return alpha
 		},
+		vf:  func(dst, x []float32) { vec.LeakyRelu(dst, x, alpha) },
+		vdf: func(dst, x, _, dy []float32) { vec.LeakyReluGrad(dst, x, dy, alpha) },
 	}
 }
 
@@ -89,15 +94,19 @@ func sigmoid(x float32) float32 {
 
 func sigmoidKernel() *unaryKernel {
 	return &unaryKernel{
-		f:  sigmoid,
-		df: func(_, y float32) float32 { return y * (1 - y) },
+		f:   sigmoid,
+		df:  func(_, y float32) float32 { return y * (1 - y) },
+		vf:  vec.Sigmoid,
+		vdf: func(dst, _, y, dy []float32) { vec.SigmoidGrad(dst, y, dy) },
 	}
 }
 
 func tanhKernel() *unaryKernel {
 	return &unaryKernel{
-		f:  f32(math.Tanh),
-		df: func(_, y float32) float32 { return 1 - y*y },
+		f:   f32(math.Tanh),
+		df:  func(_, y float32) float32 { return 1 - y*y },
+		vf:  vec.Tanh,
+		vdf: func(dst, _, y, dy []float32) { vec.TanhGrad(dst, y, dy) },
 	}
 }
 
@@ -111,6 +120,8 @@ func hardSigmoidKernel(alpha, beta float32) *unaryKernel {
 			}
 			return 0
 		},
+		vf:  func(dst, x []float32) { vec.HardSigmoid(dst, x, alpha, beta) },
+		vdf: func(dst, x, _, dy []float32) { vec.HardSigmoidGrad(dst, x, dy, alpha, beta) },
 	}
 }
 
@@ -127,6 +138,8 @@ func hardSwishKernel() *unaryKernel {
 			}
 			return 1
 		},
+		vf:  vec.HardSwish,
+		vdf: func(dst, x, _, dy []float32) { vec.HardSwishGrad(dst, x, dy) },
 	}
 }
 
@@ -149,7 +162,9 @@ func clipKernel(lo, hi float32, ilo, ihi int64) *unaryKernel {
 			}
 			return 0
 		},
-		fi: func(x int64) int64 { return min(max(x, ilo), ihi) },
+		fi:  func(x int64) int64 { return min(max(x, ilo), ihi) },
+		vf:  func(dst, x []float32) { vec.Clip(dst, x, lo, hi) },
+		vdf: func(dst, x, _, dy []float32) { vec.ClipGrad(dst, x, dy, lo, hi) },
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -103,12 +104,14 @@ type naryKernel struct {
 	in    [][]int
 	out   []int
 	index [][]int32 // per input, built once
+	same  bool      // every input has the output's shape
 }
 
 func newNary(op string, in [][]int, out []int) *naryKernel {
-	k := &naryKernel{op: op, in: in, out: out}
+	k := &naryKernel{op: op, in: in, out: out, same: true}
 	for _, s := range in {
 		k.index = append(k.index, broadcastIndex(s, out))
+		k.same = k.same && slices.Equal(s, out)
 	}
 	return k
 }
@@ -139,6 +142,9 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	}
 	out := onnx.NewFloat(k.out, nil)
 	o := out.F
+	if k.same && k.forwardSame(in, o) {
+		return out, nil
+	}
 	a, ia := in[0].F, k.index[0]
 	for i := range o {
 		o[i] = a[ia[i]]
@@ -167,6 +173,38 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		}
 	}
 	return out, nil
+}
+
+// forwardSame is forward for inputs of the output's shape, with the vec
+// kernels and no index arrays; it reports false for ops it does not do.
+func (k *naryKernel) forwardSame(in []*onnx.Tensor, o []float32) bool {
+	var f func(dst, a, b []float32)
+	switch k.op {
+	case "Add", "Sum", "Mean":
+		f = vec.Add
+	case "Sub":
+		f = vec.Sub
+	case "Mul":
+		f = vec.Mul
+	case "Div":
+		f = vec.Div
+	default:
+		return false
+	}
+	vec.Par(len(o), func(lo, hi int) {
+		dst, src := o[lo:hi], in[0].F[lo:hi]
+		if len(in) == 1 {
+			copy(dst, src)
+		}
+		for j := 1; j < len(in); j++ {
+			f(dst, src, in[j].F[lo:hi])
+			src = dst
+		}
+		if k.op == "Mean" {
+			vec.MulScalar(dst, dst, 1/float32(len(in)))
+		}
+	})
+	return true
 }
 
 func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
@@ -318,6 +356,11 @@ type unaryKernel struct {
 	f  func(x float32) float32
 	df func(x, y float32) float32
 	fi func(x int64) int64 // integer version, for folding; nil if none
+	// vf and vdf, when set, replace f and the backward loop with kernels
+	// from package vec over whole slices: vdf sets dst to dy·f'(x) given
+	// the input x and the output y.
+	vf  func(dst, x []float32)
+	vdf func(dst, x, y, dy []float32)
 }
 
 func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
@@ -333,6 +376,10 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return out, nil
 	}
 	out := onnx.NewFloat(x.Shape, nil)
+	if k.vf != nil {
+		vec.Par(len(x.F), func(lo, hi int) { k.vf(out.F[lo:hi], x.F[lo:hi]) })
+		return out, nil
+	}
 	for i, v := range x.F {
 		out.F[i] = k.f(v)
 	}
@@ -342,6 +389,10 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(in[0].Shape, nil)
 	x, y := in[0].F, out.F
+	if k.vdf != nil {
+		vec.Par(len(x), func(lo, hi int) { k.vdf(g.F[lo:hi], x[lo:hi], y[lo:hi], dy.F[lo:hi]) })
+		return g, nil
+	}
 	for i, d := range dy.F {
 		g.F[i] = d * k.df(x[i], y[i])
 	}

@@ -1,0 +1,41 @@
+// Package vec holds graft's float32 kernels over contiguous slices:
+// activations (Relu, LeakyRelu, Clip, HardSigmoid, HardSwish, Sigmoid,
+// SiLU, Tanh), Exp and Erf, same-shape arithmetic, scalar and per-channel
+// scale and shift, and the backward counterparts of the activations.
+//
+// Every kernel writes dst[i] from the inputs' element i for i < len(x);
+// dst may be the same slice as an input but must not overlap it
+// otherwise, and it must be at least as long as the inputs (a shorter one
+// panics, as an index out of range would).
+//
+// # Implementations
+//
+// On amd64 CPUs with AVX2 and FMA the kernels run in assembly, 8 values
+// per instruction; elsewhere, or with GRAFT_CPU=generic in the
+// environment, in pure Go written without data-dependent branches (the
+// compiler turns the built-in min and max into branch-free code), so that
+// random signs cost no mispredictions. The choice is made once, at
+// start-up. The assembly does the multiple of 8 leading values and the
+// pure-Go code the rest, so any length and alignment is accepted.
+//
+// # Accuracy
+//
+// Exp, Sigmoid, SiLU, Tanh and Erf are float32 polynomial approximations
+// (coefficients fitted for this package by Lawson's iteratively
+// reweighted least squares in float64, then rounded to float32), not
+// calls to float64 math: their largest error against float64 math over
+// dense sweeps is a few units in the last place (see vec_test.go, which
+// asserts the bounds). They saturate to the limits where the true value
+// rounds to them (Exp(89) = +Inf, Exp(-104) = 0, Sigmoid(±100) = 1 or
+// 0, Tanh(±10) = ±1, Erf(±5) = ±1), propagate NaN and keep the sign of
+// zero where the function is odd. The assembly and the pure-Go code
+// evaluate the same formulas, but the assembly fuses multiply-adds, so
+// they may differ in the last bit.
+//
+// # Parallelism
+//
+// The kernels run on the caller's goroutine. [Par] splits a long slice
+// into chunks of [Chunk] values that run on up to GOMAXPROCS goroutines;
+// the chunking is fixed, so results never depend on the number of
+// goroutines.
+package vec
