@@ -1,13 +1,17 @@
 package graph
 
-// KernelVariant names the compute kernels this process runs with (today
-// the matrix multiply: "gemm:go", or "gemm:simd" in GOEXPERIMENT=simd
-// builds). Each variant is deterministic, but two variants may differ in
-// the last bits (fused multiply-add, summation order), so stored results
+import "github.com/graftml/graft/graph/internal/vec"
+
+// KernelVariant names the compute kernels this process runs with: the
+// matrix multiply ("gemm:go", or "gemm:simd" in GOEXPERIMENT=simd builds)
+// and the vector kernels ("vec:avx2" or "vec:generic", see GRAFT_CPU).
+// Each variant is deterministic, but two variants may differ in the last
+// bits (fused multiply-add, polynomial approximations), so stored results
 // such as feature caches are keyed by it.
 func KernelVariant() string {
+	g := "gemm:go"
 	if gemmFast != nil {
-		return "gemm:simd"
+		g = "gemm:simd"
 	}
-	return "gemm:go"
+	return g + " vec:" + vec.Impl()
 }
