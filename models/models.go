@@ -11,6 +11,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/graftml/graft/onnx"
 )
 
 //go:embed backbone.onnx baseline.json sample
@@ -73,7 +75,7 @@ func Extract(dir string) (model, data string, err error) {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(dst, b, 0o644)
+		return onnx.WriteAtomic(dst, b, true)
 	})
 	if err != nil {
 		return "", "", fmt.Errorf("extracting the shipped sample: %w", err)

@@ -82,6 +82,10 @@ func (a *AtomicFile) Write(p []byte) (int, error) {
 // Name is the target path.
 func (a *AtomicFile) Name() string { return a.path }
 
+// TempName is the temporary file the data goes to before Commit, for a
+// caller that checks what it wrote before putting it in place.
+func (a *AtomicFile) TempName() string { return a.f.Name() }
+
 // Commit syncs the data, renames the file into place and syncs the
 // folder. On any error the temporary file is removed and the target is
 // left as it was.

@@ -81,6 +81,10 @@ type AdaptConfig struct {
 	// Reporter receives progress (nil: none).
 	Reporter Reporter
 	Limits   onnx.Limits
+	// MaxPixels bounds each image's declared width x height (0:
+	// dataset.DefaultMaxPixels); larger images are skipped (or, with
+	// Strict, refused), read from their header before decoding.
+	MaxPixels int64
 }
 
 // AdaptResult is the summary `graft adapt` prints.

@@ -112,7 +112,7 @@ func (c *cancelAt) Step(p Phase, _ StepInfo) {
 // TestFeaturesOptional: Features works with the zero FeatureOptions.
 func TestFeaturesOptional(t *testing.T) {
 	model, data, _ := sample(t)
-	src, input, prep, err := openImageModel(model, onnx.Limits{}, datasetOverrides())
+	src, input, prep, err := openImageModel(model, onnx.Limits{}, datasetOverrides(), 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/graftml/graft/graph"
@@ -15,7 +14,8 @@ import (
 )
 
 // export puts the trained weights and the metadata into the adapted
-// model and writes it to a temporary file next to Out.
+// model and writes it to an atomic file for Out, which verify checks
+// before putting it in place.
 func (a *adaptation) export() error {
 	if a.cfg.Out == "" {
 		return nil
@@ -31,22 +31,28 @@ func (a *adaptation) export() error {
 	if err := a.writeMetadata(); err != nil {
 		return err
 	}
-	tmp := a.cfg.Out + ".graft-tmp"
-	if err := onnx.WriteFile(tmp, mp, true); err != nil {
+	data, err := onnx.Encode(mp)
+	if err != nil {
+		return fmt.Errorf("%s: encoding the model: %w", a.cfg.Out, err)
+	}
+	// Out was checked before training (checkOut): replacing it is allowed
+	f, err := onnx.CreateAtomic(a.cfg.Out, true)
+	if err != nil {
 		return err
 	}
-	a.tmp = tmp
-	return nil
+	a.pending = f
+	_, err = f.Write(data)
+	return err
 }
 
 // verify checks the written file reproduces the in-memory model, then
 // moves it into place.
 func (a *adaptation) verify() error {
-	if a.tmp == "" {
+	if a.pending == nil {
 		return nil
 	}
 	t0 := time.Now()
-	diff, err := a.verifyExport(a.tmp)
+	diff, err := a.verifyExport(a.pending.TempName())
 	if err != nil {
 		return fmt.Errorf("checking the written model: %w", err)
 	}
@@ -54,7 +60,7 @@ func (a *adaptation) verify() error {
 	if diff > 1e-4 {
 		return fmt.Errorf("the written model's outputs differ from the trained model's by %.3g of their magnitude (limit 1e-4); not writing %s", diff, a.cfg.Out)
 	}
-	if err := os.Rename(a.tmp, a.cfg.Out); err != nil {
+	if err := a.pending.Commit(); err != nil {
 		return err
 	}
 	a.rep.PhaseEnd(PhaseExport, time.Since(t0))
@@ -163,10 +169,6 @@ func (c *AdaptConfig) checkOut() error {
 			return fmt.Errorf("%s: %w and is not a model graft wrote; not overwriting it", c.Out, onnx.ErrExists)
 		}
 	}
-	if abs, err := filepath.Abs(c.Out); err == nil {
-		if in, err := filepath.Abs(c.Model); err == nil && abs == in && !c.Force {
-			return fmt.Errorf("%s: %w; refusing to overwrite it", c.Out, onnx.ErrInputModel)
-		}
-	}
+	// the input model is refused whatever force says
 	return onnx.CheckOutPath(c.Model, c.Out, force)
 }

@@ -3,9 +3,10 @@ package train
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/graftml/graft/onnx"
 )
 
 // NopHook does nothing; embed it to implement only some methods.
@@ -60,22 +61,25 @@ func (e *EarlyStop) OnEnd(f *Fit) error {
 	return nil
 }
 
-// MetricsLog writes per-epoch metrics to a .csv or .jsonl file.
+// MetricsLog writes per-epoch metrics to a .csv or .jsonl file. Like every
+// file graft writes, it goes through onnx.AtomicFile: lines accumulate in
+// a temporary file beside path (which can be followed while training
+// runs), and Close puts the whole log in place.
 type MetricsLog struct {
 	NopHook
 	Stage string
-	f     *os.File
+	f     *onnx.AtomicFile
 	csv   bool
 }
 
-// NewMetricsLog creates (or truncates) path; its extension picks the
-// format.
+// NewMetricsLog starts the log at path, replacing a file there on Close;
+// its extension picks the format.
 func NewMetricsLog(path, stage string) (*MetricsLog, error) {
 	ext := strings.ToLower(filepath.Ext(path))
 	if ext != ".csv" && ext != ".jsonl" {
 		return nil, fmt.Errorf("metrics log %s: use a .csv or .jsonl file", path)
 	}
-	f, err := os.Create(path)
+	f, err := onnx.CreateAtomic(path, true)
 	if err != nil {
 		return nil, fmt.Errorf("metrics log: %w", err)
 	}
@@ -111,5 +115,5 @@ func (l *MetricsLog) OnEpoch(_ *Fit, m EpochMetrics) error {
 	return err
 }
 
-// Close closes the file.
-func (l *MetricsLog) Close() error { return l.f.Close() }
+// Close puts the log in place.
+func (l *MetricsLog) Close() error { return l.f.Commit() }

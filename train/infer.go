@@ -25,6 +25,10 @@ type InferConfig struct {
 	Batch  int  // images per forward pass; default 32
 	Strict bool // an image that does not decode is an error instead of being skipped
 	Limits onnx.Limits
+	// MaxPixels bounds each image's declared width x height (0:
+	// dataset.DefaultMaxPixels); larger images are refused from their
+	// header, before decoding.
+	MaxPixels int64
 }
 
 // classifier is a model ready to classify preprocessed images.
@@ -41,7 +45,7 @@ type classifier struct {
 
 // openImageModel reads a model with one image input, checks graft can
 // build it, and works out its preprocessing.
-func openImageModel(path string, lim onnx.Limits, ov dataset.Overrides) (*onnx.Model, string, *dataset.Preprocess, error) {
+func openImageModel(path string, lim onnx.Limits, ov dataset.Overrides, maxPixels int64) (*onnx.Model, string, *dataset.Preprocess, error) {
 	src, err := onnx.ReadFile(path, lim)
 	if err != nil {
 		return nil, "", nil, err
@@ -57,11 +61,12 @@ func openImageModel(path string, lim onnx.Limits, ov dataset.Overrides) (*onnx.M
 	if err != nil {
 		return nil, "", nil, err
 	}
+	prep.MaxPixels = maxPixels
 	return src, ins[0].Name, prep, nil
 }
 
 func openClassifier(cfg InferConfig) (*classifier, error) {
-	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std})
+	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std}, cfg.MaxPixels)
 	if err != nil {
 		return nil, err
 	}

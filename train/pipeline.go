@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"time"
@@ -47,8 +46,8 @@ type adaptation struct {
 	finalEx   map[string]*Examples    // what final reads, by split
 	prefix    *Extractor              // maps images to final's input; nil when final reads images
 	trainFrom time.Time
-	// export
-	tmp string
+	// export: the model written but not yet verified and put in place
+	pending *onnx.AtomicFile
 }
 
 func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
@@ -70,19 +69,19 @@ func (a *adaptation) close() {
 	if a.log != nil {
 		a.log.Close()
 	}
-	if a.tmp != "" {
-		os.Remove(a.tmp)
+	if a.pending != nil {
+		a.pending.Abort() // after Commit, this does nothing
 	}
 }
 
 // load reads the model, works out its preprocessing and lists the data.
 func (a *adaptation) load() error {
 	var err error
-	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std})
+	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std}, a.cfg.MaxPixels)
 	if err != nil {
 		return err
 	}
-	a.ds, err = dataset.LoadDataset(dataset.DataConfig{Dir: a.cfg.Data, ValSplit: a.cfg.ValSplit, Seed: a.cfg.Seed})
+	a.ds, err = dataset.LoadDataset(dataset.DataConfig{Dir: a.cfg.Data, ValSplit: a.cfg.ValSplit, Seed: a.cfg.Seed, MaxPixels: a.cfg.MaxPixels})
 	if err != nil {
 		return err
 	}

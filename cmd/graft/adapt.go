@@ -112,7 +112,7 @@ func adaptFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-		jsonFlag, maxMemoryFlag,
+		jsonFlag, maxMemoryFlag, maxPixelsFlag,
 	}
 }
 
@@ -131,6 +131,9 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	}
 	var err error
 	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxPixels, err = maxPixels(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Head, err = parseHead(c.String("head"), c.Float64("dropout")); err != nil {

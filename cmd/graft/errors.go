@@ -8,6 +8,7 @@ import (
 
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/train"
+	"github.com/graftml/graft/train/dataset"
 )
 
 // optionFlags maps the library's option names (onnx.OptionError.Option,
@@ -74,6 +75,7 @@ var hints = []struct {
 	hint  string
 }{
 	{onnx.ErrTooLarge, "raise --max-memory to allow it"},
+	{dataset.ErrTooManyPixels, "raise --max-pixels to allow it"},
 	{onnx.ErrExists, "use --force to overwrite it"},
 	{train.ErrDiverged, "lower --lr or check the data"},
 }

@@ -16,7 +16,7 @@ func inferFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale (default: the model's metadata)"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata)"},
 		&cli.IntFlag{Name: "batch", Value: 32, Usage: "images per forward pass"},
-		jsonFlag, maxMemoryFlag,
+		jsonFlag, maxMemoryFlag, maxPixelsFlag,
 	}
 }
 
@@ -24,6 +24,9 @@ func inferConfig(c *cli.Context, model string) (train.InferConfig, error) {
 	cfg := train.InferConfig{Model: model, Resize: c.Int("resize"), Batch: c.Int("batch")}
 	var err error
 	if cfg.Limits, err = limits(c); err != nil {
+		return cfg, err
+	}
+	if cfg.MaxPixels, err = maxPixels(c); err != nil {
 		return cfg, err
 	}
 	if cfg.Mean, err = floatList(c, "mean"); err != nil {

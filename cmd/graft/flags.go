@@ -6,13 +6,24 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/train/dataset"
 	"github.com/urfave/cli/v2"
 )
 
 var (
 	jsonFlag      = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
 	maxMemoryFlag = &cli.StringFlag{Name: "max-memory", Value: "4GiB", Usage: "refuse models declaring more tensor data than this (e.g. 512MiB, 8GiB)"}
+	maxPixelsFlag = &cli.Int64Flag{Name: "max-pixels", Value: dataset.DefaultMaxPixels, Usage: "refuse images whose header declares more than `N` pixels (width x height), before decoding them"}
 )
+
+// maxPixels reads --max-pixels.
+func maxPixels(c *cli.Context) (int64, error) {
+	n := c.Int64("max-pixels")
+	if n < 1 {
+		return 0, fmt.Errorf("--max-pixels %d: must be at least 1", n)
+	}
+	return n, nil
+}
 
 // limits maps --max-memory to onnx.Limits.
 func limits(c *cli.Context) (onnx.Limits, error) {

@@ -1,6 +1,7 @@
 package onnxtest
 
 import (
+	"go/ast"
 	"go/parser"
 	"go/token"
 	"io/fs"
@@ -21,7 +22,7 @@ import (
 // also import its own subpackages), so a new package cannot slip through.
 var layerImports = map[string][]string{
 	"onnx":          {},
-	"models":        {},
+	"models":        {"onnx"},
 	"onnx/onnxtest": {"onnx"},
 	"onnx/surgery":  {"onnx"},
 	"graph":         {"onnx", "onnx/surgery"},
@@ -141,5 +142,60 @@ func TestLayerRules(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(RepoRoot(), "go.mod")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// writeCalls are the standard-library calls that create or write files.
+var writeCalls = map[string]bool{
+	"os.Create": true, "os.WriteFile": true, "os.OpenFile": true, "os.CreateTemp": true,
+	"ioutil.WriteFile": true, "ioutil.TempFile": true, "os.Rename": true,
+}
+
+// TestOneWriter: outside onnx/write.go, no non-test code creates, writes
+// or renames files itself; everything goes through onnx.AtomicFile, which
+// never tears a file, never writes the input model, and honours the umask.
+func TestOneWriter(t *testing.T) {
+	root := RepoRoot()
+	found := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, path)
+		f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			sel, ok := n.(*ast.SelectorExpr)
+			if !ok {
+				return true
+			}
+			id, ok := sel.X.(*ast.Ident)
+			if !ok || !writeCalls[id.Name+"."+sel.Sel.Name] {
+				return true
+			}
+			found++
+			if filepath.ToSlash(rel) != "onnx/write.go" {
+				t.Errorf("%s: %s.%s writes a file directly; use onnx.CreateAtomic or onnx.WriteAtomic", rel, id.Name, sel.Sel.Name)
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if found == 0 {
+		t.Fatal("no file-writing call found at all, not even in onnx/write.go: the scan is broken")
 	}
 }

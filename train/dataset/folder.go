@@ -36,6 +36,7 @@ type Dataset struct {
 	Skipped []Skipped
 
 	classPath []string // the training class folders
+	maxPixels int64
 }
 
 // DataConfig says where a data set is and how to split it. The zero
@@ -47,6 +48,10 @@ type DataConfig struct {
 	ValSplit float64
 	// Seed seeds the choice of the validation images.
 	Seed int64
+	// MaxPixels bounds each image's declared width x height, read from
+	// its header; larger images are skipped like unreadable ones. 0 means
+	// DefaultMaxPixels.
+	MaxPixels int64
 }
 
 // imageExts are the file extensions of images, lower case.
@@ -78,7 +83,7 @@ func LoadDataset(cfg DataConfig) (*Dataset, error) {
 	if err := checkDir(dir); err != nil {
 		return nil, err
 	}
-	ds := &Dataset{Dir: dir}
+	ds := &Dataset{Dir: dir, maxPixels: cfg.MaxPixels}
 	trainDir, err := splitDir(dir, trainNames)
 	if err != nil {
 		return nil, err
@@ -159,7 +164,7 @@ func (ds *Dataset) checkHeaders() error {
 	for _, set := range []*[]Sample{&ds.Train, &ds.Val, &ds.Test} {
 		errs := make([]error, len(*set))
 		parallel(len(*set), 0, func(i int) bool {
-			_, errs[i] = decodeConfig((*set)[i].Path)
+			_, errs[i] = decodeConfig((*set)[i].Path, ds.maxPixels)
 			return true
 		})
 		kept := (*set)[:0]

@@ -3,6 +3,7 @@ package dataset
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -77,6 +78,10 @@ type Preprocess struct {
 	Resize        int    // shorter side resized to this before the crop
 	Scale         float32
 	Mean, Std     []float32
+	// MaxPixels bounds the width x height of the images decoded for this
+	// preprocessing; 0 means DefaultMaxPixels. It is not part of the
+	// preprocessing a model records.
+	MaxPixels int64 `json:"-"`
 }
 
 // Shape returns the input tensor shape for a batch of n images.
@@ -643,7 +648,7 @@ func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst
 	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), 0, func(i int) bool {
-		img, err := DecodeFile(samples[i].Path)
+		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
 		if err == nil {
 			rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
 			err = p.Augment(img, rng, dst[i*size:(i+1)*size])
@@ -686,10 +691,15 @@ func randomResizedCrop(w, h int, rng *rand.Rand) image.Rectangle {
 	return image.Rect(x, y, x+cw, y+ch)
 }
 
-// MaxPixels bounds the size of an image DecodeFile decodes (width times
-// height), so that a small file claiming a huge image cannot exhaust
-// memory.
-const MaxPixels = 1 << 28
+// DefaultMaxPixels bounds the size of an image graft decodes (width times
+// height) unless Preprocess.MaxPixels or DataConfig.MaxPixels says
+// otherwise, so that a small file claiming a huge image cannot exhaust
+// memory: 50 million pixels decode to 200 MB of RGBA. The limit is checked
+// from the file's header, before decoding.
+const DefaultMaxPixels = 50_000_000
+
+// ErrTooManyPixels marks an image refused for its declared size.
+var ErrTooManyPixels = errors.New("above the pixel limit")
 
 // format is an image format DecodeFile reads.
 type format struct {
@@ -722,20 +732,22 @@ const formatNames = "JPEG, PNG, BMP, GIF or WebP"
 
 // DecodeFile decodes the image file at path: JPEG, PNG, BMP, GIF (its
 // first frame) or WebP, told apart by content rather than by extension.
-// Errors name the file.
-func DecodeFile(path string) (image.Image, error) {
+// An image of more than maxPixels pixels (0: DefaultMaxPixels) is refused
+// from its header with an error wrapping ErrTooManyPixels. Errors name the
+// file.
+func DecodeFile(path string, maxPixels int64) (image.Image, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	img, err := decode(data)
+	img, err := decode(data, maxPixels)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }
 
-func decode(data []byte) (image.Image, error) {
+func decode(data []byte, maxPixels int64) (image.Image, error) {
 	f := sniff(data)
 	if f == nil {
 		return nil, fmt.Errorf("not a %s image", formatNames)
@@ -744,7 +756,7 @@ func decode(data []byte) (image.Image, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
-	if err := checkSize(cfg); err != nil {
+	if err := checkSize(cfg, maxPixels); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	img, err := f.decode(bytes.NewReader(data))
@@ -754,8 +766,9 @@ func decode(data []byte) (image.Image, error) {
 	return img, nil
 }
 
-// decodeConfig reads the header of the image file at path.
-func decodeConfig(path string) (image.Config, error) {
+// decodeConfig reads the header of the image file at path and checks its
+// size against maxPixels (0: DefaultMaxPixels).
+func decodeConfig(path string, maxPixels int64) (image.Config, error) {
 	file, err := os.Open(path)
 	if err != nil {
 		return image.Config{}, err
@@ -769,7 +782,7 @@ func decodeConfig(path string) (image.Config, error) {
 	}
 	cfg, err := f.config(r)
 	if err == nil {
-		err = checkSize(cfg)
+		err = checkSize(cfg, maxPixels)
 	}
 	if err != nil {
 		return image.Config{}, fmt.Errorf("%s: %s: %w", path, f.name, err)
@@ -777,12 +790,15 @@ func decodeConfig(path string) (image.Config, error) {
 	return cfg, nil
 }
 
-func checkSize(cfg image.Config) error {
+func checkSize(cfg image.Config, maxPixels int64) error {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return fmt.Errorf("image is empty (%dx%d)", cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return fmt.Errorf("image is %dx%d, above graft's limit of %d pixels", cfg.Width, cfg.Height, MaxPixels)
+	if n := int64(cfg.Width) * int64(cfg.Height); n > maxPixels {
+		return fmt.Errorf("image is %dx%d = %d pixels, %w of %d", cfg.Width, cfg.Height, n, ErrTooManyPixels, maxPixels)
 	}
 	return nil
 }
@@ -802,7 +818,7 @@ func LoadTensors(samples []Sample, p *Preprocess, workers int, strict bool) (dat
 	data = make([]float32, len(samples)*size)
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
-		img, err := DecodeFile(samples[i].Path)
+		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
 		if err == nil {
 			if err = c.tensor(img, data[i*size:(i+1)*size]); err != nil {
 				err = fmt.Errorf("%s: %w", samples[i].Path, err)

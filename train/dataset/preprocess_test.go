@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"hash/crc32"
 	"image"
@@ -169,7 +170,7 @@ func TestPreprocessForBackbone(t *testing.T) {
 	// The shipped sample's 32x32 gray PNGs reach the model exactly as the
 	// recipe's to_input computes them: replicated, *scale, (x-mean)/std.
 	png := filepath.Join(onnxtest.RepoRoot(), "models", "sample", "train", "Bag", "000.png")
-	img, err := DecodeFile(png)
+	img, err := DecodeFile(png, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -324,7 +325,7 @@ func TestTensorNoResampling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec, err := DecodeFile(path)
+	dec, err := DecodeFile(path, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -663,7 +664,7 @@ func TestDecodeFile(t *testing.T) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		got, err := DecodeFile(path)
+		got, err := DecodeFile(path, 0)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
@@ -715,20 +716,50 @@ func TestDecodeFileErrors(t *testing.T) {
 		{"text.png", []byte("hello"), "not a JPEG, PNG, BMP, GIF or WebP image"},
 		{"cut.png", good.Bytes()[:40], "PNG: unexpected EOF"},
 		{"cut.jpg", []byte("\xff\xd8\xff"), "JPEG: "},
-		{"huge.png", huge, "PNG: image is 1048576x1048576, above graft's limit"},
+		{"huge.png", huge, "PNG: image is 1048576x1048576 = 1099511627776 pixels, above the pixel limit of 50000000"},
 		{"empty.gif", nil, "not a JPEG"},
 	} {
 		path := filepath.Join(dir, tc.name)
 		if err := os.WriteFile(path, tc.data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err := DecodeFile(path)
+		_, err := DecodeFile(path, 0)
 		if err == nil || !strings.HasPrefix(err.Error(), path+": ") || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want %q naming the file", tc.name, err, tc.want)
 		}
 	}
-	if _, err := DecodeFile(filepath.Join(dir, "missing.png")); err == nil || !strings.Contains(err.Error(), "missing.png") {
+	if _, err := DecodeFile(filepath.Join(dir, "missing.png"), 0); err == nil || !strings.Contains(err.Error(), "missing.png") {
 		t.Errorf("missing file: error %v", err)
+	}
+	// 8000x7000 = 56 million pixels: above the default of 50 million,
+	// below a limit of 60 million (then the missing pixel data fails)
+	big := bytes.Clone(good.Bytes())
+	binary.BigEndian.PutUint32(big[16:], 8000)
+	binary.BigEndian.PutUint32(big[20:], 7000)
+	binary.BigEndian.PutUint32(big[29:], crc32.ChecksumIEEE(big[12:29]))
+	path := filepath.Join(dir, "big.png")
+	os.WriteFile(path, big, 0o644)
+	if _, err := DecodeFile(path, 0); !errors.Is(err, ErrTooManyPixels) {
+		t.Errorf("56 Mpixel image at the default limit: %v", err)
+	}
+	if _, err := DecodeFile(path, 60_000_000); err == nil || errors.Is(err, ErrTooManyPixels) {
+		t.Errorf("56 Mpixel image under a 60 Mpixel limit: %v, want a decoding error", err)
+	}
+	ds := filepath.Join(dir, "ds")
+	for _, c := range []string{"a", "b"} {
+		os.MkdirAll(filepath.Join(ds, c), 0o755)
+		os.WriteFile(filepath.Join(ds, c, "ok.png"), good.Bytes(), 0o644)
+	}
+	os.WriteFile(filepath.Join(ds, "a", "big.png"), big, 0o644)
+	d, err := LoadDataset(DataConfig{Dir: ds})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Skipped) != 1 || !errors.Is(d.Skipped[0].Err, ErrTooManyPixels) || !strings.Contains(d.Skipped[0].Err.Error(), "big.png") {
+		t.Errorf("data set with a 56 Mpixel image: skipped %v", d.Skipped)
+	}
+	if d, err := LoadDataset(DataConfig{Dir: ds, MaxPixels: 60_000_000}); err != nil || len(d.Skipped) != 0 {
+		t.Errorf("with MaxPixels 60M the header passes: %v, skipped %v", err, d.Skipped)
 	}
 }
 
@@ -764,7 +795,7 @@ func TestLoadTensorsOrder(t *testing.T) {
 			// Each image's tensor is what Tensor makes of it.
 			one := make([]float32, p.Size())
 			for i, s := range ss {
-				img, err := DecodeFile(s.Path)
+				img, err := DecodeFile(s.Path, 0)
 				if err != nil {
 					t.Fatal(err)
 				}
