@@ -89,9 +89,7 @@ func (a *adaptation) load() error {
 		return &onnx.OptionError{Option: "AdaptConfig.Strict", Err: a.ds.Skipped[0].Err}
 	}
 	a.res.Classes = a.ds.Classes
-	for _, s := range a.ds.Skipped {
-		a.res.Skipped = append(a.res.Skipped, s.Err.Error())
-	}
+	a.skipped(a.ds.Skipped, true)
 	a.spec = a.cfg.Head.spec(len(a.ds.Classes), a.cfg.Seed)
 	if err := a.spec.Validate(); err != nil {
 		return onnx.OptionErrorf("AdaptConfig.Head", "%w", err)
