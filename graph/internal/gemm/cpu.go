@@ -18,6 +18,10 @@ type kernel struct {
 	// is 0 (C is not read, so NaNs in it vanish), else
 	// C = fma(alpha, sum, beta·C). kc may be 0.
 	micro func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+	// half, if not nil, is micro for the first nr/2 columns only (same
+	// panels, same operations per element), for edge tiles of C at most
+	// nr/2 columns wide.
+	half func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 	// packB, if not nil, packs full panels of an untransposed B: for
 	// l < kc and p < panels, dst[p·kc·nr + l·nr : +nr] =
 	// src[l·ldb + p·nr : +nr].

@@ -222,7 +222,11 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, pa []float32, transB bool, alph
 								copy(e[r*nr:r*nr+cols], c[(i+r)*ldc+j:])
 							}
 						}
-						kn.micro(kc, apan, bpan, &e[0], nr, alpha, bt)
+						if cols <= nr/2 && kn.half != nil {
+							kn.half(kc, apan, bpan, &e[0], nr, alpha, bt)
+						} else {
+							kn.micro(kc, apan, bpan, &e[0], nr, alpha, bt)
+						}
 						for r := range rows {
 							copy(c[(i+r)*ldc+j:(i+r)*ldc+j+cols], e[r*nr:])
 						}

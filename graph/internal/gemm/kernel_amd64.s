@@ -88,6 +88,7 @@ loop4:
 	PREFETCHT0 640(DI)
 	PREFETCHT0 704(DI)
 	PREFETCHT0 384(SI)
+	PREFETCHT0 448(SI)
 	VMOVUPS 128(DI), Y0
 	VMOVUPS 160(DI), Y1
 	VBROADCASTSS 48(SI), Y2
@@ -234,5 +235,93 @@ scaled:
 	VMULPS 32(R9)(R8*2), Y1, Y2
 	VFMADD231PS Y0, Y15, Y2
 	VMOVUPS Y2, 32(R9)(R8*2)
+	VZEROUPPER
+	RET
+
+// func microAVX2x8(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+//
+// microAVX2 for the first 8 columns only, for edge tiles of C at most 8
+// columns wide: b is still a panel of 16 columns (64 bytes a step), C
+// gets 6x8 values, each by the same operations as in microAVX2.
+// Registers: Y0 a half row of B, Y2-Y3 broadcasts of A, Y4-Y9 the
+// accumulators (row r in Y(4+r)).
+TEXT ·microAVX2x8(SB), NOSPLIT, $0-48
+	MOVQ kc+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), DI
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	SHLQ $2, R8
+	LEAQ (DX)(R8*2), R9
+	ADDQ R8, R9 // R9: row 3 of C
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	TESTQ CX, CX
+	JZ   store8
+
+loop8:
+	VMOVUPS (DI), Y0
+	VBROADCASTSS 0(SI), Y2
+	VFMADD231PS Y0, Y2, Y4
+	VBROADCASTSS 4(SI), Y3
+	VFMADD231PS Y0, Y3, Y5
+	VBROADCASTSS 8(SI), Y2
+	VFMADD231PS Y0, Y2, Y6
+	VBROADCASTSS 12(SI), Y3
+	VFMADD231PS Y0, Y3, Y7
+	VBROADCASTSS 16(SI), Y2
+	VFMADD231PS Y0, Y2, Y8
+	VBROADCASTSS 20(SI), Y3
+	VFMADD231PS Y0, Y3, Y9
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  loop8
+
+store8:
+	VBROADCASTSS alpha+40(FP), Y0
+	MOVL beta+44(FP), AX
+	SHLL $1, AX // drop the sign: -0 is 0 too
+	JNZ  scaled8
+
+	VMULPS Y0, Y4, Y4
+	VMOVUPS Y4, (DX)
+	VMULPS Y0, Y5, Y5
+	VMOVUPS Y5, (DX)(R8*1)
+	VMULPS Y0, Y6, Y6
+	VMOVUPS Y6, (DX)(R8*2)
+	VMULPS Y0, Y7, Y7
+	VMOVUPS Y7, (R9)
+	VMULPS Y0, Y8, Y8
+	VMOVUPS Y8, (R9)(R8*1)
+	VMULPS Y0, Y9, Y9
+	VMOVUPS Y9, (R9)(R8*2)
+	VZEROUPPER
+	RET
+
+scaled8:
+	VBROADCASTSS beta+44(FP), Y1
+	VMULPS (DX), Y1, Y2
+	VFMADD231PS Y0, Y4, Y2
+	VMOVUPS Y2, (DX)
+	VMULPS (DX)(R8*1), Y1, Y2
+	VFMADD231PS Y0, Y5, Y2
+	VMOVUPS Y2, (DX)(R8*1)
+	VMULPS (DX)(R8*2), Y1, Y2
+	VFMADD231PS Y0, Y6, Y2
+	VMOVUPS Y2, (DX)(R8*2)
+	VMULPS (R9), Y1, Y2
+	VFMADD231PS Y0, Y7, Y2
+	VMOVUPS Y2, (R9)
+	VMULPS (R9)(R8*1), Y1, Y2
+	VFMADD231PS Y0, Y8, Y2
+	VMOVUPS Y2, (R9)(R8*1)
+	VMULPS (R9)(R8*2), Y1, Y2
+	VFMADD231PS Y0, Y9, Y2
+	VMOVUPS Y2, (R9)(R8*2)
 	VZEROUPPER
 	RET
