@@ -47,12 +47,16 @@ func Sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []flo
 		return
 	}
 	checkA(transA, m, k, a, lda)
-	kn := active
-	workers = workerCount(workers, m, n, k)
-	pa := getBuf(packedALen(kn, m, k))
-	packA(kn, workers, transA, m, k, a, lda, *pa)
-	mul(kn, workers, m, n, k, *pa, transB, alpha, b, ldb, beta, c, ldc)
-	putBuf(pa)
+	mul(active, workerCount(workers, m, n, k), m, n, k, aSource{a: a, lda: lda, transA: transA}, transB, alpha, b, ldb, beta, c, ldc)
+}
+
+// aSource is op(A) for mul: packed once (packed != nil), or a, lda and
+// transA as Sgemm takes them, packed block by block as the product runs.
+type aSource struct {
+	packed []float32
+	a      []float32
+	lda    int
+	transA bool
 }
 
 // PackedA is op(A) (m×k) packed once for the kernel in use when it was
@@ -101,7 +105,7 @@ func (p *PackedA) Mul(workers int, transB bool, n int, alpha float32, b []float3
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	mul(p.kn, workerCount(workers, m, n, k), m, n, k, p.data, transB, alpha, b, ldb, beta, c, ldc)
+	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, transB, alpha, b, ldb, beta, c, ldc)
 }
 
 func workerCount(workers, m, n, k int) int {
@@ -162,25 +166,26 @@ func packedALen(kn *kernel, m, k int) int {
 	return (m + kn.mr - 1) / kn.mr * kn.mr * k
 }
 
-// mul adds the product of the packed op(A) pa (m×k) and op(B) to C as
-// Sgemm describes, on at most workers goroutines. Tasks are rectangles
+// mul computes C = alpha·op(A)·op(B) + beta·C as Sgemm describes, on at most workers goroutines. Tasks are rectangles
 // of C whose edges fall on multiples of the kernel's panels, so which
 // tiles of C are edge tiles depends on m and n only.
-func mul(kn *kernel, workers, m, n, k int, pa []float32, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkB(transB, k, n, b, ldb)
 	mp, np := (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
-	nbk, ppb, mbk, mpb := tiles(workers, mp, np)
+	nbk, ppb, mbk, mpb := tiles(workers, mp, np, src.packed != nil)
 	forEach(workers, nbk*mbk, func(t int) {
 		j0 := (t % nbk) * ppb * kn.nr
 		i0 := (t / nbk) * mpb * kn.mr
 		j1 := min(n, j0+ppb*kn.nr)
 		i1 := min(m, i0+mpb*kn.mr)
-		block(kn, i0, i1, j0, j1, m, k, pa, transB, alpha, b, ldb, beta, c, ldc)
+		block(kn, i0, i1, j0, j1, m, k, src, transB, alpha, b, ldb, beta, c, ldc)
 	})
 }
 
-// block computes rows i0..i1-1, columns j0..j1-1 of C.
-func block(kn *kernel, i0, i1, j0, j1, m, k int, pa []float32, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+// block computes rows i0..i1-1, columns j0..j1-1 of C. When op(A) is not
+// packed yet, it packs each row block of each k-block (at most mc×kc, in
+// L2) before the kernels read it.
+func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	mr, nr := kn.mr, kn.nr
 	kcb := kBlocks(k)
 	mp := (m + mr - 1) / mr // panels of A per k-block
@@ -189,6 +194,12 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, pa []float32, transB bool, alph
 	pb := getBuf(((nc+nr-1)/nr*nr)*kcb + 64)
 	defer putBuf(pb)
 	bp := align64(*pb)
+	var abuf []float32
+	if src.packed == nil {
+		pa := getBuf(mc*kcb + 64)
+		defer putBuf(pa)
+		abuf = align64(*pa)
+	}
 	var edge [16 * 32]float32 // an edge tile of C: mr×nr ≤ 16×32
 	for jc := j0; jc < j1; jc += nc {
 		ncb := min(nc, j1-jc)
@@ -200,15 +211,24 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, pa []float32, transB bool, alph
 			if l0 > 0 {
 				bt = 1
 			}
-			ablk := pa[l0*mp*mr:] // this k-block's panels of A
 			for ic := i0; ic < i1; ic += mc {
 				ie := min(i1, ic+mc)
+				// the panels of A for rows ic..ie-1 and this k-block
+				var ablk []float32
+				if src.packed != nil {
+					ablk = src.packed[l0*mp*mr+(ic/mr)*kc*mr:]
+				} else {
+					ablk = abuf
+					for i := ic; i < ie; i += mr {
+						packPanelA(src.transA, ablk[(i-ic)/mr*kc*mr:][:kc*mr], src.a, src.lda, i, min(mr, m-i), l0, kc, mr)
+					}
+				}
 				for p := range npan {
 					j := jc + p*nr
 					cols := min(nr, j1-j)
 					bpan := &bp[p*kc*nr]
 					for i := ic; i < ie; i += mr {
-						apan := &ablk[(i/mr)*kc*mr]
+						apan := &ablk[(i-ic)/mr*kc*mr]
 						rows := min(mr, ie-i)
 						if rows == mr && cols == nr {
 							kn.micro(kc, apan, bpan, &c[i*ldc+j], ldc, alpha, bt)
@@ -242,9 +262,10 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, pa []float32, transB bool, alph
 // for workers goroutines (one task when there is one worker). With
 // several it picks the split with the least
 // estimated time on the busiest worker, counting one unit per kernel call
-// and half a unit per B panel packed (a split of the rows packs the same
-// B panels again).
-func tiles(workers, mp, np int) (nbk, ppb, mbk, mpb int) {
+// and half a unit per panel of B packed (a split of the rows packs the
+// same B panels again) and, unless A is packed already, per panel of A
+// (a split of the columns packs them again).
+func tiles(workers, mp, np int, aPacked bool) (nbk, ppb, mbk, mpb int) {
 	ceil := func(a, b int) int { return (a + b - 1) / b }
 	if workers <= 1 {
 		return 1, np, 1, mp
@@ -257,7 +278,11 @@ func tiles(workers, mp, np int) (nbk, ppb, mbk, mpb int) {
 			q := ceil(mp, mb)
 			mb := ceil(mp, q)
 			rounds := ceil(nb*mb, workers)
-			cost := float64(rounds) * (float64(p*q) + 0.5*float64(p) + 2)
+			cost := float64(p*q) + 0.5*float64(p) + 2
+			if !aPacked {
+				cost += 0.5 * float64(q)
+			}
+			cost *= float64(rounds)
 			if best < 0 || cost < best {
 				best, nbk, ppb, mbk, mpb = cost, nb, p, mb, q
 			}
@@ -287,14 +312,19 @@ func packA(kn *kernel, workers int, transA bool, m, k int, a []float32, lda int,
 		for p := p0; p < min(mp, p0+panelsPerTask); p++ {
 			i0 := p * mr
 			rows := min(mr, m-i0)
-			dst := blk[p*kc*mr : (p+1)*kc*mr]
-			if transA {
-				packAT(dst, a, lda, i0, rows, l0, kc, mr)
-			} else {
-				packAN(dst, a, lda, i0, rows, l0, kc, mr)
-			}
+			packPanelA(transA, blk[p*kc*mr:(p+1)*kc*mr], a, lda, i0, rows, l0, kc, mr)
 		}
 	})
+}
+
+// packPanelA packs rows i0..i0+rows-1 (rows ≤ mr), steps l0..l0+kc-1 of
+// op(A) into the panel dst, mr values per step, zeros past the rows.
+func packPanelA(transA bool, dst, a []float32, lda, i0, rows, l0, kc, mr int) {
+	if transA {
+		packAT(dst, a, lda, i0, rows, l0, kc, mr)
+	} else {
+		packAN(dst, a, lda, i0, rows, l0, kc, mr)
+	}
 }
 
 // packAN packs rows i0..i0+rows-1, steps l0..l0+kc-1 of A (untransposed)
