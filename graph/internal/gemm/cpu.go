@@ -22,6 +22,11 @@ type kernel struct {
 	// panels, same operations per element), for edge tiles of C at most
 	// nr/2 columns wide.
 	half func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+	// gemv, if not nil, serves products with one column (n == 1): for
+	// g < n8 and e < 8·mr, out[e] = Σ_g a[g·8·mr+e]·x[g·8·mr+e] in
+	// increasing g, where a is an A panel and x holds each value of the
+	// column of B mr times (x[l·mr+r] = B[l]).
+	gemv func(n8 int, a, x, out *float32)
 	// packB, if not nil, packs full panels of an untransposed B: for
 	// l < kc and p < panels, dst[p·kc·nr + l·nr : +nr] =
 	// src[l·ldb + p·nr : +nr].

@@ -171,6 +171,10 @@ func packedALen(kn *kernel, m, k int) int {
 // tiles of C are edge tiles depends on m and n only.
 func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	checkB(transB, k, n, b, ldb)
+	if n == 1 && kn.gemv != nil {
+		gemv(kn, workers, m, k, src, transB, alpha, b, ldb, beta, c, ldc)
+		return
+	}
 	mp, np := (m+kn.mr-1)/kn.mr, (n+kn.nr-1)/kn.nr
 	nbk, ppb, mbk, mpb := tiles(workers, mp, np, src.packed != nil)
 	forEach(workers, nbk*mbk, func(t int) {
@@ -179,6 +183,79 @@ func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float
 		j1 := min(n, j0+ppb*kn.nr)
 		i1 := min(m, i0+mpb*kn.mr)
 		block(kn, i0, i1, j0, j1, m, k, src, transB, alpha, b, ldb, beta, c, ldc)
+	})
+}
+
+// gemv is mul for one column (n == 1), where a kernel with nr columns
+// would waste all but one: each A panel, in the same packing, is
+// multiplied elementwise by the column of B with each value repeated mr
+// times (kn.gemv), and the partial sums of each row are added in a fixed
+// order. Tasks are groups of row panels.
+func gemv(kn *kernel, workers, m, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	mr := kn.mr
+	kcb := kBlocks(k)
+	mp := (m + mr - 1) / mr
+	px := getBuf(k * mr)
+	defer putBuf(px)
+	x := *px
+	for l := range k {
+		var v float32
+		if transB { // B is 1×k
+			v = b[l]
+		} else {
+			v = b[l*ldb]
+		}
+		for r := range mr {
+			x[l*mr+r] = v
+		}
+	}
+	const panelsPerTask = 16
+	forEach(workers, (mp+panelsPerTask-1)/panelsPerTask, func(t int) {
+		var abuf *[]float32
+		if src.packed == nil {
+			abuf = getBuf(kcb * mr)
+			defer putBuf(abuf)
+		}
+		out := make([]float32, 8*mr)
+		for p := t * panelsPerTask; p < min(mp, (t+1)*panelsPerTask); p++ {
+			i0 := p * mr
+			rows := min(mr, m-i0)
+			for l0 := 0; l0 < k; l0 += kcb {
+				kc := min(kcb, k-l0)
+				var ap []float32
+				if src.packed != nil {
+					ap = src.packed[l0*mp*mr+p*kc*mr:][:kc*mr]
+				} else {
+					ap = (*abuf)[:kc*mr]
+					packPanelA(src.transA, ap, src.a, src.lda, i0, rows, l0, kc, mr)
+				}
+				xs := x[l0*mr:][:kc*mr]
+				n8 := kc / 8
+				if n8 > 0 {
+					kn.gemv(n8, &ap[0], &xs[0], &out[0])
+				} else {
+					clear(out)
+				}
+				for r := range rows {
+					var s float32
+					for q := range 8 {
+						s += out[q*mr+r]
+					}
+					for l := n8 * 8; l < kc; l++ {
+						s += ap[l*mr+r] * xs[l*mr+r]
+					}
+					ci := &c[(i0+r)*ldc]
+					switch {
+					case l0 > 0:
+						*ci = alpha*s + *ci
+					case beta == 0:
+						*ci = alpha * s
+					default:
+						*ci = alpha*s + beta**ci
+					}
+				}
+			}
+		}
 	})
 }
 

@@ -9,7 +9,7 @@ var hasAVX2 = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 
 // avx2Kernel is the AVX2+FMA micro-kernel in kernel_amd64.s: 6 rows × 16
 // columns, twelve 8-lane accumulators.
-var avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, half: microAVX2x8, packB: packB16AVX}
+var avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, half: microAVX2x8, gemv: gemvAVX2, packB: packB16AVX}
 
 // archKernels returns the amd64 kernels this CPU runs, best first. An
 // AVX-512 kernel (say 6×32 or 14×32 in ZMM registers) would go first
@@ -38,3 +38,8 @@ func microAVX2(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //
 //go:noescape
 func packB16AVX(dst, src *float32, kc, panels, ldb int)
+
+// gemvAVX2 is kernel.gemv for avx2Kernel (mr 6, 8 steps a group).
+//
+//go:noescape
+func gemvAVX2(n8 int, a, x, out *float32)

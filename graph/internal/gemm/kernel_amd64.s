@@ -325,3 +325,55 @@ scaled8:
 	VMOVUPS Y2, (R9)(R8*2)
 	VZEROUPPER
 	RET
+
+// func gemvAVX2(n8 int, a, x, out *float32)
+//
+// out[0:48] = sum over g < n8 of a[g*48 : g*48+48] * x[g*48 : g*48+48],
+// elementwise, a chain of fused multiply-adds in increasing g per element
+// (six 8-lane accumulators). With a an A panel of 6 rows (6 values a
+// step) and x each value of a vector repeated 6 times, out[q*6+r] is row
+// r's share of 8 steps apart.
+TEXT ·gemvAVX2(SB), NOSPLIT, $0-32
+	MOVQ n8+0(FP), CX
+	MOVQ a+8(FP), SI
+	MOVQ x+16(FP), DI
+	MOVQ out+24(FP), DX
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	TESTQ CX, CX
+	JZ   gemvstore
+
+gemvloop:
+	VMOVUPS (DI), Y6
+	VMOVUPS 32(DI), Y7
+	VMOVUPS 64(DI), Y8
+	VMOVUPS 96(DI), Y9
+	VMOVUPS 128(DI), Y10
+	VMOVUPS 160(DI), Y11
+	VFMADD231PS (SI), Y6, Y0
+	VFMADD231PS 32(SI), Y7, Y1
+	VFMADD231PS 64(SI), Y8, Y2
+	VFMADD231PS 96(SI), Y9, Y3
+	VFMADD231PS 128(SI), Y10, Y4
+	VFMADD231PS 160(SI), Y11, Y5
+	PREFETCHT0 768(SI)
+	PREFETCHT0 832(SI)
+	PREFETCHT0 896(SI)
+	ADDQ $192, SI
+	ADDQ $192, DI
+	DECQ CX
+	JNZ  gemvloop
+
+gemvstore:
+	VMOVUPS Y0, (DX)
+	VMOVUPS Y1, 32(DX)
+	VMOVUPS Y2, 64(DX)
+	VMOVUPS Y3, 96(DX)
+	VMOVUPS Y4, 128(DX)
+	VMOVUPS Y5, 160(DX)
+	VZEROUPPER
+	RET
