@@ -11,7 +11,10 @@
 // (at most 512 columns) is packed to stay in L2 and each of its panels in
 // L1 while the kernel runs over the A panels of a row block. Ragged
 // edges (m, n not multiples of the kernel, any k) are computed by the
-// same kernel on a tile copied out of C and back.
+// same kernel (or one of half its width, with the same operations per
+// element) on a tile copied out of C and back. Products with one column
+// (n == 1, a fully connected layer at batch 1) go through a GEMV on the
+// same A panels. Sgemm packs A block by block as the product runs.
 //
 // A constant op(A), a layer's weights, can be packed once with PackA and
 // multiplied many times with PackedA.Mul, which skips the packing of A.
@@ -21,7 +24,9 @@
 // The kernel is chosen once at start-up, the best one the CPU runs
 // (golang.org/x/sys/cpu), unless the environment variable GRAFT_CPU asks
 // for another: "avx2" (6×16, AVX2+FMA, amd64 assembly) or "generic"
-// (4×4, pure Go; every architecture, and the purego build tag). "avx512"
+// (4×4, pure Go; every architecture, and the purego build tag; a
+// correctness fallback, about 2 GFLOP/s on amd64, where Go spills its
+// accumulators). "avx512"
 // is reserved for an AVX-512 kernel that is not written yet; asking for
 // it runs the best path below it. A path the CPU cannot run is never
 // used; Path reports the one in use, and the package never prints.
