@@ -418,19 +418,24 @@ func BenchmarkConvBatch1(b *testing.B) {
 }
 
 // BenchmarkSgemm times sgemm on the products of ResNet-18's convolutions
-// at batch 1 (m = output channels, n = output pixels, k = C·kh·kw), then
-// on batch-8 products (64x25088x576, 128x6272x1152 and 512x392x4608 are
-// ResNet-18 3x3 convolutions with the batch folded into n, 96x25088x24 a
-// MobileNetV2 1x1 convolution).
+// at batch 1 (m = output channels, n = output pixels, k = C·kh·kw), a
+// MobileNetV2 1x1 convolution and ResNet-18's fully connected layer at
+// batch 1 (96x3136x24, 1000x1x512), then on batch-8 products
+// (64x25088x576, 128x6272x1152 and 512x392x4608 are ResNet-18 3x3
+// convolutions with the batch folded into n, 96x25088x24 the 1x1
+// convolution). The same batch-1 shapes are in graph/internal/gemm's
+// BenchmarkSgemm.
 func BenchmarkSgemm(b *testing.B) {
 	benchSgemm(b, 0, [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608},
+		{96, 3136, 24}, {1000, 1, 512},
 		{64, 25088, 576}, {128, 6272, 1152}, {512, 392, 4608}, {96, 25088, 24}})
 }
 
 // BenchmarkSgemmSerial: the batch-1 products on one goroutine, as Conv
 // runs them when it gives each goroutine its own images.
 func BenchmarkSgemmSerial(b *testing.B) {
-	benchSgemm(b, 1, [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608}})
+	benchSgemm(b, 1, [][3]int{{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608},
+		{96, 3136, 24}, {1000, 1, 512}})
 }
 
 func benchSgemm(b *testing.B, workers int, shapes [][3]int) {

@@ -7,15 +7,18 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/graftml/graft/graph/internal/gemm"
 	"gonum.org/v1/gonum/blas/gonum"
 )
 
 // sgemm computes C = alpha*op(A)*op(B) + beta*C for row-major matrices,
 // where op(A) is m×k and op(B) is k×n. It is the one matrix-multiply entry
-// point of the package (Conv, Gemm, MatMul and their gradients), so a
-// faster implementation can be swapped in here: built with
-// GOEXPERIMENT=simd on amd64, gemm_simd_amd64.go swaps in packed AVX-512
-// or AVX2 kernels through gemmFast. Large products run on
+// point of the package (Conv, Gemm, MatMul and their gradients). On CPUs
+// where package graph/internal/gemm has an assembly kernel (gemm.Path()
+// is not "generic": amd64 with AVX2 and FMA), products with more than one
+// column go there; the rest take the pure-Go kernels below (or, built
+// with GOEXPERIMENT=simd on amd64, the packed kernels that
+// gemm_simd_amd64.go swaps in through gemmFast). Large products run on
 // runtime.GOMAXPROCS(0) goroutines.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmWorkers(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
@@ -41,10 +44,19 @@ const (
 // results stay bit-for-bit reproducible.
 var gemmFast func(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) bool
 
+// useGemm: graph/internal/gemm runs an assembly kernel on this CPU. Its
+// pure-Go kernel is slower than the kernels below, and so is its Sgemm on
+// one column (it packs A on every call), so those stay here.
+var useGemm = gemm.Path() != "generic"
+
 // sgemmWorkers is sgemm on at most workers goroutines (0: GOMAXPROCS; 1
 // for callers that already run several products in parallel).
 func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
+		return
+	}
+	if useGemm && n > 1 {
+		gemm.Sgemm(workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
 	for i := 0; i < m; i++ {

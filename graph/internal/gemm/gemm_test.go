@@ -1,0 +1,250 @@
+package gemm
+
+import (
+	"fmt"
+	"math"
+	"math/rand"
+	"testing"
+)
+
+// forEachKernel runs f once per kernel this CPU and build can run, with
+// that kernel active (Sgemm and PackA use it).
+func forEachKernel(t *testing.T, f func(t *testing.T)) {
+	saved := active
+	defer func() { active = saved }()
+	for _, kn := range kernels {
+		active = kn
+		t.Run(kn.name, f)
+	}
+}
+
+func randSlice(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+// product is one test case of Sgemm: shapes, layout and scalars.
+type product struct {
+	ta, tb      bool
+	m, n, k     int
+	lda, ldb    int
+	ldc         int
+	alpha, beta float32
+}
+
+// operands returns random A, B and C for p (C with a NaN when beta is 0:
+// it must vanish).
+func (p product) operands(r *rand.Rand) (a, b, c []float32) {
+	ar, br := p.m, p.k // rows of A and B as stored
+	if p.ta {
+		ar = p.k
+	}
+	if p.tb {
+		br = p.n
+	}
+	a, b, c = randSlice(r, ar*p.lda), randSlice(r, br*p.ldb), randSlice(r, p.m*p.ldc)
+	if p.beta == 0 {
+		c[0] = float32(math.NaN())
+	}
+	return a, b, c
+}
+
+// reference returns alpha·op(A)·op(B) + beta·C in float64 (columns of C
+// past n unchanged) and, per element, a bound on the rounding error of a
+// float32 computation: k·2⁻²³·(|alpha|·Σ|a·b| + |beta·c|) plus a little.
+func (p product) reference(a, b, c []float32) (want, tol []float64) {
+	want = make([]float64, len(c))
+	tol = make([]float64, len(c))
+	for i := range want {
+		want[i] = float64(c[i])
+	}
+	for i := range p.m {
+		for j := range p.n {
+			var s, abs float64
+			for l := range p.k {
+				var av, bv float32
+				if p.ta {
+					av = a[l*p.lda+i]
+				} else {
+					av = a[i*p.lda+l]
+				}
+				if p.tb {
+					bv = b[j*p.ldb+l]
+				} else {
+					bv = b[l*p.ldb+j]
+				}
+				s += float64(av) * float64(bv)
+				abs += math.Abs(float64(av) * float64(bv))
+			}
+			x := float64(p.alpha) * s
+			e := math.Abs(float64(p.alpha)) * abs
+			if p.beta != 0 {
+				x += float64(p.beta) * float64(c[i*p.ldc+j])
+				e += math.Abs(float64(p.beta) * float64(c[i*p.ldc+j]))
+			}
+			want[i*p.ldc+j] = x
+			tol[i*p.ldc+j] = float64(p.k+2)*0x1p-23*e + 1e-30
+		}
+	}
+	return want, tol
+}
+
+func (p product) check(t *testing.T, what string, got []float32, want, tol []float64) {
+	t.Helper()
+	for i, w := range want {
+		if d := math.Abs(float64(got[i]) - w); !(d <= tol[i]) {
+			t.Fatalf("%s %+v: element (%d,%d) = %v, want %v (tolerance %.3g)", what, p, i/p.ldc, i%p.ldc, got[i], w, tol[i])
+		}
+	}
+}
+
+// products returns the test cases: random shapes with m, n, k in 1..70
+// (ragged edges of every kernel), a few large ones, every transposition,
+// strides wider than the matrices, and several alpha and beta.
+func products(r *rand.Rand) []product {
+	var ps []product
+	scalars := [][2]float32{{1, 0}, {1, 1}, {0.5, -0.25}, {-2, 0}, {0, 0.5}, {0, 0}}
+	add := func(m, n, k int, i int) {
+		for _, ta := range []bool{false, true} {
+			for _, tb := range []bool{false, true} {
+				ab := scalars[i%len(scalars)]
+				i++
+				p := product{ta: ta, tb: tb, m: m, n: n, k: k, alpha: ab[0], beta: ab[1]}
+				p.lda, p.ldb, p.ldc = k+r.Intn(3), n+r.Intn(3), n+r.Intn(3)
+				if ta {
+					p.lda = m + r.Intn(3)
+				}
+				if tb {
+					p.ldb = k + r.Intn(3)
+				}
+				ps = append(ps, p)
+			}
+		}
+	}
+	for i := range 120 {
+		add(1+r.Intn(70), 1+r.Intn(70), 1+r.Intn(70), i)
+	}
+	for i, s := range [][3]int{{1, 1, 1}, {6, 16, 1}, {12, 32, 300}, {7, 17, 513}, {200, 70, 260}, {64, 600, 147}, {130, 33, 600}, {1000, 1, 512}, {1, 1000, 70}, {13, 1100, 9},
+		{37, 1, 13}, {7, 1, 3}, {5, 1, 1}, {200, 1, 700}, {61, 1, 64}} { // n == 1: the gemv path
+		add(s[0], s[1], s[2], i)
+	}
+	return ps
+}
+
+// TestSgemm compares Sgemm and PackedA.Mul with a float64 reference, on
+// every kernel, for many shapes, layouts and scalars.
+func TestSgemm(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(1))
+		for _, p := range products(r) {
+			a, b, c := p.operands(r)
+			want, tol := p.reference(a, b, c)
+			got := append([]float32(nil), c...)
+			Sgemm(0, p.ta, p.tb, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, got, p.ldc)
+			p.check(t, "Sgemm", got, want, tol)
+
+			pa := PackA(p.ta, p.m, p.k, a, p.lda)
+			got2 := append([]float32(nil), c...)
+			pa.Mul(0, p.tb, p.n, p.alpha, b, p.ldb, p.beta, got2, p.ldc)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(got2[i]) && !(got[i] != got[i] && got2[i] != got2[i]) {
+					t.Fatalf("PackedA.Mul %+v: element %d = %v, Sgemm gave %v", p, i, got2[i], got[i])
+				}
+			}
+		}
+	})
+}
+
+// TestSgemmZeroK: k == 0 or alpha == 0 only scales C, and beta == 0
+// clears NaNs.
+func TestSgemmZeroK(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		for _, k := range []int{0, 5} {
+			c := []float32{1, float32(math.NaN()), 3, 4, 5, 6}
+			a, b := make([]float32, 2*max(k, 1)), make([]float32, 3*max(k, 1))
+			Sgemm(1, false, false, 2, 3, k, 0, a, max(k, 1), b, 3, 0, c, 3)
+			for i, v := range c {
+				if v != 0 {
+					t.Fatalf("k=%d: beta 0 left c[%d] = %v", k, i, v)
+				}
+			}
+			c = []float32{1, 2, 3, 4, 5, 6}
+			Sgemm(1, false, false, 2, 3, k, 0, a, max(k, 1), b, 3, 2, c, 3)
+			if c[5] != 12 {
+				t.Fatalf("k=%d: beta 2 gave c[5] = %v, want 12", k, c[5])
+			}
+		}
+	})
+}
+
+// TestSgemmDeterministic: the same product gives the same bits whatever
+// the number of goroutines, through Sgemm and PackedA.
+func TestSgemmDeterministic(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(2))
+		for _, s := range [][3]int{{64, 3136 / 4, 147}, {130, 261, 300}, {512, 49, 600}, {9, 2000, 33}, {1000, 1, 512}, {97, 1030, 520}} {
+			m, n, k := s[0], s[1], s[2]
+			for _, ta := range []bool{false, true} {
+				for _, tb := range []bool{false, true} {
+					p := product{ta: ta, tb: tb, m: m, n: n, k: k, lda: k, ldb: n, ldc: n, alpha: 0.5, beta: 0.25}
+					if ta {
+						p.lda = m
+					}
+					if tb {
+						p.ldb = k
+					}
+					a, b, c0 := p.operands(r)
+					pa := PackA(ta, m, k, a, p.lda)
+					var ref []float32
+					for _, w := range []int{1, 2, 3, 4, 7, 16} {
+						c := append([]float32(nil), c0...)
+						Sgemm(w, ta, tb, m, n, k, p.alpha, a, p.lda, b, p.ldb, p.beta, c, n)
+						c2 := append([]float32(nil), c0...)
+						pa.Mul(w, tb, n, p.alpha, b, p.ldb, p.beta, c2, n)
+						if ref == nil {
+							ref = c
+						}
+						for i := range c {
+							if math.Float32bits(c[i]) != math.Float32bits(ref[i]) || math.Float32bits(c2[i]) != math.Float32bits(ref[i]) {
+								t.Fatalf("%v transA=%v transB=%v: element %d is %v (Sgemm) and %v (PackedA) on %d goroutines, %v on 1", s, ta, tb, i, c[i], c2[i], w, ref[i])
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestChoose: GRAFT_CPU's values and what they select.
+func TestChoose(t *testing.T) {
+	best := kernels[0].name
+	for _, tc := range []struct{ env, want string }{
+		{"", best}, {"bogus", best}, {"generic", "generic"}, {" GENERIC ", "generic"},
+		{"avx512", best}, // no AVX-512 kernel yet: the best below it
+	} {
+		if got := choose(tc.env).name; got != tc.want {
+			t.Errorf("GRAFT_CPU=%q chose %q, want %q", tc.env, got, tc.want)
+		}
+	}
+	avx2 := "generic"
+	for _, k := range kernels {
+		if k.name == "avx2" {
+			avx2 = "avx2"
+		}
+	}
+	if got := choose("avx2").name; got != avx2 {
+		t.Errorf("GRAFT_CPU=avx2 chose %q, want %q", got, avx2)
+	}
+	if p := Paths(); p[len(p)-1] != "generic" || Path() == "" {
+		t.Errorf("Paths() = %v, Path() = %q", p, Path())
+	}
+}
+
+func ExamplePath() {
+	fmt.Println(Paths()[len(Paths())-1])
+	// Output: generic
+}
