@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/graftml/graft/onnx"
 	G "gorgonia.org/gorgonia"
@@ -34,8 +35,9 @@ type executor struct {
 	outs   []int           // slot of each Model output, -1 if known at build time
 	vals   []*onnx.Tensor  // current values, by slot
 	pool   bufPool
-	// hook, when set, is called after every step (bench's per-op timing).
-	hook func(op *kop)
+	// hook, when set, is called after every step with the time the step's
+	// kernel took (bench's per-op breakdown).
+	hook func(op *kop, d time.Duration)
 }
 
 // newExecutor plans the run of m's graph. It returns nil when the graph
@@ -166,6 +168,10 @@ func (e *executor) run() (outs []*onnx.Tensor, err error) {
 			}
 			in = append(in, t)
 		}
+		var t0 time.Time
+		if e.hook != nil {
+			t0 = time.Now()
+		}
 		out, err := e.forward(st, in)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", st.op, err)
@@ -178,7 +184,7 @@ func (e *executor) run() (outs []*onnx.Tensor, err error) {
 			e.vals[s] = nil
 		}
 		if e.hook != nil {
-			e.hook(st.op)
+			e.hook(st.op, time.Since(t0))
 		}
 	}
 	outs = make([]*onnx.Tensor, len(e.outs))

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -28,6 +29,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			adaptCommand(),
 			evalCommand(),
 			predictCommand(),
+			benchCommand(),
 		},
 	}
 }
@@ -37,6 +39,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.Run(reorderArgs(app, args)); err != nil {
 		fmt.Fprintf(stderr, "graft: %s\n", errorText(err))
+		var ue *usageError
+		if errors.As(err, &ue) {
+			return 2
+		}
 		return 1
 	}
 	return 0

@@ -683,9 +683,10 @@ type wireTensor struct {
 }
 
 type wireRequest struct {
-	Model  string                `json:"model"`
-	Inputs map[string]wireTensor `json:"inputs"`
-	Repeat int                   `json:"repeat,omitempty"`
+	Model   string                `json:"model"`
+	Inputs  map[string]wireTensor `json:"inputs"`
+	Repeat  int                   `json:"repeat,omitempty"`
+	Threads int                   `json:"threads,omitempty"` // intra-op threads; 0: ONNX Runtime's default
 }
 
 type wireResponse struct {
@@ -705,7 +706,9 @@ func (r *Runtime) Run(modelPath string, inputs map[string]*onnx.Tensor) (map[str
 
 // Time runs the model once to warm up and then n more times, returning the
 // duration of each of those n runs as ONNX Runtime's process measured it
-// (without the cost of shipping tensors to it).
+// (without the cost of shipping tensors to it). The session uses
+// runtime.GOMAXPROCS(0) intra-op threads and one inter-op thread, as graft
+// uses its cores, so that the two are compared on the same cores.
 func (r *Runtime) Time(modelPath string, inputs map[string]*onnx.Tensor, n int) ([]time.Duration, error) {
 	if n < 1 {
 		return nil, fmt.Errorf("n = %d: must be positive", n)
@@ -727,6 +730,9 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 		return nil, nil, err
 	}
 	req := wireRequest{Model: abs, Inputs: make(map[string]wireTensor, len(inputs)), Repeat: repeat}
+	if repeat > 0 {
+		req.Threads = runtime.GOMAXPROCS(0)
+	}
 	for name, t := range inputs {
 		w, err := toWire(t)
 		if err != nil {

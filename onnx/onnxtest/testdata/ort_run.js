@@ -16,6 +16,8 @@
 // With "repeat": N (N > 0) the model runs N more times after the first run
 // and the response adds "times_ms": the wall time of each of those runs, as
 // measured around session.run inside this process (for benchmarks).
+// "threads": T (optional) runs the model in a session with T intra-op
+// threads and one inter-op thread (sequential execution).
 //
 // A response carries every graph output by name, or an error:
 //
@@ -48,9 +50,9 @@ const version = require(path.join(ortDir, 'package.json')).version;
 const MAX_SESSIONS = 8;
 const sessions = new Map(); // key -> Promise<InferenceSession>, in use order
 
-async function session(model) {
+async function session(model, threads) {
   const st = fs.statSync(model);
-  const key = model + '\0' + st.size + '\0' + st.mtimeMs;
+  const key = model + '\0' + st.size + '\0' + st.mtimeMs + '\0' + (threads || 0);
   let s = sessions.get(key);
   if (s) {
     sessions.delete(key);
@@ -64,11 +66,17 @@ async function session(model) {
       old.then((x) => x.release()).catch(() => {});
     }
   }
-  s = ort.InferenceSession.create(model, {
+  const opts = {
     executionProviders: ['cpu'],
     graphOptimizationLevel: 'all',
     logSeverityLevel: 3,
-  });
+  };
+  if (threads) {
+    opts.intraOpNumThreads = threads;
+    opts.interOpNumThreads = 1;
+    opts.executionMode = 'sequential';
+  }
+  s = ort.InferenceSession.create(model, opts);
   sessions.set(key, s);
   s.catch(() => sessions.delete(key));
   while (sessions.size > MAX_SESSIONS) {
@@ -134,7 +142,7 @@ function encode(name, t) {
 
 async function handle(line) {
   const req = JSON.parse(line);
-  const sess = await session(path.resolve(req.model));
+  const sess = await session(path.resolve(req.model), req.threads);
   const feeds = {};
   for (const [name, t] of Object.entries(req.inputs || {})) {
     feeds[name] = decode(name, t);

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/graftml/graft/onnx/onnxtest"
+)
+
+// TestBench runs graft bench on a fixture, in text and JSON, and with
+// --compare-ort against ONNX Runtime.
+func TestBench(t *testing.T) {
+	c := fixture(t, "conv_bn_pool_fc")
+	out, errs, code := graft(t, "bench", c.ModelPath, "--batch", "2", "-q")
+	if code != 0 || !strings.Contains(out, "images/s") || !strings.Contains(out, "time per op type") || !strings.Contains(out, "Conv") {
+		t.Fatalf("bench: exit %d\n%s\n%s", code, out, errs)
+	}
+	onnxtest.ORT(t) // skips, or fails under CI, without ONNX Runtime
+	out, errs, code = graft(t, "bench", c.ModelPath, "--batch", "2", "--compare-ort", "--json", "-q")
+	if code != 0 {
+		t.Fatalf("bench --compare-ort: exit %d\n%s", code, errs)
+	}
+	var r struct {
+		ImagesPerSec float64 `json:"images_per_sec"`
+		PeakRSS      int64   `json:"peak_rss_bytes"`
+		Batch        int     `json:"batch"`
+		Ops          []struct {
+			Op    string `json:"op"`
+			Nodes int    `json:"nodes"`
+		} `json:"ops"`
+		ORT *struct {
+			ImagesPerSec float64 `json:"images_per_sec"`
+			Runs         int     `json:"runs"`
+			PeakRSS      int64   `json:"peak_rss_bytes"`
+		} `json:"ort"`
+		Ratio float64 `json:"ratio_vs_ort"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if r.Batch != 2 || r.ImagesPerSec <= 0 || r.PeakRSS <= 0 || len(r.Ops) == 0 || r.ORT == nil || r.ORT.Runs < 15 || r.ORT.ImagesPerSec <= 0 || r.ORT.PeakRSS <= 0 || r.Ratio <= 0 {
+		t.Fatalf("bench JSON: %+v", r)
+	}
+	for _, bad := range [][]string{
+		{"bench", c.ModelPath, "--batch", "0"},
+		{"bench", c.ModelPath, "--rounds", "2", "--compare-ort"},
+		{"bench", c.ModelPath, "--input-shape", "x=1xax3"},
+	} {
+		if _, errs, code := graft(t, bad...); code != 2 {
+			t.Errorf("graft %s: exit %d, %q; want 2", strings.Join(bad, " "), code, errs)
+		}
+	}
+}
