@@ -74,7 +74,8 @@ func FileHash(path string) (string, error) {
 
 // CacheStats counts feature-cache hits and misses.
 type CacheStats struct {
-	Hits, Misses int
+	Hits   int `json:"hits"`
+	Misses int `json:"misses"`
 }
 
 // FileHashBytes is the SHA-256 of b, in hex.
