@@ -145,8 +145,8 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	if len(cfg.Labels) > 0 {
 		b, _ := json.Marshal(cfg.Labels)
 		surgery.SetMetadata(mp, onnx.KeyLabels, string(b))
-	} else if head != nil && cfg.Head != nil {
-		// the old labels describe the old classifier
+	} else if cfg.Cut != "" {
+		// the old labels describe the classifier the cut removed
 		surgery.RemoveMetadata(mp, onnx.KeyLabels)
 	}
 	info := onnx.GraftInfo{Version: onnx.GraftVersion(), BaseSHA256: sha256Hex(src.Raw), Cut: res.Cut, FrozenParams: surgery.CountParams(mp)}

@@ -182,6 +182,14 @@ func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, [
 	if err != nil {
 		return nil, nil, err
 	}
+	// The model's outputs, from its declared shape when it has one, so
+	// that a mismatch is reported before any image is read.
+	declared := declaredClasses(c.src)
+	if declared > 0 {
+		if err := c.checkClasses(declared, nil, dir); err != nil {
+			return nil, nil, err
+		}
+	}
 	samples, err := dataset.LoadSplitFolder(dir, c.labels)
 	if err != nil {
 		return nil, nil, err
@@ -192,10 +200,8 @@ func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, [
 		folders = folderNames(samples)
 		classes = folders
 	}
-	// The model's outputs, from its declared shape when it has one, so
-	// that a mismatch is reported before any image is read.
-	if n := declaredClasses(c.src); n > 0 {
-		if err := c.checkClasses(n, folders, dir); err != nil {
+	if declared > 0 {
+		if err := c.checkClasses(declared, folders, dir); err != nil {
 			return nil, nil, err
 		}
 	}
