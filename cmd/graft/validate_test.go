@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -256,6 +257,59 @@ func TestHelp(t *testing.T) {
 	for _, sh := range []string{"bash", "zsh", "fish"} {
 		if out := mustGraft(t, "completion", sh); !strings.Contains(out, "graft") {
 			t.Errorf("completion %s: %q", sh, out)
+		}
+	}
+}
+
+// snakeCase reports the first JSON key of v (decoded JSON) that is not
+// snake_case. The maps whose keys are data (op names, metadata keys,
+// opset domains) are not looked into.
+func snakeCase(v any) string {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, x := range v {
+			if strings.ToLower(k) != k || strings.Contains(k, "-") {
+				return k
+			}
+			if k == "ops" || k == "metadata" || k == "opsets" {
+				continue
+			}
+			if bad := snakeCase(x); bad != "" {
+				return bad
+			}
+		}
+	case []any:
+		for _, x := range v {
+			if bad := snakeCase(x); bad != "" {
+				return bad
+			}
+		}
+	}
+	return ""
+}
+
+// TestJSONKeys: every command's --json output has snake_case keys.
+func TestJSONKeys(t *testing.T) {
+	dir := t.TempDir()
+	model, data, err := models.Extract(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	feats := filepath.Join(dir, "f.onnx")
+	for _, args := range [][]string{
+		{"inspect", model},
+		{"ops"},
+		{"convert", model, "--out", feats, "--cut", "auto"},
+		{"eval", model, "--data", filepath.Join(data, "test"), "--labels", "Ankle_boot,Bag,Sandal,Sneaker,x,y"},
+		{"predict", model, filepath.Join(data, "test", "Bag")},
+		{"adapt", "--model", model, "--data", data, "--dry-run"},
+	} {
+		var v any
+		if err := json.Unmarshal([]byte(mustGraft(t, append(args, "--json", "-q")...)), &v); err != nil {
+			t.Fatalf("%s --json: %v", args[0], err)
+		}
+		if bad := snakeCase(v); bad != "" {
+			t.Errorf("%s --json: key %q is not snake_case", args[0], bad)
 		}
 	}
 }
