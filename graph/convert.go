@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/surgery"
@@ -26,10 +27,19 @@ type ConvertConfig struct {
 	// new head's model has no labels: the base model's describe the
 	// classifier the head replaced.
 	Labels []string
-	// Batch is "" (keep), "dynamic" or a positive number.
-	Batch  string
-	Force  bool
-	Limits onnx.Limits
+	// Batch is the written model's batch dimension (the first input
+	// dimension): "" (keep), "dynamic" or a positive number.
+	Batch string
+	// Softmax appends Softmax to a classifier without a new head (a new
+	// head has HeadSpec.Softmax), so that it outputs probabilities. A
+	// feature extractor (Cut without Head) takes none.
+	Softmax bool
+	// OutputName names the written model's output. By default a feature
+	// extractor's is "features", a new head's "logits" (or
+	// "probabilities"), and a whole model keeps its own.
+	OutputName string
+	Force      bool
+	Limits     onnx.Limits
 }
 
 // ConvertResult describes the written model.
@@ -61,6 +71,12 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 		}
 	} else if len(cfg.Labels) > 0 {
 		return nil, onnx.OptionErrorf("ConvertConfig.Labels", "labels name a new head's classes; give ConvertConfig.Head")
+	}
+	if cfg.Softmax && cfg.Head == nil && cfg.Cut != "" {
+		return nil, onnx.OptionErrorf("ConvertConfig.Softmax", "applies to a classifier; ConvertConfig.Cut without ConvertConfig.Head writes a feature extractor")
+	}
+	if cfg.Softmax && cfg.Head != nil {
+		cfg.Head.Softmax = true
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
@@ -101,15 +117,27 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 			head, err = surgery.AttachHead(mp, cut, shape, *cfg.Head)
 		} else if len(shape) == 4 {
 			head, err = surgery.PoolFeatures(mp, cut, shape)
+		} else if cfg.OutputName == "" && !usesName(mp, "features") {
+			// the same output name whatever the model called the tensor
+			err = surgery.RenameOutput(mp, "features")
 		}
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+		}
+	} else if cfg.Softmax {
+		if _, err := surgery.AppendSoftmax(mp); err != nil {
+			return nil, onnx.OptionErrorf("ConvertConfig.Softmax", "%s: %w", cfg.Model, err)
+		}
+	}
+	if cfg.OutputName != "" {
+		if err := surgery.RenameOutput(mp, cfg.OutputName); err != nil {
+			return nil, onnx.OptionErrorf("ConvertConfig.OutputName", "%s: %w", cfg.Model, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
 	}
-	if cfg.Cut != "" || cfg.Batch != "" || !surgery.OutputsHaveShapes(mp) {
+	if cfg.Cut != "" || cfg.Batch != "" || cfg.Softmax || cfg.OutputName != "" || !surgery.OutputsHaveShapes(mp) {
 		if err := SetOutputs(mp, src.Path); err != nil {
 			return nil, err
 		}
@@ -117,8 +145,8 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	if len(cfg.Labels) > 0 {
 		b, _ := json.Marshal(cfg.Labels)
 		surgery.SetMetadata(mp, onnx.KeyLabels, string(b))
-	} else if head != nil && cfg.Head != nil {
-		// the old labels describe the old classifier
+	} else if cfg.Cut != "" {
+		// the old labels describe the classifier the cut removed
 		surgery.RemoveMetadata(mp, onnx.KeyLabels)
 	}
 	info := onnx.GraftInfo{Version: onnx.GraftVersion(), BaseSHA256: sha256Hex(src.Raw), Cut: res.Cut, FrozenParams: surgery.CountParams(mp)}
@@ -147,6 +175,27 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	}
 	res.Removed = before - (len(mp.Graph.Node) - res.Added)
 	return res, nil
+}
+
+// usesName reports whether a tensor, input or node of mp is called name.
+func usesName(mp *onnx.ModelProto, name string) bool {
+	g := mp.Graph
+	for _, in := range g.Input {
+		if in.Name == name {
+			return true
+		}
+	}
+	for _, t := range g.Initializer {
+		if t.Name == name {
+			return true
+		}
+	}
+	for _, n := range g.Node {
+		if n.Name == name || slices.Contains(n.Output, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // tensorShape builds the model at batch 1 to learn a tensor's shape.

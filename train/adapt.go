@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"strconv"
 
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/surgery"
@@ -74,6 +75,14 @@ type AdaptConfig struct {
 	// training image each epoch (the feature cache cannot apply then).
 	Augment bool
 
+	// The written model: Softmax appends a Softmax so that it outputs
+	// probabilities; BatchDim is "" (the base model's batch dimension),
+	// "dynamic" or a positive number; OutputName names its output
+	// (default "logits", or "probabilities" with Softmax).
+	Softmax    bool
+	BatchDim   string
+	OutputName string
+
 	CacheDir string // persist backbone features here
 	DryRun   bool   // stop after selecting the trainable layers
 	Log      string // per-epoch metrics file, .csv or .jsonl
@@ -105,9 +114,12 @@ type AdaptResult struct {
 	Test            *EvalResult     `json:"test,omitempty"`
 	History         []EpochMetrics  `json:"history,omitempty"`
 	Stopped         string          `json:"stopped,omitempty"`
-	FeatureSeconds  float64         `json:"feature_seconds"`
-	TrainSeconds    float64         `json:"train_seconds"`
-	Cache           CacheStats      `json:"cache"`
+	// Kept is the model Adapt kept, with validation data: the head-only
+	// or the fine-tuned one, at its best epoch.
+	Kept           *Kept      `json:"kept,omitempty"`
+	FeatureSeconds float64    `json:"feature_seconds"`
+	TrainSeconds   float64    `json:"train_seconds"`
+	Cache          CacheStats `json:"cache"`
 	// ExportMaxDiff is the largest difference between the re-imported
 	// file's outputs and the in-memory model's, relative to the outputs'
 	// largest magnitude.
@@ -152,13 +164,41 @@ func (c *AdaptConfig) defaults() {
 	}
 }
 
-// validate checks the options that do not depend on the model or data.
+// validate checks the options that do not depend on the model or data,
+// before any of them is read: every range, and the combinations that
+// make no sense.
 func (c *AdaptConfig) validate() error {
 	if c.Epochs < 0 {
 		return onnx.OptionErrorf("AdaptConfig.Epochs", "must not be negative, got %d", c.Epochs)
 	}
 	if c.FinetuneEpochs < 0 {
 		return onnx.OptionErrorf("AdaptConfig.FinetuneEpochs", "must not be negative, got %d", c.FinetuneEpochs)
+	}
+	if c.Batch < 1 {
+		return onnx.OptionErrorf("AdaptConfig.Batch", "batch size %d must be at least 1", c.Batch)
+	}
+	if c.WeightDecay < 0 || math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0) {
+		return onnx.OptionErrorf("AdaptConfig.WeightDecay", "%g must be 0 or more", c.WeightDecay)
+	}
+	if c.Momentum < 0 || c.Momentum >= 1 || math.IsNaN(c.Momentum) {
+		return onnx.OptionErrorf("AdaptConfig.Momentum", "%g must be in [0, 1)", c.Momentum)
+	}
+	if c.BackboneLRMult < 0 || math.IsNaN(c.BackboneLRMult) || math.IsInf(c.BackboneLRMult, 0) {
+		return onnx.OptionErrorf("AdaptConfig.BackboneLRMult", "%g must be above 0", c.BackboneLRMult)
+	}
+	if c.Patience < 0 {
+		return onnx.OptionErrorf("AdaptConfig.Patience", "must not be negative, got %d", c.Patience)
+	}
+	if c.ValSplit < 0 || c.ValSplit >= 1 || math.IsNaN(c.ValSplit) {
+		return onnx.OptionErrorf("AdaptConfig.ValSplit", "%g must be in [0, 1)", c.ValSplit)
+	}
+	if c.Warmup < 0 || c.Warmup > c.Epochs || c.FinetuneEpochs > 0 && c.Warmup > c.FinetuneEpochs {
+		return onnx.OptionErrorf("AdaptConfig.Warmup", "%d epochs must be between 0 and the epochs of each stage (AdaptConfig.Epochs %d, AdaptConfig.FinetuneEpochs %d)", c.Warmup, c.Epochs, c.FinetuneEpochs)
+	}
+	if c.BatchDim != "" && c.BatchDim != "dynamic" {
+		if n, err := strconv.Atoi(c.BatchDim); err != nil || n < 1 {
+			return onnx.OptionErrorf("AdaptConfig.BatchDim", "%q: use dynamic or a positive number", c.BatchDim)
+		}
 	}
 	switch {
 	case c.BN != BNFrozen && c.BN != BNTrain:

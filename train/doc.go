@@ -15,7 +15,14 @@
 //
 //	res, err := train.Adapt(ctx, train.AdaptConfig{Model: "base.onnx", Data: "images", Out: "adapted.onnx"})
 //
-// is a complete run. Options are typed: OptimizerKind, ScheduleKind,
+// is a complete run. Every option is checked before the model or an
+// image is read. With validation data, Adapt keeps the better of the
+// head-only and the fine-tuned model by validation loss (AdaptResult.Kept
+// says which, at which epoch, and why); AdaptConfig.Softmax, BatchDim and
+// OutputName shape the written file for deployment. What it assumes
+// (ImageNet normalisation for a model without preprocessing metadata, a
+// ValSplit or Patience that cannot apply) it says in a Reporter note.
+// Options are typed: OptimizerKind, ScheduleKind,
 // BNMode and Head; command-line strings such as "mlp:256" are the
 // program's to parse.
 //

@@ -25,6 +25,21 @@ func (a *adaptation) export() error {
 	if _, err := surgery.UpdateWeights(mp, a.weights); err != nil {
 		return err
 	}
+	if a.cfg.Softmax {
+		if _, err := surgery.AppendSoftmax(mp); err != nil {
+			return err
+		}
+	}
+	if a.cfg.OutputName != "" {
+		if err := surgery.RenameOutput(mp, a.cfg.OutputName); err != nil {
+			return onnx.OptionErrorf("AdaptConfig.OutputName", "%w", err)
+		}
+	}
+	if a.cfg.BatchDim != "" {
+		if err := surgery.SetBatch(mp, a.cfg.BatchDim); err != nil {
+			return onnx.OptionErrorf("AdaptConfig.BatchDim", "%s: %w", a.cfg.Model, err)
+		}
+	}
 	if err := graph.SetOutputs(mp, a.cfg.Model); err != nil {
 		return err
 	}
@@ -111,6 +126,9 @@ func (a *adaptation) verifyExport(path string) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
+	if a.cfg.Softmax {
+		softmaxRows(want)
+	}
 	if got.Len() != want.Len() {
 		return 0, fmt.Errorf("written model gives shape %v, in-memory %v", got.Shape, want.Shape)
 	}
@@ -171,4 +189,16 @@ func (c *AdaptConfig) checkOut() error {
 	}
 	// the input model is refused whatever force says
 	return onnx.CheckOutPath(c.Model, c.Out, force)
+}
+
+// softmaxRows turns logits [N, C] into probabilities, in place.
+func softmaxRows(t *onnx.Tensor) {
+	c := t.Shape[len(t.Shape)-1]
+	for r := 0; r+c <= len(t.F); r += c {
+		row := t.F[r : r+c]
+		lse := graph.LogSumExp(row)
+		for j, v := range row {
+			row[j] = float32(math.Exp(float64(v) - lse))
+		}
+	}
 }

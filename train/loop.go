@@ -213,6 +213,9 @@ type StepInfo struct {
 
 // EpochMetrics are passed to hooks after every epoch.
 type EpochMetrics struct {
+	// Stage is the phase of Adapt the epoch belongs to ("" in a Run of
+	// one's own).
+	Stage     Phase   `json:"stage,omitempty"`
 	Epoch     int     `json:"epoch"`
 	TrainLoss float64 `json:"train_loss"`
 	TrainAcc  float64 `json:"train_acc"`

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -77,14 +78,19 @@ func (a *adaptation) close() {
 // load reads the model, works out its preprocessing and lists the data.
 func (a *adaptation) load() error {
 	var err error
-	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std}, a.cfg.MaxPixels)
+	ov := dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std}
+	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, ov, a.cfg.MaxPixels)
 	if err != nil {
 		return err
+	}
+	if note := preprocessNote(a.src, a.prep, ov, "AdaptConfig"); note != "" {
+		a.rep.Note(note)
 	}
 	a.ds, err = dataset.LoadDataset(dataset.DataConfig{Dir: a.cfg.Data, ValSplit: a.cfg.ValSplit, Seed: a.cfg.Seed, MaxPixels: a.cfg.MaxPixels})
 	if err != nil {
 		return err
 	}
+	a.noteValidation()
 	if a.cfg.Strict && len(a.ds.Skipped) > 0 {
 		return &onnx.OptionError{Option: "AdaptConfig.Strict", Err: a.ds.Skipped[0].Err}
 	}
@@ -96,6 +102,26 @@ func (a *adaptation) load() error {
 	}
 	a.res.Images = ImageCounts{Train: len(a.ds.Train), Val: len(a.ds.Val), Test: len(a.ds.Test)}
 	return nil
+}
+
+// noteValidation says what the data's validation images change: a
+// ValSplit that does not apply, a Patience without validation, training
+// accuracy as the only measure.
+func (a *adaptation) noteValidation() {
+	if a.cfg.ValSplit > 0 && a.ds.ValDir != "" {
+		notef(a.rep, "AdaptConfig.ValSplit %g ignored: %s has a validation folder (%s), which is used instead", a.cfg.ValSplit, a.cfg.Data, a.ds.ValDir)
+	}
+	if len(a.ds.Val) > 0 {
+		return
+	}
+	if a.cfg.Patience > 0 {
+		notef(a.rep, "AdaptConfig.Patience %d ignored: early stopping needs validation images", a.cfg.Patience)
+	}
+	if len(a.ds.Test) == 0 && !a.cfg.DryRun {
+		notef(a.rep, "warning: no validation or test images, so only training accuracy is reported, which overstates how the model does on new images; hold some out with AdaptConfig.ValSplit 0.2")
+	} else if !a.cfg.DryRun && a.cfg.FinetuneEpochs > 0 {
+		notef(a.rep, "no validation images: the fine-tuned model is kept without checking it beats the head-only one; hold some out with AdaptConfig.ValSplit 0.2")
+	}
 }
 
 // resolveCut finds the tensor the head will read, and its shape.
@@ -191,7 +217,8 @@ func (a *adaptation) trainHead() error {
 		if err != nil {
 			return err
 		}
-		a.res.History, a.res.Stopped = fit.History, fit.Stopped
+		stageHistory(fit.History, PhaseHead)
+		a.res.History, a.res.Stopped = fit.History, joinStops("", PhaseHead, fit.Stopped)
 		for _, p := range a.head.Params {
 			a.weights[p] = fit.Net.Weights[p]
 		}
@@ -222,7 +249,8 @@ func (a *adaptation) trainHead() error {
 	if err != nil {
 		return err
 	}
-	a.res.History, a.res.Stopped = fit.History, fit.Stopped
+	stageHistory(fit.History, PhaseHead)
+	a.res.History, a.res.Stopped = fit.History, joinStops("", PhaseHead, fit.Stopped)
 	for _, p := range h.Params {
 		a.weights[p] = net.Weights[p]
 	}
@@ -232,10 +260,16 @@ func (a *adaptation) trainHead() error {
 }
 
 // fineTune trains the selected backbone layers with the head, starting
-// from the trained head.
+// from the trained head. With validation data it then keeps whichever of
+// the head-only and the fine-tuned model has the lower validation loss
+// (each stage at its best epoch), and says so: fine-tuning can hurt.
 func (a *adaptation) fineTune() error {
 	if a.cfg.FinetuneEpochs == 0 {
 		a.res.TrainSeconds = time.Since(a.trainFrom).Seconds()
+		a.res.Kept = bestEpoch(PhaseHead, a.res.History)
+		if a.res.Kept != nil {
+			a.res.Kept.Reason = "the head's best validation loss"
+		}
 		return nil
 	}
 	if a.images == nil {
@@ -243,6 +277,14 @@ func (a *adaptation) fineTune() error {
 			return err
 		}
 	}
+	headOnly := struct {
+		final   *Net
+		ex      map[string]*Examples
+		prefix  *Extractor
+		weights map[string]*onnx.Tensor
+	}{a.final, a.finalEx, a.prefix, maps.Clone(a.weights)}
+	headBest := bestEpoch(PhaseHead, a.res.History)
+
 	trainable := append(slices.Clone(a.head.Params), a.backbone...)
 	scale := make([]float64, len(trainable))
 	for i := range scale {
@@ -255,15 +297,78 @@ func (a *adaptation) fineTune() error {
 	if err != nil {
 		return err
 	}
+	stageHistory(ft.History, PhaseFineTune)
 	a.res.History = append(a.res.History, ft.History...)
-	if ft.Stopped != "" {
-		a.res.Stopped = ft.Stopped
-	}
+	a.res.Stopped = joinStops(a.res.Stopped, PhaseFineTune, ft.Stopped)
 	for name, t := range ft.Net.Weights {
 		a.weights[name] = t // trained weights and updated BN statistics
 	}
 	a.res.TrainSeconds = time.Since(a.trainFrom).Seconds()
+
+	ftBest := bestEpoch(PhaseFineTune, ft.History)
+	switch {
+	case headBest == nil || ftBest == nil:
+		return nil
+	case headBest.ValLoss <= ftBest.ValLoss:
+		a.final, a.finalEx, a.prefix, a.weights = headOnly.final, headOnly.ex, headOnly.prefix, headOnly.weights
+		a.res.Kept = headBest
+		a.res.Kept.Reason = fmt.Sprintf("fine-tuning did not improve the validation loss (its best: %.4f at fine-tune epoch %d)", ftBest.ValLoss, ftBest.Epoch)
+	default:
+		a.res.Kept = ftBest
+		a.res.Kept.Reason = fmt.Sprintf("it beats the head-only model's best validation loss (%.4f at head epoch %d)", headBest.ValLoss, headBest.Epoch)
+	}
+	notef(a.rep, "kept the %s", a.res.Kept)
 	return nil
+}
+
+// Kept says which trained model Adapt kept, and why.
+type Kept struct {
+	Stage   Phase   `json:"stage"` // PhaseHead (the head-only model) or PhaseFineTune
+	Epoch   int     `json:"epoch"` // the epoch of that stage whose weights were kept
+	ValLoss float64 `json:"val_loss"`
+	ValAcc  float64 `json:"val_accuracy"`
+	Reason  string  `json:"reason"`
+}
+
+// String reads "head-only model of head epoch 7 (validation loss 0.4100):
+// <reason>".
+func (k *Kept) String() string {
+	what := "head-only model"
+	if k.Stage == PhaseFineTune {
+		what = "fine-tuned model"
+	}
+	return fmt.Sprintf("%s of %s epoch %d (validation loss %.4f, accuracy %.3f): %s", what, k.Stage, k.Epoch, k.ValLoss, k.ValAcc, k.Reason)
+}
+
+// bestEpoch is the epoch of a stage with the lowest validation loss, the
+// one EarlyStop restores; nil without validation.
+func bestEpoch(stage Phase, history []EpochMetrics) *Kept {
+	var best *Kept
+	for _, m := range history {
+		if m.HasVal && (m.Stage == "" || m.Stage == stage) && (best == nil || m.ValLoss < best.ValLoss) {
+			best = &Kept{Stage: stage, Epoch: m.Epoch, ValLoss: m.ValLoss, ValAcc: m.ValAcc}
+		}
+	}
+	return best
+}
+
+// stageHistory labels a stage's epochs.
+func stageHistory(h []EpochMetrics, stage Phase) {
+	for i := range h {
+		h[i].Stage = stage
+	}
+}
+
+// joinStops adds a stage's reason for stopping, named with the stage.
+func joinStops(prev string, stage Phase, stopped string) string {
+	if stopped == "" {
+		return prev
+	}
+	s := string(stage) + ": " + stopped
+	if prev == "" {
+		return s
+	}
+	return prev + "; " + s
 }
 
 // evaluate scores the trained net on every split.

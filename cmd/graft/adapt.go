@@ -24,11 +24,20 @@ func adaptCommand() *cli.Command {
 sample task (4 Fashion-MNIST classes it never saw) and writes graft-sample.onnx.
 
 Data: DIR/train/<class>/* with optional DIR/val/<class>/* and DIR/test/<class>/*,
-or DIR/<class>/*. Classes are the sorted folder names.`,
+or DIR/<class>/*. Classes are the sorted folder names. With validation images
+(val/ or --val-split), adapt keeps the better of the head-only and the
+fine-tuned model by validation loss, and says which.
+
+Every flag is checked before any image is read; a bad value exits with status 2.
+
+Examples:
+   graft adapt
+   graft adapt -m resnet18.onnx -d flowers --val-split 0.2 --out flowers.onnx
+   graft adapt -m resnet18.onnx -d flowers --finetune-epochs 5 --softmax --batch-dim dynamic --out flowers.onnx`,
 		Flags: adaptFlags(),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 0 {
-				return fmt.Errorf("adapt takes no positional arguments (got %q); use --model and --data", c.Args().First())
+			if err := checkAdaptFlags(c); err != nil {
+				return err
 			}
 			cfg, err := adaptConfig(c)
 			if err != nil {
@@ -55,8 +64,6 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 				if !c.Bool("quiet") {
 					fmt.Fprintf(c.App.ErrWriter, "adapting the shipped sample backbone (pretrained on 6 Fashion-MNIST classes) to 4 classes it never saw\n")
 				}
-			case cfg.Model == "" || cfg.Data == "":
-				return fmt.Errorf("give both --model and --data (or neither, for the shipped sample)")
 			case cfg.Out == "" && !cfg.DryRun:
 				cfg.Out = "adapted.onnx"
 			}
@@ -82,37 +89,39 @@ func adaptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
+		&cli.BoolFlag{Name: "softmax", Usage: "append Softmax: the written model outputs probabilities"},
+		&cli.StringFlag{Name: "batch-dim", Usage: "the written model's batch dimension: `dynamic` or N (default: the base model's)"},
+		&cli.StringFlag{Name: "output-name", Usage: "name of the written model's output `NAME` (default: logits, or probabilities with --softmax)"},
 		&cli.StringFlag{Name: "cut", Value: "auto", Usage: "`auto` (the input of the final classifier) or a TENSOR name"},
 		&cli.StringFlag{Name: "head", Value: "linear", Usage: "`linear` or mlp:256[,128] (ReLU hidden layers)"},
-		&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` before each layer after the first of an mlp head"},
-		&cli.Int64Flag{Name: "seed", Usage: "random seed (head initialisation, shuffling, splits)"},
-		&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's input size)"},
-		&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
-		&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
-		&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` of each class for validation when there is no val/ folder"},
+		&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` in [0,1) before each layer after the first of an mlp head"},
+		&cli.Int64Flag{Name: "seed", Usage: "random `SEED` (head initialisation, shuffling, splits)"},
+		&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's metadata, else its input size)"},
+		&cli.StringFlag{Name: "mean", Usage: "per-channel `MEAN` on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
+		&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
+		&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` in [0,1) of each class for validation when there is no val/ folder"},
 		&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
-		&cli.StringFlag{Name: "optimizer", Value: string(train.DefaultOptimizer), Usage: "adam, adamw or sgd"},
-		&cli.Float64Flag{Name: "lr", Value: train.DefaultLR, Usage: "learning rate"},
-		&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum"},
+		&cli.StringFlag{Name: "optimizer", Value: string(train.DefaultOptimizer), Usage: "`NAME`: adam, adamw or sgd"},
+		&cli.Float64Flag{Name: "lr", Value: train.DefaultLR, Usage: "learning rate `LR` (above 0)"},
+		&cli.Float64Flag{Name: "momentum", Usage: "sgd momentum `M` in [0,1)"},
 		&cli.BoolFlag{Name: "nesterov", Usage: "sgd Nesterov momentum"},
-		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay (L2 for adam and sgd, decoupled for adamw)"},
-		&cli.StringFlag{Name: "schedule", Value: string(train.DefaultSchedule), Usage: "learning-rate schedule: constant, cosine or step"},
-		&cli.IntFlag{Name: "warmup", Usage: "linear warmup over `N` epochs"},
-		&cli.IntFlag{Name: "epochs", Aliases: []string{"head-epochs"}, Value: train.DefaultEpochs, Usage: "head training epochs (the first stage when fine-tuning)"},
-		&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "batch size"},
-		&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `EPS`"},
+		&cli.Float64Flag{Name: "weight-decay", Usage: "weight decay `WD` >= 0 (L2 for adam and sgd, decoupled for adamw)"},
+		&cli.StringFlag{Name: "schedule", Value: string(train.DefaultSchedule), Usage: "learning-rate schedule `NAME`: constant, cosine or step"},
+		&cli.IntFlag{Name: "warmup", Usage: "linear warmup over `N` epochs of each stage"},
+		&cli.IntFlag{Name: "epochs", Aliases: []string{"head-epochs"}, Value: train.DefaultEpochs, Usage: "`N` head training epochs, 1 or more (the first stage when fine-tuning)"},
+		&cli.IntFlag{Name: "batch", Value: train.DefaultBatch, Usage: "batch size `N`: images per training step"},
+		&cli.Float64Flag{Name: "label-smoothing", Usage: "label smoothing `EPS` in [0,1)"},
 		&cli.IntFlag{Name: "patience", Usage: "stop after `N` epochs without a better validation loss, restoring the best weights (needs validation data)"},
-		&cli.StringFlag{Name: "trainable", Usage: "also train backbone weights whose initializer or node name matches `REGEX`"},
-		&cli.IntFlag{Name: "unfreeze-last", Usage: "also train the last `K` backbone layers with weights"},
+		&cli.StringFlag{Name: "trainable", Usage: "also train backbone weights whose initializer or node name matches `REGEX` (with --finetune-epochs)"},
+		&cli.IntFlag{Name: "unfreeze-last", Usage: "also train the last `K` backbone layers with weights (with --finetune-epochs; default: 4)"},
 		&cli.IntFlag{Name: "finetune-epochs", Usage: "after the head, train it with the unfrozen backbone layers for `N` epochs"},
-		&cli.Float64Flag{Name: "backbone-lr-mult", Value: train.DefaultBackboneLRMult, Usage: "learning rate of backbone weights relative to the head's"},
-		&cli.StringFlag{Name: "bn", Value: string(train.DefaultBN), Usage: "BatchNormalization when fine-tuning: frozen (running statistics) or train (batch statistics, running statistics updated)"},
+		&cli.Float64Flag{Name: "backbone-lr-mult", Value: train.DefaultBackboneLRMult, Usage: "learning rate of backbone weights relative to the head's, `X` > 0"},
+		&cli.StringFlag{Name: "bn", Value: string(train.DefaultBN), Usage: "BatchNormalization when fine-tuning, `MODE`: frozen (running statistics) or train (batch statistics, running statistics updated)"},
 		&cli.BoolFlag{Name: "augment", Usage: "random resized crop and horizontal flip of training images, drawn anew each epoch (bypasses the feature cache)"},
 		&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-		jsonFlag, maxMemoryFlag, maxPixelsFlag,
+		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
 	}
 }
 
@@ -128,6 +137,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 		Epochs: c.Int("epochs"), Batch: c.Int("batch"), LabelSmoothing: c.Float64("label-smoothing"), Patience: c.Int("patience"),
 		Trainable: c.String("trainable"), UnfreezeLast: c.Int("unfreeze-last"), FinetuneEpochs: c.Int("finetune-epochs"),
 		BackboneLRMult: c.Float64("backbone-lr-mult"), Augment: c.Bool("augment"), CacheDir: c.String("cache"), DryRun: c.Bool("dry-run"), Log: c.String("log"),
+		Softmax: c.Bool("softmax"), BatchDim: c.String("batch-dim"), OutputName: c.String("output-name"),
 	}
 	var err error
 	if cfg.Limits, err = limits(c); err != nil {
@@ -154,9 +164,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	if cfg.Std, err = floatList(c, "std"); err != nil {
 		return cfg, err
 	}
-	if !c.Bool("quiet") {
-		cfg.Reporter = newProgress(c.App.ErrWriter)
-	}
+	cfg.Reporter = reporter(c)
 	return cfg, nil
 }
 
@@ -216,6 +224,7 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 		fmt.Fprintf(w, " (%d skipped)", len(r.Skipped))
 	}
 	fmt.Fprintln(w)
+	printSkipped(w, "skipped      ", r.Skipped)
 	fmt.Fprintf(w, "parameters   %d trainable, %d frozen\n", r.Trainable, r.Frozen)
 	if r.DryRun {
 		fmt.Fprintf(w, "trainable backbone layers (%d):\n", len(r.TrainableLayers))
@@ -231,7 +240,10 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 		fmt.Fprintf(w, "cache        %d damaged or stale entries recomputed (first: %s)\n", r.Cache.Corrupt, r.Cache.FirstCorrupt)
 	}
 	if r.Stopped != "" {
-		fmt.Fprintf(w, "             %s\n", r.Stopped)
+		fmt.Fprintf(w, "stopped      %s\n", r.Stopped)
+	}
+	if r.Kept != nil {
+		fmt.Fprintf(w, "kept         %s\n", r.Kept)
 	}
 	for _, s := range []struct {
 		name string
@@ -240,6 +252,9 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 		if s.ev != nil {
 			fmt.Fprintf(w, "%-12s %.2f%% accuracy (%d images)\n", s.name, 100*s.ev.Accuracy, s.ev.N)
 		}
+	}
+	if r.Val == nil && r.Test == nil {
+		fmt.Fprintln(w, "             training accuracy only: no validation or test images (try --val-split 0.2)")
 	}
 	if r.Test != nil {
 		fmt.Fprintf(w, "chance       %.2f%%\n", 100/float64(len(r.Classes)))

@@ -137,8 +137,6 @@ func TestAdaptBadInput(t *testing.T) {
 		{[]string{"adapt", "--model", model, "--data", empty}, "cat"},
 		{[]string{"adapt", "--model", model, "--data", data, "--cut", "nope"}, `no tensor named "nope"`},
 		{[]string{"adapt", "--model", model, "--data", data, "--out", filepath.Join(dir, "missing", "a.onnx")}, "does not exist"},
-		{[]string{"adapt", "--model", model}, "give both --model and --data"},
-		{[]string{"adapt", "--model", model, "--data", data, "--head", "tree"}, "--head"},
 		{[]string{"adapt", "--model", model, "--data", data, "--unfreeze-last", "999", "--finetune-epochs", "1"}, "only"},
 		{[]string{"adapt", "--model", model, "--data", data, "--trainable", "^zzz$", "--finetune-epochs", "1"}, "selects no weight"},
 		{[]string{"adapt", "--model", model, "--data", data, "--optimizer", "sgd", "--lr", "1e38", "--epochs", "3"}, "lower --lr"},

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -11,7 +12,7 @@ import (
 )
 
 func newApp(stdout, stderr io.Writer) *cli.App {
-	return &cli.App{
+	app := &cli.App{
 		Name:                      "graft",
 		Usage:                     "transfer learning and fine-tuning for ONNX models",
 		Version:                   onnx.GraftVersion(),
@@ -19,8 +20,12 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:                 stderr,
 		HideHelpCommand:           true,
 		DisableSliceFlagSeparator: true,
+		Suggest:                   true,
+		EnableBashCompletion:      true,
 		// graft reports errors itself, once, in run.
 		ExitErrHandler: func(*cli.Context, error) {},
+		OnUsageError:   onUsageError,
+		Action:         commandNotFound,
 		Commands: []*cli.Command{
 			inspectCommand(),
 			runCommand(),
@@ -30,30 +35,55 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			evalCommand(),
 			predictCommand(),
 			benchCommand(),
+			completionCommand(),
 		},
 	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+		cmd.HideHelpCommand = true
+		tidyHelp(cmd.Flags)
+	}
+	return app
 }
 
-// run is the whole program: it returns the exit status.
+// run is the whole program without signal handling (tests).
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext runs graft with ctx, which SIGINT and SIGTERM cancel, and
+// returns the exit status of shared/CLI.md: 0 success, 1 failure, 2 usage
+// error (with a one-line hint), 130 interrupted.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	if err := app.Run(reorderArgs(app, args)); err != nil {
-		fmt.Fprintf(stderr, "graft: %s\n", errorText(err))
-		var ue *usageError
-		if errors.As(err, &ue) {
-			return 2
-		}
-		return 1
+	app.Metadata = map[string]any{"args": args} // for the flag names as typed
+	args, err := reorderArgs(app, args)
+	if err == nil {
+		err = app.RunContext(ctx, args)
 	}
-	return 0
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "graft: %s\n", errorText(err))
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		fmt.Fprintln(stderr, ue.hint())
+		return exitUsage
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		fmt.Fprintln(stderr, "interrupted: nothing was written")
+		return exitInterrupted
+	}
+	return exitFailure
 }
 
 // reorderArgs moves a command's flags in front of its positional
 // arguments: urfave/cli v2 stops reading flags at the first positional
 // argument, and users write `graft inspect m.onnx --json`.
-func reorderArgs(app *cli.App, args []string) []string {
+// A flag that takes a value but ends the line is a usage error.
+func reorderArgs(app *cli.App, args []string) ([]string, error) {
 	if len(args) < 2 {
-		return args
+		return args, nil
 	}
 	ci := -1
 	for i := 1; i < len(args); i++ {
@@ -63,11 +93,11 @@ func reorderArgs(app *cli.App, args []string) []string {
 		}
 	}
 	if ci < 0 {
-		return args
+		return args, nil
 	}
 	cmd := app.Command(args[ci])
 	if cmd == nil {
-		return args
+		return args, nil
 	}
 	takesValue := map[string]bool{}
 	for _, f := range cmd.Flags {
@@ -93,7 +123,10 @@ func reorderArgs(app *cli.App, args []string) []string {
 		if strings.Contains(name, "=") {
 			continue
 		}
-		if takesValue[name] && i+1 < len(rest) {
+		if takesValue[name] {
+			if i+1 == len(rest) {
+				return nil, &usageError{cmd: cmd.Name, msg: a + " needs a value"}
+			}
 			flags = append(flags, rest[i+1])
 			i++
 		}
@@ -104,5 +137,5 @@ func reorderArgs(app *cli.App, args []string) []string {
 		out = append(out, "--")
 		out = append(out, pos...)
 	}
-	return out
+	return out, nil
 }

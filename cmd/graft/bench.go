@@ -46,8 +46,8 @@ Examples:
 			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "with --compare-ort: interleaved rounds of each runtime (at least 5)"},
 			&cli.BoolFlag{Name: "compare-ort", Usage: "also time ONNX Runtime on the same model and input"},
 			&cli.StringFlag{Name: "ort-modules", EnvVars: []string{"GRAFT_ORT_MODULES"}, Usage: "`DIR`: a node_modules folder holding onnxruntime-node (default: ./node_modules, then graft's test copy)"},
-			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
-			jsonFlag, maxMemoryFlag,
+			quietFlag(),
+			jsonFlag(), maxMemoryFlag(),
 		},
 		Action: benchAction,
 	}
@@ -79,19 +79,19 @@ func benchAction(c *cli.Context) error {
 	}
 	opt := graph.BenchOptions{Batch: c.Int("batch")}
 	if opt.Batch < 1 {
-		return usageErrorf("--batch %d: must be at least 1", opt.Batch)
+		return usagef(c, "--batch %d: must be at least 1", opt.Batch)
 	}
 	if t := c.Int("threads"); t != 0 {
 		if t < 1 {
-			return usageErrorf("--threads %d: must be at least 1", t)
+			return usagef(c, "--threads %d: must be at least 1", t)
 		}
 		runtime.GOMAXPROCS(t) // the whole process is this one benchmark
 	}
 	rounds := c.Int("rounds")
 	if rounds < 5 {
-		return usageErrorf("--rounds %d: at least 5 rounds are needed to compare", rounds)
+		return usagef(c, "--rounds %d: at least 5 rounds are needed to compare", rounds)
 	}
-	if opt.Shapes, err = parseInputShapes(c.StringSlice("input-shape")); err != nil {
+	if opt.Shapes, err = parseInputShapes(c, c.StringSlice("input-shape")); err != nil {
 		return err
 	}
 	src, err := onnx.ReadFile(path, lim)
@@ -125,17 +125,8 @@ func benchAction(c *cli.Context) error {
 	return nil
 }
 
-// usageError is a bad flag value: exit status 2 (shared/CLI.md).
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usageErrorf(format string, args ...any) error {
-	return &usageError{fmt.Sprintf(format, args...)}
-}
-
 // parseInputShapes reads NAME=1x3xHxW values.
-func parseInputShapes(vals []string) (map[string][]int, error) {
+func parseInputShapes(c *cli.Context, vals []string) (map[string][]int, error) {
 	if len(vals) == 0 {
 		return nil, nil
 	}
@@ -143,13 +134,13 @@ func parseInputShapes(vals []string) (map[string][]int, error) {
 	for _, v := range vals {
 		name, dims, ok := strings.Cut(v, "=")
 		if !ok || name == "" {
-			return nil, usageErrorf("--input-shape %q: use NAME=1x3x224x224", v)
+			return nil, usagef(c, "--input-shape %q: use NAME=1x3x224x224", v)
 		}
 		var shape []int
 		for _, d := range strings.Split(dims, "x") {
 			n, err := strconv.Atoi(d)
 			if err != nil || n < 1 {
-				return nil, usageErrorf("--input-shape %q: %q is not a positive dimension", v, d)
+				return nil, usagef(c, "--input-shape %q: %q is not a positive dimension", v, d)
 			}
 			shape = append(shape, n)
 		}

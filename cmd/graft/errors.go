@@ -50,19 +50,26 @@ var optionFlags = map[string]string{
 	"AdaptConfig.Augment":        "--augment",
 	"AdaptConfig.CacheDir":       "--cache",
 	"AdaptConfig.Log":            "--log",
+	"AdaptConfig.Softmax":        "--softmax",
+	"AdaptConfig.BatchDim":       "--batch-dim",
+	"AdaptConfig.OutputName":     "--output-name",
 
 	"InferConfig.Resize": "--resize",
 	"InferConfig.Mean":   "--mean",
 	"InferConfig.Std":    "--std",
 	"InferConfig.Batch":  "--batch",
 	"InferConfig.Strict": "--strict",
+	"InferConfig.Labels": "--labels",
 	"PredictImages.k":    "--top",
 
-	"ConvertConfig.Out":    "--out",
-	"ConvertConfig.Cut":    "--cut",
-	"ConvertConfig.Head":   "--head",
-	"ConvertConfig.Labels": "--labels",
-	"ConvertConfig.Batch":  "--batch",
+	"ConvertConfig.Out":        "--out",
+	"ConvertConfig.Cut":        "--cut",
+	"ConvertConfig.Head":       "--head",
+	"ConvertConfig.Labels":     "--labels",
+	"ConvertConfig.Batch":      "--batch-dim",
+	"ConvertConfig.BatchDim":   "--batch-dim",
+	"ConvertConfig.OutputName": "--output-name",
+	"ConvertConfig.Softmax":    "--softmax",
 
 	"RunConfig.Inputs": "--input",
 	"RunConfig.OutDir": "--out",
@@ -95,6 +102,14 @@ var qualifiedOptions = func() []string {
 	return names
 }()
 
+// optionsAsFlags writes the library's option names in msg as flags.
+func optionsAsFlags(msg string) string {
+	for _, name := range qualifiedOptions {
+		msg = strings.ReplaceAll(msg, name, optionFlags[name])
+	}
+	return msg
+}
+
 // errorText is err as the command line shows it: option names become
 // flag names, and a hint follows a cause a flag can change.
 func errorText(err error) string {
@@ -105,9 +120,7 @@ func errorText(err error) string {
 			msg = strings.Replace(msg, oe.Option+": ", flag+": ", 1)
 		}
 	}
-	for _, name := range qualifiedOptions {
-		msg = strings.ReplaceAll(msg, name, optionFlags[name])
-	}
+	msg = optionsAsFlags(msg)
 	for _, h := range hints {
 		if errors.Is(err, h.cause) {
 			msg += " (" + h.hint + ")"

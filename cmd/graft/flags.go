@@ -1,7 +1,9 @@
 package main
 
 import (
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 
@@ -10,17 +12,29 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-var (
-	jsonFlag      = &cli.BoolFlag{Name: "json", Usage: "print JSON instead of text"}
-	maxMemoryFlag = &cli.StringFlag{Name: "max-memory", Value: "4GiB", Usage: "refuse models declaring more tensor data than this (e.g. 512MiB, 8GiB)"}
-	maxPixelsFlag = &cli.Int64Flag{Name: "max-pixels", Value: dataset.DefaultMaxPixels, Usage: "refuse images whose header declares more than `N` pixels (width x height), before decoding them"}
-)
+// Flags several commands share, made anew for each command (tidyHelp
+// edits them).
+func jsonFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "json", Usage: "print the result as JSON on stdout (keys snake_case)"}
+}
+
+func maxMemoryFlag() cli.Flag {
+	return &cli.StringFlag{Name: "max-memory", Value: "4GiB", Usage: "refuse models declaring more tensor data than `SIZE` (e.g. 512MiB, 8GiB)"}
+}
+
+func quietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notes on stderr"}
+}
+
+func maxPixelsFlag() cli.Flag {
+	return &cli.Int64Flag{Name: "max-pixels", Value: dataset.DefaultMaxPixels, Usage: "refuse images whose header declares more than `N` pixels (width x height), before decoding them"}
+}
 
 // maxPixels reads --max-pixels.
 func maxPixels(c *cli.Context) (int64, error) {
 	n := c.Int64("max-pixels")
 	if n < 1 {
-		return 0, fmt.Errorf("--max-pixels %d: must be at least 1", n)
+		return 0, usagef(c, "--max-pixels %d: must be at least 1", n)
 	}
 	return n, nil
 }
@@ -57,7 +71,7 @@ func parseBytes(s string) (int64, error) {
 // oneArg returns the single positional argument a command takes.
 func oneArg(c *cli.Context, what string) (string, error) {
 	if c.NArg() != 1 {
-		return "", fmt.Errorf("%s: expected one %s argument, got %d (see graft %s --help)", c.Command.Name, what, c.NArg(), c.Command.Name)
+		return "", usagef(c, "%s: expected one %s argument, got %d", c.Command.Name, what, c.NArg())
 	}
 	return c.Args().First(), nil
 }
@@ -71,4 +85,28 @@ func modelArg(c *cli.Context) (string, onnx.Limits, error) {
 	}
 	lim, err := limits(c)
 	return path, lim, err
+}
+
+// readLabels reads --labels: a comma-separated list, or a FILE of one
+// name per line (blank lines and lines starting with # ignored).
+func readLabels(s string) ([]string, error) {
+	if !strings.Contains(s, ",") {
+		b, err := os.ReadFile(s)
+		if err != nil {
+			return nil, fmt.Errorf("%s is neither a file of class names nor a comma-separated list (%v)", s, errors.Unwrap(err))
+		}
+		var out []string
+		for _, line := range strings.Split(string(b), "\n") {
+			line = strings.TrimSpace(line)
+			if line != "" && !strings.HasPrefix(line, "#") {
+				out = append(out, line)
+			}
+		}
+		return out, nil
+	}
+	var out []string
+	for _, l := range strings.Split(s, ",") {
+		out = append(out, strings.TrimSpace(l))
+	}
+	return out, nil
 }

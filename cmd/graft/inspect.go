@@ -17,8 +17,14 @@ func inspectCommand() *cli.Command {
 		Name:      "inspect",
 		Usage:     "describe a model: inputs, outputs, ops, parameters, nodes and the suggested cut point",
 		ArgsUsage: "MODEL.onnx",
-		Flags:     []cli.Flag{jsonFlag, maxMemoryFlag},
+		Description: `Examples:
+   graft inspect resnet18.onnx
+   graft inspect resnet18.onnx --json | jq .cut`,
+		Flags: []cli.Flag{quietFlag(), jsonFlag(), maxMemoryFlag()},
 		Action: func(c *cli.Context) error {
+			if err := maxMemory(c); err != nil {
+				return err
+			}
 			path, lim, err := modelArg(c)
 			if err != nil {
 				return err

@@ -13,10 +13,13 @@ func opsCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "ops",
 		Usage: "list the ONNX ops graft supports, with opset ranges and whether each has a gradient",
-		Flags: []cli.Flag{jsonFlag},
+		Description: `Examples:
+   graft ops
+   graft ops --json`,
+		Flags: []cli.Flag{quietFlag(), jsonFlag()},
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fmt.Errorf("ops takes no arguments")
+				return usagef(c, "ops takes no arguments (got %q)", c.Args().First())
 			}
 			ops := graph.Ops()
 			if c.Bool("json") {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/graftml/graft/train"
+	"github.com/urfave/cli/v2"
 )
 
 // progress is the command line's train.Reporter: notes and one line per
@@ -17,6 +18,37 @@ type progress struct {
 	w        io.Writer
 	terminal bool
 	last     time.Time
+}
+
+// reporter is the command's train.Reporter: nil (nothing) with --quiet.
+func reporter(c *cli.Context) train.Reporter {
+	if c.Bool("quiet") {
+		return nil
+	}
+	return newProgress(c.App.ErrWriter)
+}
+
+// notef prints a note on stderr unless --quiet.
+func notef(c *cli.Context, format string, args ...any) {
+	if !c.Bool("quiet") {
+		fmt.Fprintln(c.App.ErrWriter, optionsAsFlags(fmt.Sprintf(format, args...)))
+	}
+}
+
+// shownSkipped is how many skipped files text output names before it
+// counts the rest.
+const shownSkipped = 5
+
+// printSkipped names the first few skipped files (each entry is the
+// file's error, which starts with its path) and counts the rest.
+func printSkipped(w io.Writer, prefix string, skipped []string) {
+	for i, s := range skipped {
+		if i == shownSkipped {
+			fmt.Fprintf(w, "%sand %d more (all of them in --json output)\n", prefix, len(skipped)-shownSkipped)
+			break
+		}
+		fmt.Fprintf(w, "%s%s\n", prefix, s)
+	}
 }
 
 func newProgress(w io.Writer) *progress {
@@ -31,7 +63,10 @@ func newProgress(w io.Writer) *progress {
 
 func (p *progress) PhaseStart(train.Phase, int)         {}
 func (p *progress) PhaseEnd(train.Phase, time.Duration) {}
-func (p *progress) Note(msg string)                     { fmt.Fprintln(p.w, msg) }
+
+// Note prints a note, with the library's option names (AdaptConfig.Mean)
+// written as the flags that set them (--mean).
+func (p *progress) Note(msg string) { fmt.Fprintln(p.w, optionsAsFlags(msg)) }
 
 func (p *progress) Step(phase train.Phase, s train.StepInfo) {
 	if !p.terminal {

@@ -15,12 +15,18 @@ func runCommand() *cli.Command {
 		Name:      "run",
 		Usage:     "run a model on input tensors and print (and optionally save) its outputs",
 		ArgsUsage: "MODEL.onnx",
+		Description: `Examples:
+   graft run model.onnx --input input_0.pb
+   graft run model.onnx --input image=x.npy --out outputs/ --json`,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "input", Usage: "`NAME=FILE` or FILE: a TensorProto (.pb) or NumPy (.npy) file; a FILE without a name binds to the next unbound model input"},
 			&cli.StringFlag{Name: "out", Usage: "write each output to `DIR`/<output name>.pb"},
-			jsonFlag, maxMemoryFlag,
+			quietFlag(), jsonFlag(), maxMemoryFlag(),
 		},
 		Action: func(c *cli.Context) error {
+			if err := maxMemory(c); err != nil {
+				return err
+			}
 			path, lim, err := modelArg(c)
 			if err != nil {
 				return err

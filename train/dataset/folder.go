@@ -32,6 +32,7 @@ type Dataset struct {
 	Classes []string // class folder names, sorted; a Sample's Label indexes it
 	Train   []Sample
 	Val     []Sample // from val/, or split off Train; may be empty
+	ValDir  string   // the validation folder, "" when there is none
 	Test    []Sample // from test/; may be empty
 	Skipped []Skipped
 
@@ -152,6 +153,7 @@ func LoadDataset(cfg DataConfig) (*Dataset, error) {
 	if err := ds.checkHeaders(); err != nil {
 		return nil, err
 	}
+	ds.ValDir = valDir
 	if valDir == "" && cfg.ValSplit > 0 {
 		ds.Train, ds.Val = splitVal(ds.Train, len(ds.Classes), cfg.ValSplit, cfg.Seed)
 	}
