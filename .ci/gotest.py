@@ -39,6 +39,10 @@ for raw in sys.stdin:
                 print(out, end="", flush=True)
         elif action == "fail":
             failed = True
+            # tests of this package that never finished (a timeout or a
+            # crash): show what they printed
+            for key in [k for k in buffers if k[0] == pkg]:
+                print("".join(buffers.pop(key)), end="", flush=True)
         continue
     key = (pkg, test)
     if action == "output":
