@@ -138,6 +138,29 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return k.forwardInt(in), nil
 	}
 	out := onnx.NewFloat(k.out, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// inPlace: the output can take input 0's buffer when it is not
+// broadcast (each output element then reads the inputs at its own index
+// only, or at broadcast indices of the other, smaller inputs).
+func (k *naryKernel) inPlace() int {
+	if slices.Equal(k.in[0], k.out) {
+		return 0
+	}
+	return -1
+}
+
+// forwardInto is forward on float tensors, into out.
+func (k *naryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	for _, t := range in {
+		if t.DType != onnx.Float32 {
+			return errIntUnsupported
+		}
+	}
 	o := out.F
 	a, ia := in[0].F, k.index[0]
 	for i := range o {
@@ -166,7 +189,7 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 			o[i] *= s
 		}
 	}
-	return out, nil
+	return nil
 }
 
 func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
@@ -333,11 +356,25 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return out, nil
 	}
 	out := onnx.NewFloat(x.Shape, nil)
-	for i, v := range x.F {
-		out.F[i] = k.f(v)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// forwardInto is forward on float tensors, into out (which may be the
+// input itself: inPlace).
+func (k *unaryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	if in[0].DType != onnx.Float32 {
+		return errIntUnsupported
+	}
+	for i, v := range in[0].F {
+		out.F[i] = k.f(v)
+	}
+	return nil
+}
+
+func (k *unaryKernel) inPlace() int { return 0 }
 
 func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(in[0].Shape, nil)

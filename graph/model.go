@@ -24,8 +24,9 @@ type Options struct {
 	Values map[string]*onnx.Tensor
 	// Outputs names the tensors to compute. Empty means the graph outputs.
 	Outputs []string
-	// Freeze folds computations on weights into constants where possible;
-	// it suits inference only.
+	// Freeze folds computations on weights into constants where possible,
+	// and lets Run fuse activations and residual Adds into the Conv
+	// before them (see fuse.go); it suits inference only.
 	Freeze bool
 	// Weights supplies tensors for named initializers, used as they are
 	// (not copied): graphs built with the same Weights share their
@@ -60,6 +61,7 @@ type Model struct {
 	vm       G.VM
 	exec     *executor // the run plan of an inference graph (exec.go)
 	planned  bool      // exec was planned (it stays nil for graphs it cannot run)
+	fuse     bool      // an inference-only build (Freeze): exec fuses epilogues into Convs
 	training *trainState
 }
 
@@ -140,7 +142,8 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	if err := CheckOps(src); err != nil {
 		return nil, err
 	}
-	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training}
+	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training,
+		fuse: opt.Freeze && opt.training == nil}
 	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
 	m.vals = b.vals
 	g := src.Proto.Graph
@@ -312,7 +315,7 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		}
 	}
 	if !m.planned && m.training == nil && len(m.G.AllNodes()) > 0 {
-		e, err := newExecutor(m)
+		e, err := newExecutor(m, m.fuse)
 		if err != nil {
 			return nil, err
 		}
