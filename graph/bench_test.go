@@ -20,7 +20,7 @@ import (
 // its own process (onnxtest.Runtime.Time), so tensor shipping is not
 // counted against it.
 
-var benchModels = []string{"resnet18_op13", "mobilenet_v2_op13"}
+var benchModels = []string{"resnet18_op13", "mobilenet_v2_op13", "efficientnet_b0_op13"}
 
 // dynamicCopy writes a copy of a generated model with a symbolic batch.
 func dynamicCopy(b *testing.B, name string) string {
@@ -51,6 +51,7 @@ func BenchmarkForward(b *testing.B) {
 				if _, err := m.Run(feeds); err != nil { // warm up
 					b.Fatal(err)
 				}
+				b.ReportAllocs()
 				b.ResetTimer()
 				for i := 0; i < b.N; i++ {
 					if _, err := m.Run(feeds); err != nil {

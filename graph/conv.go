@@ -267,6 +267,9 @@ func getConvBuf(n int) *[]float32 {
 func putConvBuf(p *[]float32) { convBufs.Put(p) }
 
 func (k *convKernel) check(in []*onnx.Tensor) error {
+	if len(in) < 2 || (k.bias && len(in) < 3) {
+		return fmt.Errorf("Conv needs X, W and, when built with one, B")
+	}
 	for i, t := range in {
 		if t.DType != onnx.Float32 {
 			return fmt.Errorf("input %d must be float32", i)
@@ -279,10 +282,25 @@ func (k *convKernel) check(in []*onnx.Tensor) error {
 }
 
 func (k *convKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
-	if err := k.check(in); err != nil {
+	out := onnx.NewFloat(k.outShape, nil)
+	if err := k.forwardInto(in, out); err != nil {
 		return nil, err
 	}
-	out := onnx.NewFloat(k.outShape, nil)
+	return out, nil
+}
+
+func (k *convKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	return k.forwardEpi(in, out, nil)
+}
+
+// forwardEpi is forward into out, with the epilogue epi (nil for none)
+// applied to each block of the output right after it is computed, while
+// it is still in cache. in holds X, W and B (when the Conv has a bias),
+// then the epilogue's extra inputs.
+func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilogue) error {
+	if err := k.check(in); err != nil {
+		return err
+	}
 	x, w, y := in[0].F, in[1].F, out.F
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
@@ -296,9 +314,11 @@ func (k *convKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 				b = in[2].F[oc]
 			}
 			ic := oc / mult
-			dwForwardPlane(g, x[(ni*k.c+ic)*hw:][:hw], y[u*ohw:][:ohw], w[oc*khw:][:khw], b)
+			yp := y[u*ohw:][:ohw]
+			dwForwardPlane(g, x[(ni*k.c+ic)*hw:][:hw], yp, w[oc*khw:][:khw], b)
+			epi.apply(yp, u*ohw, in)
 		})
-		return out, nil
+		return nil
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
@@ -331,8 +351,9 @@ func (k *convKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 			}
 		}
 		sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)
+		epi.applyPar(inner, yg, (ni*k.m+gi*k.mg)*ohw, in)
 	})
-	return out, nil
+	return nil
 }
 
 func (k *convKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {

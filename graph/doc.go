@@ -44,6 +44,18 @@
 // gorgonia nodes named after them; Model.Params and Model.Weights give
 // them by name, and training updates the weights' tensors in place.
 //
+// # Frozen inference
+//
+// Model.Run walks the graph itself (exec.go): a value lives until its
+// last reader has run, kernels write into recycled buffers
+// (forwardInto), and elementwise kernels may take a dying input's buffer.
+// A build with Options.Freeze (and not for training) also folds
+// BatchNormalization into the Conv or Gemm before it, on a copy of the
+// graph (onnx/surgery's FoldBatchNorm), and lets each Conv absorb the
+// activation, x*f(x) and residual Add after it as an epilogue (fuse.go).
+// Neither reaches an export, which is written from the original
+// ModelProto.
+//
 // # Export
 //
 // A model graft built from ONNX is exported from its original ModelProto,

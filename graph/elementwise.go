@@ -141,9 +141,32 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return k.forwardInt(in), nil
 	}
 	out := onnx.NewFloat(k.out, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// inPlace: the output can take input 0's buffer when it is not
+// broadcast (each output element then reads the inputs at its own index
+// only, or at broadcast indices of the other, smaller inputs).
+func (k *naryKernel) inPlace() int {
+	if slices.Equal(k.in[0], k.out) {
+		return 0
+	}
+	return -1
+}
+
+// forwardInto is forward on float tensors, into out.
+func (k *naryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	for _, t := range in {
+		if t.DType != onnx.Float32 {
+			return errIntUnsupported
+		}
+	}
 	o := out.F
 	if k.same && k.forwardSame(in, o) {
-		return out, nil
+		return nil
 	}
 	a, ia := in[0].F, k.index[0]
 	for i := range o {
@@ -172,7 +195,7 @@ func (k *naryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 			o[i] *= s
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // forwardSame is forward for inputs of the output's shape, with the vec
@@ -376,15 +399,30 @@ func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return out, nil
 	}
 	out := onnx.NewFloat(x.Shape, nil)
-	if k.vf != nil {
-		vec.Par(len(x.F), func(lo, hi int) { k.vf(out.F[lo:hi], x.F[lo:hi]) })
-		return out, nil
-	}
-	for i, v := range x.F {
-		out.F[i] = k.f(v)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
+
+// forwardInto is forward on float tensors, into out (which may be the
+// input itself: inPlace).
+func (k *unaryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	if in[0].DType != onnx.Float32 {
+		return errIntUnsupported
+	}
+	x := in[0].F
+	if k.vf != nil {
+		vec.Par(len(x), func(lo, hi int) { k.vf(out.F[lo:hi], x[lo:hi]) })
+		return nil
+	}
+	for i, v := range x {
+		out.F[i] = k.f(v)
+	}
+	return nil
+}
+
+func (k *unaryKernel) inPlace() int { return 0 }
 
 func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(in[0].Shape, nil)

@@ -25,6 +25,9 @@ type execStep struct {
 	in   []int // value slot of each input
 	out  int   // value slot of the output
 	dead []int // op-output slots whose last reader is this step
+	// reuse is the input whose buffer the output takes (its value dies
+	// here and the kernel may write over it), or -1.
+	reuse int
 }
 
 // executor is a Model's compiled run plan.
@@ -42,7 +45,10 @@ type executor struct {
 
 // newExecutor plans the run of m's graph. It returns nil when the graph
 // holds a node that is not a graft kernel (none does for Build's graphs).
-func newExecutor(m *Model) (*executor, error) {
+//
+// With fusion set (inference-only builds, Options.Freeze), Convs absorb
+// the elementwise nodes after them (fuse.go).
+func newExecutor(m *Model, fusion bool) (*executor, error) {
 	sorted, err := G.Sort(m.G)
 	if err != nil {
 		return nil, fmt.Errorf("sorting the graph: %w", err)
@@ -52,10 +58,6 @@ func newExecutor(m *Model) (*executor, error) {
 	e := &executor{leaves: map[int]*G.Node{}, shapes: make([][]int, len(sorted))}
 	for i, n := range sorted {
 		slot[n] = i
-	}
-	lastUse := make([]int, len(sorted)) // step index of the last reader
-	for i := range lastUse {
-		lastUse[i] = -1
 	}
 	for _, n := range sorted {
 		s := slot[n]
@@ -84,7 +86,6 @@ func newExecutor(m *Model) (*executor, error) {
 			if e.shapes[k] == nil {
 				e.shapes[k] = op.in[j]
 			}
-			lastUse[k] = len(e.steps)
 		}
 		e.shapes[s] = op.out
 		e.steps = append(e.steps, st)
@@ -105,14 +106,48 @@ func newExecutor(m *Model) (*executor, error) {
 			e.shapes[s] = p.Shape
 		}
 	}
+	if fusion {
+		e.steps = fuse(e.steps, e.shapes, keep)
+	}
+	lastUse := make([]int, len(sorted)) // step index of the last reader
+	for i := range lastUse {
+		lastUse[i] = -1
+	}
+	for i, st := range e.steps {
+		for _, k := range st.in {
+			lastUse[k] = i
+		}
+	}
 	for s, at := range lastUse {
 		if at >= 0 && !keep[s] && e.leaves[s] == nil {
 			e.steps[at].dead = append(e.steps[at].dead, s)
 		}
 	}
+	for i := range e.steps {
+		e.steps[i].reuse = e.reusable(&e.steps[i])
+	}
 	e.vals = make([]*onnx.Tensor, len(sorted))
 	e.pool.limit = e.maxLive()
 	return e, nil
+}
+
+// reusable returns the input of st whose buffer its output can take, or
+// -1: the kernel must allow it (an inPlacer), and the input must be an
+// op output of the output's size that dies at st.
+func (e *executor) reusable(st *execStep) int {
+	ip, ok := st.op.k.(inPlacer)
+	if !ok {
+		return -1
+	}
+	j := ip.inPlace()
+	if j < 0 || j >= len(st.in) {
+		return -1
+	}
+	s := st.in[j]
+	if e.leaves[s] != nil || !slices.Contains(st.dead, s) || onnx.NumElems(e.shapes[s]) != onnx.NumElems(st.op.out) {
+		return -1
+	}
+	return j
 }
 
 // maxLive counts, for each buffer length, the most step outputs of that
@@ -178,7 +213,7 @@ func (e *executor) run() (outs []*onnx.Tensor, err error) {
 		}
 		e.vals[st.out] = out
 		for _, s := range st.dead {
-			if t := e.vals[s]; t != nil && t != out {
+			if t := e.vals[s]; t != nil && !sharesData(t.F, out.F) {
 				e.pool.put(t.F)
 			}
 			e.vals[s] = nil
@@ -229,7 +264,12 @@ func (e *executor) forward(st *execStep, in []*onnx.Tensor) (*onnx.Tensor, error
 		}
 		return out, nil
 	}
-	out := &onnx.Tensor{DType: onnx.Float32, Shape: st.op.out, F: e.pool.get(onnx.NumElems(st.op.out))}
+	out := &onnx.Tensor{DType: onnx.Float32, Shape: st.op.out}
+	if st.reuse >= 0 {
+		out.F = in[st.reuse].F // its value dies here: the kernel writes over it
+	} else {
+		out.F = e.pool.get(onnx.NumElems(st.op.out))
+	}
 	if err := ik.forwardInto(in, out); err != nil {
 		return nil, err
 	}
@@ -242,6 +282,15 @@ func (e *executor) forward(st *execStep, in []*onnx.Tensor) (*onnx.Tensor, error
 type intoKernel interface {
 	kernel
 	forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error
+}
+
+// An inPlacer's forwardInto can take as out the buffer of one of its
+// inputs (elementwise kernels that read each input element before
+// writing the output element at the same index): inPlace returns that
+// input, or -1 when this instance cannot (a broadcast input).
+type inPlacer interface {
+	intoKernel
+	inPlace() int
 }
 
 // sharesData reports whether two slices have the same first element.

@@ -31,6 +31,18 @@ func (g *gemmKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		}
 	}
 	out := onnx.NewFloat([]int{g.m, g.n}, nil)
+	if err := g.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (g *gemmKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	for _, t := range in {
+		if t.DType != onnx.Float32 {
+			return errIntUnsupported
+		}
+	}
 	beta := float32(0)
 	if g.hasC && g.beta != 0 {
 		c := in[2].F
@@ -47,7 +59,7 @@ func (g *gemmKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		ldb = g.k
 	}
 	sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, in[0].F, lda, in[1].F, ldb, beta, out.F, g.n)
-	return out, nil
+	return nil
 }
 
 // backward: with dY m×n,
@@ -216,17 +228,27 @@ func (mk *matmulKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		return nil, errIntUnsupported
 	}
 	out := onnx.NewFloat(mk.out, nil)
+	if err := mk.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (mk *matmulKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	if in[0].DType != onnx.Float32 || in[1].DType != onnx.Float32 {
+		return errIntUnsupported
+	}
 	a, b := in[0].F, in[1].F
 	m, n, k := mk.m, mk.n, mk.k
 	if mk.flat() {
 		sgemm(false, false, mk.batch*m, n, k, 1, a, k, b, n, 0, out.F, n)
-		return out, nil
+		return nil
 	}
 	for i := 0; i < mk.batch; i++ {
 		ai, bi := int(mk.aIdx[i]), int(mk.bIdx[i])
 		sgemm(false, false, m, n, k, 1, a[ai*m*k:(ai+1)*m*k], k, b[bi*k*n:(bi+1)*k*n], n, 0, out.F[i*m*n:(i+1)*m*n], n)
 	}
-	return out, nil
+	return nil
 }
 
 func (mk *matmulKernel) forwardInt(a, b []int64) *onnx.Tensor {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -24,8 +25,9 @@ type Options struct {
 	Values map[string]*onnx.Tensor
 	// Outputs names the tensors to compute. Empty means the graph outputs.
 	Outputs []string
-	// Freeze folds computations on weights into constants where possible;
-	// it suits inference only.
+	// Freeze folds computations on weights into constants where possible,
+	// and lets Run fuse activations and residual Adds into the Conv
+	// before them (see fuse.go); it suits inference only.
 	Freeze bool
 	// Weights supplies tensors for named initializers, used as they are
 	// (not copied): graphs built with the same Weights share their
@@ -60,6 +62,7 @@ type Model struct {
 	vm       G.VM
 	exec     *executor // the run plan of an inference graph (exec.go)
 	planned  bool      // exec was planned (it stays nil for graphs it cannot run)
+	fuse     bool      // an inference-only build (Freeze): exec fuses epilogues into Convs
 	training *trainState
 }
 
@@ -140,7 +143,15 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	if err := CheckOps(src); err != nil {
 		return nil, err
 	}
-	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training}
+	orig := src
+	if opt.Freeze && opt.training == nil && len(opt.Weights) == 0 {
+		var err error
+		if src, err = foldBatchNorm(src, opt.Outputs); err != nil {
+			return nil, err
+		}
+	}
+	m := &Model{Src: orig, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training,
+		fuse: opt.Freeze && opt.training == nil}
 	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
 	m.vals = b.vals
 	g := src.Proto.Graph
@@ -199,6 +210,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			}
 		}
 	}
+	if src != orig {
+		b.aliasFolded(orig)
+	}
 	outs := opt.Outputs
 	if len(outs) == 0 {
 		for _, o := range g.Output {
@@ -217,6 +231,47 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		m.Outputs = append(m.Outputs, p)
 	}
 	return m, nil
+}
+
+// foldBatchNorm returns src with BatchNormalization folded into the Conv
+// or Gemm before it (surgery.FoldBatchNorm), on a copy of its graph that
+// shares every tensor and node the fold leaves alone: src itself, which
+// exports are written from, never changes. keep names tensors the caller
+// asks for. It returns src when there is nothing to fold.
+func foldBatchNorm(src *onnx.Model, keep []string) (*onnx.Model, error) {
+	g := src.Proto.GetGraph()
+	if g == nil || !slices.ContainsFunc(g.Node, func(n *onnx.NodeProto) bool { return n.OpType == "BatchNormalization" }) {
+		return src, nil
+	}
+	cg := &onnx.GraphProto{Name: g.Name, Node: slices.Clone(g.Node), Initializer: slices.Clone(g.Initializer),
+		Input: g.Input, Output: g.Output, ValueInfo: g.ValueInfo}
+	mp := &onnx.ModelProto{IrVersion: src.Proto.IrVersion, OpsetImport: src.Proto.OpsetImport, Graph: cg}
+	n, err := surgery.FoldBatchNorm(mp, keep...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", src.Path, err)
+	}
+	if n == 0 {
+		return src, nil
+	}
+	return &onnx.Model{Proto: mp, Path: src.Path, Raw: src.Raw}, nil
+}
+
+// aliasFolded gives the tensors a BatchNormalization fold removed (the
+// Conv or Gemm outputs it read) the shape of its output, which is
+// theirs, so Model.Shape still answers for every tensor of the model.
+func (b *builder) aliasFolded(orig *onnx.Model) {
+	for _, n := range orig.Proto.Graph.Node {
+		if n.OpType != "BatchNormalization" || len(n.Input) == 0 || len(n.Output) == 0 {
+			continue
+		}
+		x, y := n.Input[0], n.Output[0]
+		if _, ok := b.vals[x]; ok {
+			continue
+		}
+		if v, ok := b.vals[y]; ok {
+			b.vals[x] = &value{name: x, dtype: v.dtype, shape: v.shape}
+		}
+	}
 }
 
 func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) error {
@@ -312,7 +367,7 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		}
 	}
 	if !m.planned && m.training == nil && len(m.G.AllNodes()) > 0 {
-		e, err := newExecutor(m)
+		e, err := newExecutor(m, m.fuse)
 		if err != nil {
 			return nil, err
 		}

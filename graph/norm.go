@@ -151,9 +151,34 @@ func (k *bnKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		}
 		return k.train.forward(in)
 	}
+	out := onnx.NewFloat(k.l.shape, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// inPlace: each output element reads only the input element at its
+// index.
+func (k *bnKernel) inPlace() int {
+	if k.batch {
+		return -1
+	}
+	return 0
+}
+
+func (k *bnKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	if k.batch {
+		r, err := k.forward(in)
+		if err != nil {
+			return err
+		}
+		copy(out.F, r.F)
+		return nil
+	}
 	for _, t := range in {
 		if t.DType != onnx.Float32 {
-			return nil, errIntUnsupported
+			return errIntUnsupported
 		}
 	}
 	a := make([]float64, k.l.c)
@@ -163,9 +188,8 @@ func (k *bnKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		a[ch] = float64(scale[ch]) / math.Sqrt(float64(vr[ch])+k.eps)
 		b[ch] = float64(bias[ch]) - float64(mean[ch])*a[ch]
 	}
-	out := onnx.NewFloat(k.l.shape, nil)
 	k.l.affine(in[0].F, out.F, a, b)
-	return out, nil
+	return nil
 }
 
 func (k *bnKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {

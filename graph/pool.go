@@ -124,13 +124,20 @@ func (k *poolKernel) argmax(xp []float32, oh, ow int) int {
 }
 
 func (k *poolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	out := onnx.NewFloat(k.outShape, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k *poolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	x := in[0]
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	if x.DType != onnx.Float32 || len(x.F) != k.planes*hw {
-		return nil, fmt.Errorf("input must be float32 of shape %v", k.inShape)
+		return fmt.Errorf("input must be float32 of shape %v", k.inShape)
 	}
-	out := onnx.NewFloat(k.outShape, nil)
 	forEachPar(0, k.planes, func(pl int) {
 		xp, yp := x.F[pl*hw:][:hw], out.F[pl*ohw:][:ohw]
 		for oh := 0; oh < g.oh; oh++ {
@@ -163,7 +170,7 @@ func (k *poolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 			}
 		}
 	})
-	return out, nil
+	return nil
 }
 
 // backward: MaxPool sends each output's gradient to the first maximum of
@@ -226,11 +233,18 @@ type globalPoolKernel struct {
 }
 
 func (k *globalPoolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	out := onnx.NewFloat(k.outShape, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k *globalPoolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	x := in[0]
 	if x.DType != onnx.Float32 || len(x.F) != k.planes*k.size {
-		return nil, fmt.Errorf("input must be float32 of shape %v", k.inShape)
+		return fmt.Errorf("input must be float32 of shape %v", k.inShape)
 	}
-	out := onnx.NewFloat(k.outShape, nil)
 	for pl := range out.F {
 		xp := x.F[pl*k.size:][:k.size]
 		if k.max {
@@ -249,7 +263,7 @@ func (k *globalPoolKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		}
 		out.F[pl] = float32(s / float64(k.size))
 	}
-	return out, nil
+	return nil
 }
 
 func (k *globalPoolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {

@@ -175,6 +175,20 @@ func (k *reshapeKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	return copyAs(in[0], k.out), nil
 }
 
+// forwardInto copies the data, unless the executor handed the input's
+// own buffer (inPlace): then there is nothing to do.
+func (k *reshapeKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	if in[0].DType != onnx.Float32 {
+		return errIntUnsupported
+	}
+	if !sharesData(in[0].F, out.F) {
+		copy(out.F, in[0].F)
+	}
+	return nil
+}
+
+func (k *reshapeKernel) inPlace() int { return 0 }
+
 func (k *reshapeKernel) backward(_ int, _ []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	return copyAs(dy, k.in), nil
 }
@@ -497,16 +511,23 @@ func (k *concatKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 		concatForward(k, srcs, out.I)
 		return out, nil
 	}
+	out := onnx.NewFloat(k.out, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k *concatKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	srcs := make([][]float32, len(in))
 	for j, t := range in {
 		if t.DType != onnx.Float32 {
-			return nil, constError("Concat inputs mix float32 and int64")
+			return constError("Concat inputs mix float32 and int64")
 		}
 		srcs[j] = t.F
 	}
-	out := onnx.NewFloat(k.out, nil)
 	concatForward(k, srcs, out.F)
-	return out, nil
+	return nil
 }
 
 func (k *concatKernel) backward(i int, _ []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {

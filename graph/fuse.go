@@ -1,0 +1,246 @@
+package graph
+
+import (
+	"slices"
+
+	"github.com/graftml/graft/graph/internal/vec"
+	"github.com/graftml/graft/onnx"
+)
+
+// Fused epilogues for frozen inference. The executor of a model built
+// with Options.Freeze (and not for training) rewrites its run plan so
+// that a Conv absorbs the elementwise nodes that follow it: an
+// activation (Relu, Clip, LeakyRelu, HardSigmoid, HardSwish, Sigmoid,
+// ... any unaryKernel), x*f(x) written as f and Mul of the same input
+// (SiLU = x*Sigmoid(x), HardSwish before opset 14 = x*HardSigmoid(x)),
+// and a residual Add of a tensor of the same shape. The Conv applies
+// them to each block of its output right after computing it, while it
+// is in cache, and the intermediate tensors are never stored.
+//
+// A node is absorbed only when the tensor it reads from the chain has no
+// other reader and is not a requested output, so every value the caller
+// can see is the unfused one. Only the run plan changes: the gorgonia
+// graph, Model.Node and Model.Shape still show every node, and exports,
+// written from the original ModelProto, never see a fusion.
+
+// epilogue is a chain of elementwise stages applied to a Conv's output.
+type epilogue struct {
+	stages []epStage
+}
+
+// epStage is one stage: y += in[add] when f is nil, y = f(y) or, with
+// self, y = y*f(y).
+type epStage struct {
+	add  int // index of the residual among the fused kernel's inputs
+	f    func(float32) float32
+	vf   func(dst, x []float32) // f over a slice (graph/internal/vec), when the kernel has one
+	relu bool                   // f is Relu's: a branch-free loop does it
+	self bool
+	silu bool // self with Sigmoid: vec.SiLU
+}
+
+// apply runs the epilogue over y, which is the block at element offset
+// off of the output; residual inputs are read at the same offsets.
+func (e *epilogue) apply(y []float32, off int, in []*onnx.Tensor) {
+	if e == nil {
+		return
+	}
+	for _, s := range e.stages {
+		switch {
+		case s.f == nil:
+			vec.Add(y, y, in[s.add].F[off:][:len(y)])
+		case s.silu:
+			vec.SiLU(y, y)
+		case s.vf != nil && !s.self:
+			s.vf(y, y)
+		case s.relu:
+			for i, v := range y {
+				if !(v > 0) { // Relu's NaN goes to 0, as its kernel does
+					v = 0
+				}
+				y[i] = v
+			}
+		case s.self:
+			for i, v := range y {
+				y[i] = v * s.f(v)
+			}
+		default:
+			for i, v := range y {
+				y[i] = s.f(v)
+			}
+		}
+	}
+}
+
+// applyPar is apply on at most workers goroutines (for a block that one
+// goroutine computed with the help of others).
+func (e *epilogue) applyPar(workers int, y []float32, off int, in []*onnx.Tensor) {
+	if e == nil {
+		return
+	}
+	const chunk = 1 << 14
+	if workers <= 1 || len(y) <= chunk {
+		e.apply(y, off, in)
+		return
+	}
+	n := (len(y) + chunk - 1) / chunk
+	forEachPar(workers, n, func(c int) {
+		lo := c * chunk
+		hi := min(lo+chunk, len(y))
+		e.apply(y[lo:hi], off+lo, in)
+	})
+}
+
+// fusedConv is a Conv with an epilogue, as the executor runs it.
+type fusedConv struct {
+	*convKernel
+	epi *epilogue
+}
+
+func (k *fusedConv) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	out := onnx.NewFloat(k.outShape, nil)
+	if err := k.forwardInto(in, out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (k *fusedConv) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
+	return k.forwardEpi(in, out, k.epi)
+}
+
+// fuse rewrites the plan's steps (in topological order, before liveness
+// is computed): each Conv absorbs the chain of nodes after it that its
+// epilogue can run. keep holds the slots of requested outputs. The
+// absorbed nodes' steps go away; the fused step takes the place of the
+// last of them, where every input it reads (a residual computed after
+// the Conv, too) is available.
+func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
+	readers := map[int][]int{} // slot -> steps reading it (once per input)
+	for i, st := range steps {
+		for _, s := range st.in {
+			readers[s] = append(readers[s], i)
+		}
+	}
+	only := func(slot, step int) bool { // slot's sole reader is step, once
+		r := readers[slot]
+		return !keep[slot] && len(r) == 1 && r[0] == step
+	}
+	removed := make([]bool, len(steps))
+	for i := range steps {
+		ck, ok := steps[i].op.k.(*convKernel)
+		if !ok || removed[i] {
+			continue
+		}
+		st := steps[i]
+		st.in = slices.Clone(st.in)
+		op := *st.op
+		op.in = slices.Clone(op.in)
+		epi := &epilogue{}
+		at := i // where the fused step goes
+		cur := st.out
+		for !keep[cur] {
+			r := readers[cur]
+			if slices.ContainsFunc(r, func(j int) bool { return removed[j] }) {
+				break // read by a node another Conv absorbed
+			}
+			if len(r) == 1 {
+				nx := steps[r[0]]
+				if f, relu, ok := unaryOf(nx); ok {
+					epi.stages = append(epi.stages, epStage{f: f, vf: vecOf(nx), relu: relu})
+				} else if other, ok := residualOf(nx, cur, shapes); ok {
+					epi.stages = append(epi.stages, epStage{add: len(st.in)})
+					st.in = append(st.in, other)
+					op.in = append(op.in, shapes[other])
+				} else {
+					break
+				}
+				op.opType += "+" + nx.op.opType
+				removed[r[0]], at, cur = true, r[0], nx.out
+				continue
+			}
+			if len(r) != 2 {
+				break
+			}
+			// x*f(x): f reads cur, and Mul reads cur and f's output
+			u, mul := steps[r[0]], steps[r[1]]
+			ui, mi := r[0], r[1]
+			if _, _, ok := unaryOf(u); !ok {
+				u, mul, ui, mi = mul, u, mi, ui
+			}
+			f, _, ok := unaryOf(u)
+			if !ok || !isSameShapeNary(mul, "Mul", shapes) || !only(u.out, mi) ||
+				!(slices.Equal(mul.in, []int{cur, u.out}) || slices.Equal(mul.in, []int{u.out, cur})) {
+				break
+			}
+			epi.stages = append(epi.stages, epStage{f: f, self: true, silu: u.op.opType == "Sigmoid" && vecOf(u) != nil})
+			op.opType += "+" + u.op.opType + "+Mul"
+			removed[ui], removed[mi] = true, true
+			at, cur = mi, mul.out
+		}
+		if len(epi.stages) == 0 {
+			continue
+		}
+		op.k = &fusedConv{convKernel: ck, epi: epi}
+		op.out = shapes[cur]
+		st.op, st.out = &op, cur
+		removed[i] = true
+		steps[at] = st
+		removed[at] = false
+	}
+	out := steps[:0]
+	for i, st := range steps {
+		if !removed[i] {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// unaryOf returns the function of an elementwise activation step.
+func unaryOf(st execStep) (f func(float32) float32, relu, ok bool) {
+	k, ok := st.op.k.(*unaryKernel)
+	if !ok || len(st.in) != 1 {
+		return nil, false, false
+	}
+	return k.f, st.op.opType == "Relu", true
+}
+
+// vecOf returns the slice form of an elementwise activation step's
+// function, or nil.
+func vecOf(st execStep) func(dst, x []float32) {
+	if k, ok := st.op.k.(*unaryKernel); ok {
+		return k.vf
+	}
+	return nil
+}
+
+// residualOf reports whether st is an Add of cur and another tensor of
+// the same shape, and returns the other's slot.
+func residualOf(st execStep, cur int, shapes [][]int) (int, bool) {
+	if !isSameShapeNary(st, "Add", shapes) {
+		return 0, false
+	}
+	switch {
+	case st.in[0] == cur && st.in[1] != cur:
+		return st.in[1], true
+	case st.in[1] == cur && st.in[0] != cur:
+		return st.in[0], true
+	}
+	return 0, false
+}
+
+// isSameShapeNary reports whether st is the binary elementwise op op
+// over two inputs of its output's shape.
+func isSameShapeNary(st execStep, op string, shapes [][]int) bool {
+	k, ok := st.op.k.(*naryKernel)
+	if !ok || k.op != op || len(st.in) != 2 {
+		return false
+	}
+	for _, s := range st.in {
+		if !slices.Equal(shapes[s], k.out) {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,208 @@
+package graph
+
+import (
+	"fmt"
+	"math/rand"
+	"strings"
+	"testing"
+
+	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/onnxtest"
+)
+
+// Tests of the frozen-inference rewrites: BatchNormalization folding
+// (surgery.FoldBatchNorm, used by Build with Freeze) and the epilogues
+// Convs absorb in the executor (fuse.go).
+
+// netSpec is a small model for the fusion tests: nodes over the input
+// "x" and initializers.
+type netSpec struct {
+	opset int
+	x     []int // input shape
+	nodes []*onnx.NodeProto
+	inits []*onnx.Tensor // named
+	outs  []string
+}
+
+func (s netSpec) model(t *testing.T) *onnx.Model {
+	t.Helper()
+	g := &onnx.GraphProto{Name: "g", Node: s.nodes, Input: []*onnx.ValueInfoProto{testValueInfo("x", onnx.Float32, s.x)}}
+	for _, in := range s.inits {
+		g.Initializer = append(g.Initializer, in.ToProto())
+	}
+	for _, o := range s.outs {
+		g.Output = append(g.Output, testValueInfo(o, onnx.Float32, nil))
+	}
+	mp := &onnx.ModelProto{IrVersion: 8, Graph: g, OpsetImport: []*onnx.OperatorSetIdProto{{Version: int64(s.opset)}}}
+	data, err := onnx.Encode(mp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := onnx.Decode(data, "fuse.onnx", "", onnx.Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func node(op string, ins, outs []string, attrs ...*onnx.AttributeProto) *onnx.NodeProto {
+	return &onnx.NodeProto{OpType: op, Name: outs[0], Input: ins, Output: outs, Attribute: attrs}
+}
+
+func randNamed(r *rand.Rand, name string, shape ...int) *onnx.Tensor {
+	t := onnx.NewFloat(shape, nil)
+	t.Name = name
+	for i := range t.F {
+		t.F[i] = float32(r.NormFloat64())
+	}
+	return t
+}
+
+// fusedSteps runs m and returns the op types of the executor's fused
+// steps ("Conv+Relu", ...).
+func fusedSteps(m *Model) []string {
+	var out []string
+	if m.exec == nil {
+		return nil
+	}
+	for _, st := range m.exec.steps {
+		if _, ok := st.op.k.(*fusedConv); ok {
+			out = append(out, st.op.opType)
+		}
+	}
+	return out
+}
+
+// runBoth builds m with and without Freeze (fused and not), runs both on
+// the same input, compares every output and returns the fused steps.
+func runBoth(t *testing.T, src *onnx.Model, x *onnx.Tensor, outputs []string, tol float64) []string {
+	t.Helper()
+	feeds := map[string]*onnx.Tensor{src.Inputs()[0].Name: x}
+	var res [2]map[string]*onnx.Tensor
+	var fused []string
+	for i, freeze := range []bool{false, true} {
+		m, err := Build(src, Options{Shapes: map[string][]int{src.Inputs()[0].Name: x.Shape}, Freeze: freeze, Outputs: outputs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for run := 0; run < 2; run++ { // a second run reuses the recycled buffers
+			if res[i], err = m.Run(feeds); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if freeze {
+			fused = fusedSteps(m)
+		}
+	}
+	for name, want := range res[0] {
+		onnxtest.AssertClose(t, "fused output "+name, res[1][name], want, tol)
+	}
+	return fused
+}
+
+func TestFusedEpilogues(t *testing.T) {
+	r := rand.New(rand.NewSource(1))
+	const c, m = 8, 8
+	convs := []struct {
+		name  string
+		w     []int
+		attrs []*onnx.AttributeProto
+		bias  bool
+	}{
+		{"3x3", []int{m, c, 3, 3}, []*onnx.AttributeProto{onnx.IntsAttr("pads", 1, 1, 1, 1)}, true},
+		{"1x1", []int{m, c, 1, 1}, nil, false},
+		{"depthwise", []int{m, 1, 3, 3}, []*onnx.AttributeProto{onnx.IntAttr("group", c), onnx.IntsAttr("pads", 1, 1, 1, 1)}, true},
+		{"grouped", []int{m, c / 2, 3, 3}, []*onnx.AttributeProto{onnx.IntAttr("group", 2), onnx.IntsAttr("pads", 1, 1, 1, 1)}, false},
+	}
+	clipMin, clipMax := onnx.NewFloat(nil, []float32{0}), onnx.NewFloat(nil, []float32{6})
+	clipMin.Name, clipMax.Name = "lo", "hi"
+	// each pattern reads the Conv output "y" and writes "out"; the Conv
+	// output of the same shape "y2" (another Conv) is there to be a
+	// residual computed after "y"
+	patterns := []struct {
+		name  string
+		opset int
+		nodes []*onnx.NodeProto
+		outs  []string // extra requested outputs
+		want  string   // the fused step, "" for none
+	}{
+		{"Relu", 13, []*onnx.NodeProto{node("Relu", []string{"y"}, []string{"out"})}, nil, "Conv+Relu"},
+		{"Clip", 13, []*onnx.NodeProto{node("Clip", []string{"y", "lo", "hi"}, []string{"out"})}, nil, "Conv+Clip"},
+		{"Clip_op11_attrs", 10, []*onnx.NodeProto{node("Clip", []string{"y"}, []string{"out"},
+			&onnx.AttributeProto{Name: "min", Type: onnx.AttrFloat, F: 0}, &onnx.AttributeProto{Name: "max", Type: onnx.AttrFloat, F: 6})}, nil, "Conv+Clip"},
+		{"LeakyRelu", 13, []*onnx.NodeProto{node("LeakyRelu", []string{"y"}, []string{"out"}, &onnx.AttributeProto{Name: "alpha", Type: onnx.AttrFloat, F: 0.1})}, nil, "Conv+LeakyRelu"},
+		{"HardSigmoid", 13, []*onnx.NodeProto{node("HardSigmoid", []string{"y"}, []string{"out"})}, nil, "Conv+HardSigmoid"},
+		{"HardSwish", 14, []*onnx.NodeProto{node("HardSwish", []string{"y"}, []string{"out"})}, nil, "Conv+HardSwish"},
+		{"SiLU", 13, []*onnx.NodeProto{node("Sigmoid", []string{"y"}, []string{"s"}), node("Mul", []string{"y", "s"}, []string{"out"})}, nil, "Conv+Sigmoid+Mul"},
+		{"SiLU_swapped", 13, []*onnx.NodeProto{node("Sigmoid", []string{"y"}, []string{"s"}), node("Mul", []string{"s", "y"}, []string{"out"})}, nil, "Conv+Sigmoid+Mul"},
+		{"HardSigmoid_Mul", 13, []*onnx.NodeProto{node("HardSigmoid", []string{"y"}, []string{"s"}, &onnx.AttributeProto{Name: "alpha", Type: onnx.AttrFloat, F: 1.0 / 6}), node("Mul", []string{"y", "s"}, []string{"out"})}, nil, "Conv+HardSigmoid+Mul"},
+		{"Add_Relu", 13, []*onnx.NodeProto{node("Add", []string{"y", "y2"}, []string{"a"}), node("Relu", []string{"a"}, []string{"out"})}, nil, "Conv+Add+Relu"},
+		{"Add_swapped", 13, []*onnx.NodeProto{node("Add", []string{"y2", "y"}, []string{"out"})}, nil, "Conv+Add"},
+		// must not fuse: the intermediate has a second reader, or is asked for
+		{"Relu_second_reader", 13, []*onnx.NodeProto{node("Relu", []string{"y"}, []string{"r"}), node("Add", []string{"r", "y"}, []string{"out"})}, nil, ""},
+		{"Relu_output", 13, []*onnx.NodeProto{node("Relu", []string{"y"}, []string{"out"})}, []string{"y"}, ""},
+		{"SiLU_sigmoid_read", 13, []*onnx.NodeProto{node("Sigmoid", []string{"y"}, []string{"s"}), node("Mul", []string{"y", "s"}, []string{"p"}), node("Add", []string{"p", "s"}, []string{"out"})}, nil, ""},
+		{"Add_Relu_sum_read", 13, []*onnx.NodeProto{node("Add", []string{"y", "y2"}, []string{"a"}), node("Relu", []string{"a"}, []string{"r"}), node("Add", []string{"r", "a"}, []string{"out"})}, nil, "Conv+Add"},
+		{"Add_ReluMul", 13, []*onnx.NodeProto{node("Add", []string{"y", "y2"}, []string{"a"}), node("Relu", []string{"a"}, []string{"r"}), node("Mul", []string{"r", "a"}, []string{"out"})}, nil, "Conv+Add+Relu+Mul"},
+		{"Add_self", 13, []*onnx.NodeProto{node("Add", []string{"y", "y"}, []string{"out"})}, nil, ""},
+	}
+	for _, cv := range convs {
+		for _, p := range patterns {
+			for _, batch := range []int{1, 3} {
+				t.Run(fmt.Sprintf("%s/%s/batch%d", cv.name, p.name, batch), func(t *testing.T) {
+					w := randNamed(r, "w", cv.w...)
+					w2 := randNamed(r, "w2", m, c, 1, 1)
+					inits := []*onnx.Tensor{w, w2, clipMin, clipMax}
+					ins := []string{"x", "w"}
+					if cv.bias {
+						inits = append(inits, randNamed(r, "b", m))
+						ins = append(ins, "b")
+					}
+					nodes := []*onnx.NodeProto{node("Conv", ins, []string{"y"}, cv.attrs...)}
+					if strings.Contains(p.name, "Add") {
+						nodes = append(nodes, node("Conv", []string{"x", "w2"}, []string{"y2"}))
+					}
+					nodes = append(nodes, p.nodes...)
+					outs := append([]string{"out"}, p.outs...)
+					spec := netSpec{opset: p.opset, x: []int{batch, c, 7, 9}, nodes: nodes, inits: inits, outs: outs}
+					x := randNamed(r, "x", batch, c, 7, 9)
+					for i := range x.F {
+						x.F[i] *= 3 // reach both sides of Clip's and HardSigmoid's bounds
+					}
+					got := runBoth(t, spec.model(t), x, nil, 1e-6)
+					want := []string{}
+					if p.want != "" {
+						want = append(want, p.want)
+					}
+					if fmt.Sprint(got) != fmt.Sprint(want) && !(len(got) == 0 && len(want) == 0) {
+						t.Errorf("fused steps %v, want %v", got, want)
+					}
+				})
+			}
+		}
+	}
+}
+
+// TestTrainingNotFused: a training build keeps every value (backward
+// needs them): it never fuses, and Build without Freeze does not either.
+func TestTrainingNotFused(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	spec := netSpec{opset: 13, x: []int{1, 4, 5, 5}, outs: []string{"out"},
+		inits: []*onnx.Tensor{randNamed(r, "w", 4, 4, 3, 3)},
+		nodes: []*onnx.NodeProto{node("Conv", []string{"x", "w"}, []string{"y"}), node("Relu", []string{"y"}, []string{"out"})}}
+	src := spec.model(t)
+	m, err := Build(src, Options{Freeze: true, training: &trainState{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.fuse {
+		t.Error("a training build would fuse")
+	}
+	m, err = Build(src, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.fuse {
+		t.Error("a build without Freeze would fuse")
+	}
+}
