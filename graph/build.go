@@ -25,6 +25,10 @@ type builder struct {
 	opset  int
 	vals   map[string]*value
 	frozen map[string]bool // initializers that stay constants (folded)
+	// constWeights: an inference-only build whose weights nobody updates
+	// (Freeze, not training, no shared Options.Weights), so kernels may
+	// prepare them once (packed matrices)
+	constWeights bool
 }
 
 // nodeCtx is an op builder's view of one ONNX node.

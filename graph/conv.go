@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/graftml/graft/graph/internal/gemm"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -191,6 +192,31 @@ type convKernel struct {
 	xN, wN    int  // elements of X and W
 	depthwise bool // group == C: one input channel per group
 	direct    bool // 1×1, stride 1, no pads: X is its own im2col matrix
+	// constW: the weights never change for this kernel's life (an
+	// inference-only build), so they are packed for the matrix multiply
+	// once, on the first run, instead of on every call.
+	constW bool
+	packMu sync.Mutex
+	packed []*gemm.PackedA // per group
+	packOf *float32        // the weights packed was made from
+}
+
+// packedWeights returns the packed weights of each group, packing them on
+// first use; nil when the weights may change or no assembly kernel runs.
+func (k *convKernel) packedWeights(w []float32, kk int) []*gemm.PackedA {
+	if !k.constW || !useGemm || len(w) == 0 {
+		return nil
+	}
+	k.packMu.Lock()
+	defer k.packMu.Unlock()
+	if k.packOf != &w[0] {
+		k.packed = make([]*gemm.PackedA, k.group)
+		for gi := range k.group {
+			k.packed[gi] = gemm.PackA(false, k.mg, kk, w[gi*k.mg*kk:][:k.mg*kk], kk)
+		}
+		k.packOf = &w[0]
+	}
+	return k.packed
 }
 
 func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
@@ -249,6 +275,7 @@ func buildConv(c *nodeCtx) error {
 		inputs = append(inputs, 2)
 	}
 	k := newConvKernel(g, len(x.shape), n, ch, m, group, bias)
+	k.constW = c.b.constWeights && w.t != nil
 	return c.apply(0, k, k.outShape, onnx.Float32, inputs...)
 }
 
@@ -327,6 +354,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 	if units < workers {
 		outer, inner = 1, workers
 	}
+	packed := k.packedWeights(w, kk)
 	forEachPar(outer, units, func(u int) {
 		ni, gi := u/k.group, u%k.group
 		xg := x[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
@@ -350,7 +378,11 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 				}
 			}
 		}
-		sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)
+		if packed != nil && ohw > 1 {
+			packed[gi].Mul(inner, false, ohw, 1, col, ohw, beta, yg, ohw)
+		} else {
+			sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)
+		}
 		epi.applyPar(inner, yg, (ni*k.m+gi*k.mg)*ohw, in)
 	})
 	return nil

@@ -152,7 +152,8 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	}
 	m := &Model{Src: orig, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training,
 		fuse: opt.Freeze && opt.training == nil}
-	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
+	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{},
+		constWeights: opt.Freeze && opt.training == nil && len(opt.Weights) == 0}
 	m.vals = b.vals
 	g := src.Proto.Graph
 
