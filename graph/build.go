@@ -24,7 +24,8 @@ type builder struct {
 	file   string
 	opset  int
 	vals   map[string]*value
-	frozen map[string]bool // initializers that stay constants (folded)
+	frozen map[string]bool     // initializers that stay constants (folded)
+	pre    *onnx.Preprocessing // binds symbolic image sizes, when recorded
 }
 
 // nodeCtx is an op builder's view of one ONNX node.

@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/surgery"
@@ -22,7 +23,12 @@ type ConvertConfig struct {
 	Head   *surgery.HeadSpec
 	Labels []string
 	// Batch is "" (keep), "dynamic" or a positive number.
-	Batch  string
+	Batch string
+	// Shapes binds the symbolic dimensions of named inputs (an image
+	// input [N, 3, H, W]) for the build that computes shapes; the written
+	// model keeps them symbolic. Without it, the preprocessing metadata
+	// binds the image size, if recorded.
+	Shapes map[string][]int
 	Force  bool
 	Limits onnx.Limits
 }
@@ -78,7 +84,7 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 			return nil, err
 		}
 		res.Cut = cut
-		shape, err := tensorShape(src, cut)
+		shape, err := tensorShape(src, cut, cfg.Shapes)
 		if err != nil {
 			return nil, err
 		}
@@ -96,7 +102,7 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 		}
 	}
 	if cfg.Cut != "" || cfg.Batch != "" || !surgery.OutputsHaveShapes(mp) {
-		if err := SetOutputs(mp, src.Path); err != nil {
+		if err := SetOutputsFor(mp, src.Path, cfg.Shapes); err != nil {
 			return nil, err
 		}
 	}
@@ -133,8 +139,8 @@ func Convert(cfg ConvertConfig) (*ConvertResult, error) {
 }
 
 // tensorShape builds the model at batch 1 to learn a tensor's shape.
-func tensorShape(src *onnx.Model, name string) ([]int, error) {
-	m, err := Build(src, Options{Freeze: true, Outputs: []string{name}})
+func tensorShape(src *onnx.Model, name string, shapes map[string][]int) ([]int, error) {
+	m, err := Build(src, Options{Freeze: true, Outputs: []string{name}, Shapes: shapes})
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +152,14 @@ func tensorShape(src *onnx.Model, name string) ([]int, error) {
 // full shape and type; a symbolic batch on an input stays symbolic on the
 // outputs.
 func SetOutputs(mp *onnx.ModelProto, file string) error {
+	return SetOutputsFor(mp, file, nil)
+}
+
+// SetOutputsFor is SetOutputs with the shapes of named inputs given (see
+// ConvertConfig.Shapes). When an input has symbolic dimensions besides
+// the batch, it builds mp a second time with those dimensions doubled:
+// output dimensions that follow them are declared symbolic too.
+func SetOutputsFor(mp *onnx.ModelProto, file string, shapes map[string][]int) error {
 	batchParam := ""
 	for _, in := range mp.Graph.Input {
 		dims := in.GetType().GetTensorType().GetShape().GetDim()
@@ -157,9 +171,23 @@ func SetOutputs(mp *onnx.ModelProto, file string) error {
 			break
 		}
 	}
-	m, err := Build(&onnx.Model{Proto: mp, Path: file}, Options{Freeze: true})
+	src := &onnx.Model{Proto: mp, Path: file}
+	m, err := Build(src, Options{Freeze: true, Shapes: shapes})
 	if err != nil {
 		return fmt.Errorf("the converted model does not build: %w", err)
+	}
+	var varying map[int][]bool // output -> dims that follow a symbolic input dim
+	if alt := doubledShapes(src, m); alt != nil {
+		if m2, err := Build(src, Options{Freeze: true, Shapes: alt}); err == nil {
+			varying = map[int][]bool{}
+			for i, p := range m2.Outputs {
+				v := make([]bool, len(p.Shape))
+				for d := range p.Shape {
+					v[d] = d < len(m.Outputs[i].Shape) && p.Shape[d] != m.Outputs[i].Shape[d]
+				}
+				varying[i] = v
+			}
+		}
 	}
 	for i, out := range mp.Graph.Output {
 		p := m.Outputs[i]
@@ -171,10 +199,47 @@ func SetOutputs(mp *onnx.ModelProto, file string) error {
 		if len(p.Shape) == 0 {
 			bp = ""
 		}
-		mp.Graph.Output[i] = onnx.ValueInfo(out.Name, p.Shape, et, bp)
+		vi := onnx.ValueInfo(out.Name, p.Shape, et, bp)
+		for d, v := range varying[i] {
+			if v && d > 0 {
+				vi.Type.GetTensorType().Shape.Dim[d].Value = &onnx.DimParam{DimParam: fmt.Sprintf("%s_dim%d", out.Name, d)}
+			}
+		}
+		mp.Graph.Output[i] = vi
 		mp.Graph.Output[i].DocString = out.DocString
 	}
 	return nil
+}
+
+// doubledShapes returns the input shapes of m with every symbolic
+// dimension but the batch doubled, or nil when no input has one.
+func doubledShapes(src *onnx.Model, m *Model) map[string][]int {
+	var out map[string][]int
+	for _, in := range src.Inputs() {
+		dims := in.GetType().GetTensorType().GetShape().GetDim()
+		idx := slices.IndexFunc(m.Inputs, func(p Port) bool { return p.Name == in.Name })
+		if idx < 0 {
+			continue
+		}
+		s := slices.Clone(m.Inputs[idx].Shape)
+		changed := false
+		for d := 1; d < len(dims) && d < len(s); d++ {
+			if dims[d].GetDimValue() <= 0 {
+				s[d] *= 2
+				changed = true
+			}
+		}
+		if changed {
+			if out == nil {
+				out = map[string][]int{}
+				for _, p := range m.Inputs {
+					out[p.Name] = p.Shape
+				}
+			}
+			out[in.Name] = s
+		}
+	}
+	return out
 }
 
 func sha256Hex(b []byte) string {

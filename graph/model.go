@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
 	G "gorgonia.org/gorgonia"
 )
 
@@ -142,6 +143,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	}
 	m := &Model{Src: src, G: G.NewGraph(), Params: map[string]*G.Node{}, nodes: map[string]*G.Node{}, training: opt.training}
 	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{}}
+	// Symbolic image sizes not given in opt.Shapes come from the
+	// preprocessing graft recorded; metadata it cannot read binds nothing.
+	b.pre, _ = src.Preprocessing()
 	m.vals = b.vals
 	g := src.Proto.Graph
 
@@ -172,6 +176,7 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			return nil, err
 		}
 	}
+	constW := surgery.ConstantWeights(src.Proto)
 	for i, n := range g.Node {
 		c := &nodeCtx{b: b, n: n, index: i, opset: opset}
 		for _, name := range n.Input {
@@ -197,6 +202,11 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			if out != "" && b.vals[out] == nil && !slices.Contains(def.optionalOutputs, slices.Index(n.Output, out)) {
 				return nil, c.errorf("graft produced no value for output %q", out)
 			}
+			if _, ok := constW[out]; ok {
+				if err := b.constWeight(out, opt); err != nil {
+					return nil, c.errorf("%v", err)
+				}
+			}
 		}
 	}
 	outs := opt.Outputs
@@ -217,6 +227,29 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		m.Outputs = append(m.Outputs, p)
 	}
 	return m, nil
+}
+
+// constWeight makes the Constant (or Identity of a Constant) output name
+// a weight, like a float initializer: a parameter that training updates
+// and export writes back into its Constant node.
+func (b *builder) constWeight(name string, opt Options) error {
+	v := b.vals[name]
+	if v == nil || v.t == nil || v.dtype != onnx.Float32 || v.node != nil {
+		return nil
+	}
+	t := v.t.Clone()
+	if w, ok := opt.Weights[name]; ok {
+		if !slices.Equal(w.Shape, v.shape) {
+			return fmt.Errorf("weight %q supplied with shape %v, the model has %v", name, w.Shape, v.shape)
+		}
+		t = w
+	}
+	t.Name = name
+	b.vals[name] = &value{name: name, dtype: onnx.Float32, shape: v.shape, t: t, param: true}
+	if opt.Freeze {
+		b.frozen[name] = true
+	}
+	return nil
 }
 
 func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) error {
@@ -245,7 +278,7 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	shape, ok := opt.Shapes[in.Name]
 	if !ok {
 		var err error
-		shape, err = InputShape(in, batch)
+		shape, err = ImageShape(in, batch, b.pre)
 		if err != nil {
 			return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: err.Error()}
 		}
@@ -267,20 +300,49 @@ func int64sToInts(s []int64) []int {
 }
 
 // InputShape reads an input's declared shape, giving batch to a symbolic
-// or unknown first dimension.
+// or unknown first dimension. Other symbolic dimensions (an image input
+// x: [N, 3, H, W]) are an error naming them: bind them with
+// Options.Shapes, or record the image size in the model's preprocessing
+// metadata (see ImageShape).
 func InputShape(in *onnx.ValueInfoProto, batch int) ([]int, error) {
+	return ImageShape(in, batch, nil)
+}
+
+// ImageShape is InputShape that also binds the symbolic height, width
+// and channel dimensions of a rank-4 input from the preprocessing that
+// images go through (Layout, Channels, Height, Width), when pre is not
+// nil. Fixed dimensions must agree with it.
+func ImageShape(in *onnx.ValueInfoProto, batch int, pre *onnx.Preprocessing) ([]int, error) {
 	sp := in.GetType().GetTensorType().GetShape()
 	if sp == nil {
 		return nil, fmt.Errorf("the model declares no shape for it; give one")
 	}
+	var known []int // from pre, per dimension; 0 for the batch
+	if pre != nil && len(sp.Dim) == 4 && pre.Height > 0 && pre.Width > 0 {
+		ch := pre.Channels
+		if pre.Layout == "NHWC" {
+			known = []int{0, pre.Height, pre.Width, ch}
+		} else {
+			known = []int{0, ch, pre.Height, pre.Width}
+		}
+	}
 	shape := make([]int, len(sp.Dim))
 	for i, d := range sp.Dim {
 		v := int(d.GetDimValue())
-		if v <= 0 {
-			if i != 0 {
-				return nil, fmt.Errorf("dimension %d is symbolic (%q); only the first (batch) dimension may be", i, d.GetDimParam())
-			}
+		switch {
+		case v > 0 && known != nil && known[i] > 0 && known[i] != v:
+			return nil, fmt.Errorf("dimension %d is %d, but the preprocessing metadata makes it %d", i, v, known[i])
+		case v > 0:
+		case i == 0:
 			v = batch
+		case known != nil && known[i] > 0:
+			v = known[i]
+		default:
+			name := d.GetDimParam()
+			if name == "" {
+				name = "?"
+			}
+			return nil, fmt.Errorf("dimension %d is symbolic (%q) and nothing binds it: give the input's shape (graph.Options.Shapes; `--input-shape %s=...` on the command line) or record the image size in the model's %q metadata", i, name, in.Name, onnx.KeyPreprocessing)
 		}
 		shape[i] = v
 	}
@@ -396,8 +458,9 @@ func portNames(ps []Port) string {
 	return strings.Join(names, ", ")
 }
 
-// Weights returns the current value of every float initializer the graph
-// computes with, by name. Training updates these tensors in place.
+// Weights returns the current value of every float initializer and
+// Constant weight (see surgery.ConstantWeights) the graph computes with,
+// by name. Training updates these tensors in place.
 func (m *Model) Weights() map[string]*onnx.Tensor {
 	out := map[string]*onnx.Tensor{}
 	for name, v := range m.vals {

@@ -233,7 +233,8 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 		return nil, err
 	}
 	res.Cut = cut
-	probe, err := graph.Build(src, graph.Options{Freeze: true, Outputs: []string{cut}})
+	// The images' size binds symbolic input dimensions (x: [N, 3, H, W]).
+	probe, err := graph.Build(src, graph.Options{Freeze: true, Outputs: []string{cut}, Shapes: map[string][]int{input: prep.Shape(1)}})
 	if err != nil {
 		return nil, err
 	}
@@ -400,7 +401,7 @@ func Adapt(cfg AdaptConfig) (*AdaptResult, error) {
 	if _, err := surgery.UpdateWeights(adapted, weights); err != nil {
 		return nil, err
 	}
-	if err := graph.SetOutputs(adapted, cfg.Model); err != nil {
+	if err := graph.SetOutputsFor(adapted, cfg.Model, map[string][]int{input: prep.Shape(1)}); err != nil {
 		return nil, err
 	}
 	if err := writeMetadata(adapted, src, cfg, res, prep, spec); err != nil {
