@@ -15,7 +15,10 @@ type value struct {
 	shape []int        // logical ONNX shape
 	t     *onnx.Tensor // the value, when known at build time
 	param bool         // t is a float initializer: a weight
-	node  *G.Node      // the gorgonia node, when one exists
+	// carried: a bool or integer tensor computed at run time, held as
+	// float32 (see logic.go)
+	carried bool
+	node    *G.Node // the gorgonia node, when one exists
 }
 
 // builder turns an ONNX graph into a gorgonia graph for fixed input shapes.

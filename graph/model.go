@@ -221,6 +221,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			return nil, fmt.Errorf("%s: no tensor named %q", file, name)
 		}
 		p := Port{Name: name, Shape: v.shape, DType: v.dtype, Node: v.node}
+		if v.carried {
+			p.DType = onnx.Int64 // Run converts it
+		}
 		if v.node == nil {
 			p.Const = v.t
 		}
@@ -381,7 +384,11 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		m.exec, m.planned = e, true
 	}
 	if m.exec != nil {
-		return m.runExec()
+		out, err := m.runExec()
+		if err != nil {
+			return nil, err
+		}
+		return m.uncarry(out), nil
 	}
 	if err := m.runGraph(); err != nil {
 		return nil, err
@@ -401,7 +408,26 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		t.Name = p.Name
 		out[p.Name] = t
 	}
-	return out, nil
+	return m.uncarry(out), nil
+}
+
+// uncarry turns outputs that graft carried as float32 (bool and integer
+// results computed at run time, see logic.go) into the int64 tensors their
+// ports declare.
+func (m *Model) uncarry(out map[string]*onnx.Tensor) map[string]*onnx.Tensor {
+	for _, p := range m.Outputs {
+		t := out[p.Name]
+		if p.DType != onnx.Int64 || t == nil || t.DType != onnx.Float32 {
+			continue
+		}
+		it := onnx.NewInt(t.Shape, nil)
+		for i, v := range t.F {
+			it.I[i] = int64(v)
+		}
+		it.Name = t.Name
+		out[p.Name] = it
+	}
+	return out
 }
 
 // runExec runs the graph on the executor and names its outputs.
