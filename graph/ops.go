@@ -61,6 +61,9 @@ var opTable = mergeOps(map[string]map[string]opDef{
 	"linalg":      linalgOps,
 	"shape":       shapeOps,
 	"reduce":      reduceOps,
+	"index":       indexOps,
+	"resize":      resizeOps,
+	"logic":       logicOps,
 })
 
 func mergeOps(families map[string]map[string]opDef) map[string]opDef {
