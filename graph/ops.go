@@ -64,6 +64,7 @@ var opTable = mergeOps(map[string]map[string]opDef{
 	"index":       indexOps,
 	"resize":      resizeOps,
 	"logic":       logicOps,
+	"instnorm":    instNormOps,
 })
 
 func mergeOps(families map[string]map[string]opDef) map[string]opDef {

@@ -1096,6 +1096,13 @@ def _(r):
 
 # ---- ops models from other exporters use (issue 13)
 
+@case("instancenorm_eps")
+def _(r):
+    return Spec("InstanceNormalization", lambda T: F.instance_norm(T["X"], weight=T["S"], bias=T["B"], eps=1e-3),
+                [("X", U(r, (2, 3, 4, 5), -2, 2))], [("S", U(r, (3,), 0.5, 1.5)), ("B", U(r, (3,)))],
+                attrs={"epsilon": 1e-3})
+
+
 @case("sin")
 def _(r):
     return unary_case("Sin", torch.sin, U(r, (4, 25), -3, 3))
