@@ -307,3 +307,28 @@ func TestParamCountsUnchanged(t *testing.T) {
 		}
 	}
 }
+
+// TestCarriedCast: a run-time float cast to int64 is carried as float32
+// and comes out of Run as int64, truncated toward zero.
+func TestCarriedCast(t *testing.T) {
+	mp := &onnx.ModelProto{
+		IrVersion:   8,
+		OpsetImport: []*onnx.OperatorSetIdProto{{Version: 13}},
+		Graph: &onnx.GraphProto{
+			Node:   []*onnx.NodeProto{{Name: "c", OpType: "Cast", Input: []string{"x"}, Output: []string{"y"}, Attribute: []*onnx.AttributeProto{onnx.IntAttr("to", 7)}}},
+			Input:  []*onnx.ValueInfoProto{onnx.ValueInfo("x", []int{4}, 1, "")},
+			Output: []*onnx.ValueInfoProto{onnx.ValueInfo("y", []int{4}, 7, "")},
+		},
+	}
+	gm, err := Build(&onnx.Model{Proto: mp}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := gm.Run(map[string]*onnx.Tensor{"x": onnx.NewFloat([]int{4}, []float32{1.7, -1.7, 0, 3})})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if y := out["y"]; y.DType != onnx.Int64 || !slices.Equal(y.I, []int64{1, -1, 0, 3}) {
+		t.Fatalf("got %v %v, want int64 [1 -1 0 3]", y.DType, y.I)
+	}
+}
