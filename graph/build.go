@@ -15,7 +15,10 @@ type value struct {
 	shape []int        // logical ONNX shape
 	t     *onnx.Tensor // the value, when known at build time
 	param bool         // t is a float initializer: a weight
-	node  *G.Node      // the gorgonia node, when one exists
+	// carried: a bool or integer tensor computed at run time, held as
+	// float32 (see logic.go)
+	carried bool
+	node    *G.Node // the gorgonia node, when one exists
 }
 
 // builder turns an ONNX graph into a gorgonia graph for fixed input shapes.
@@ -29,6 +32,7 @@ type builder struct {
 	// (Freeze, not training, no shared Options.Weights), so kernels may
 	// prepare them once (packed matrices)
 	constWeights bool
+	pre          *onnx.Preprocessing // binds symbolic image sizes, when recorded
 }
 
 // nodeCtx is an op builder's view of one ONNX node.

@@ -38,8 +38,13 @@ type ConvertConfig struct {
 	// extractor's is "features", a new head's "logits" (or
 	// "probabilities"), and a whole model keeps its own.
 	OutputName string
-	Force      bool
-	Limits     onnx.Limits
+	// Shapes binds the symbolic dimensions of named inputs (an image
+	// input [N, 3, H, W]) for the build that computes shapes; the written
+	// model keeps them symbolic. Without it, the preprocessing metadata
+	// binds the image size, if recorded.
+	Shapes map[string][]int
+	Force  bool
+	Limits onnx.Limits
 }
 
 // ConvertResult describes the written model.
@@ -105,7 +110,7 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 			return nil, err
 		}
 		res.Cut = cut
-		shape, err := tensorShape(src, cut)
+		shape, err := tensorShape(src, cut, cfg.Shapes)
 		if err != nil {
 			return nil, err
 		}
@@ -138,7 +143,7 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
 	}
 	if cfg.Cut != "" || cfg.Batch != "" || cfg.Softmax || cfg.OutputName != "" || !surgery.OutputsHaveShapes(mp) {
-		if err := SetOutputs(mp, src.Path); err != nil {
+		if err := SetOutputsFor(mp, src.Path, cfg.Shapes); err != nil {
 			return nil, err
 		}
 	}
@@ -199,8 +204,8 @@ func usesName(mp *onnx.ModelProto, name string) bool {
 }
 
 // tensorShape builds the model at batch 1 to learn a tensor's shape.
-func tensorShape(src *onnx.Model, name string) ([]int, error) {
-	m, err := Build(src, Options{Freeze: true, Outputs: []string{name}})
+func tensorShape(src *onnx.Model, name string, shapes map[string][]int) ([]int, error) {
+	m, err := Build(src, Options{Freeze: true, Outputs: []string{name}, Shapes: shapes})
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +217,14 @@ func tensorShape(src *onnx.Model, name string) ([]int, error) {
 // full shape and type; a symbolic batch on an input stays symbolic on the
 // outputs.
 func SetOutputs(mp *onnx.ModelProto, file string) error {
+	return SetOutputsFor(mp, file, nil)
+}
+
+// SetOutputsFor is SetOutputs with the shapes of named inputs given (see
+// ConvertConfig.Shapes). When an input has symbolic dimensions besides
+// the batch, it builds mp a second time with those dimensions doubled:
+// output dimensions that follow them are declared symbolic too.
+func SetOutputsFor(mp *onnx.ModelProto, file string, shapes map[string][]int) error {
 	batchParam := ""
 	for _, in := range mp.Graph.Input {
 		dims := in.GetType().GetTensorType().GetShape().GetDim()
@@ -223,9 +236,23 @@ func SetOutputs(mp *onnx.ModelProto, file string) error {
 			break
 		}
 	}
-	m, err := Build(&onnx.Model{Proto: mp, Path: file}, Options{Freeze: true})
+	src := &onnx.Model{Proto: mp, Path: file}
+	m, err := Build(src, Options{Freeze: true, Shapes: shapes})
 	if err != nil {
 		return fmt.Errorf("the converted model does not build: %w", err)
+	}
+	var varying map[int][]bool // output -> dims that follow a symbolic input dim
+	if alt := doubledShapes(src, m); alt != nil {
+		if m2, err := Build(src, Options{Freeze: true, Shapes: alt}); err == nil {
+			varying = map[int][]bool{}
+			for i, p := range m2.Outputs {
+				v := make([]bool, len(p.Shape))
+				for d := range p.Shape {
+					v[d] = d < len(m.Outputs[i].Shape) && p.Shape[d] != m.Outputs[i].Shape[d]
+				}
+				varying[i] = v
+			}
+		}
 	}
 	for i, out := range mp.Graph.Output {
 		p := m.Outputs[i]
@@ -237,10 +264,47 @@ func SetOutputs(mp *onnx.ModelProto, file string) error {
 		if len(p.Shape) == 0 {
 			bp = ""
 		}
-		mp.Graph.Output[i] = onnx.ValueInfo(out.Name, p.Shape, et, bp)
+		vi := onnx.ValueInfo(out.Name, p.Shape, et, bp)
+		for d, v := range varying[i] {
+			if v && d > 0 {
+				vi.Type.GetTensorType().Shape.Dim[d].Value = &onnx.DimParam{DimParam: fmt.Sprintf("%s_dim%d", out.Name, d)}
+			}
+		}
+		mp.Graph.Output[i] = vi
 		mp.Graph.Output[i].DocString = out.DocString
 	}
 	return nil
+}
+
+// doubledShapes returns the input shapes of m with every symbolic
+// dimension but the batch doubled, or nil when no input has one.
+func doubledShapes(src *onnx.Model, m *Model) map[string][]int {
+	var out map[string][]int
+	for _, in := range src.Inputs() {
+		dims := in.GetType().GetTensorType().GetShape().GetDim()
+		idx := slices.IndexFunc(m.Inputs, func(p Port) bool { return p.Name == in.Name })
+		if idx < 0 {
+			continue
+		}
+		s := slices.Clone(m.Inputs[idx].Shape)
+		changed := false
+		for d := 1; d < len(dims) && d < len(s); d++ {
+			if dims[d].GetDimValue() <= 0 {
+				s[d] *= 2
+				changed = true
+			}
+		}
+		if changed {
+			if out == nil {
+				out = map[string][]int{}
+				for _, p := range m.Inputs {
+					out[p.Name] = p.Shape
+				}
+			}
+			out[in.Name] = s
+		}
+	}
+	return out
 }
 
 func sha256Hex(b []byte) string {

@@ -6,15 +6,31 @@
 // (7 to 17) and adds it to a gorgonia ExprGraph for fixed input shapes:
 // the batch size is part of the build, so shape subgraphs
 // (Shape -> Gather -> Unsqueeze -> Concat -> Reshape) fold to constants,
-// as does anything else computed from constants alone. Integer tensors
-// exist only as such constants; every node of the gorgonia graph holds
-// float32 data.
+// as does anything else computed from constants alone. Integer and bool
+// tensors known at build time are such constants (int64; a bool is 0 or
+// 1); every node of the gorgonia graph holds float32 data. A bool or
+// integer result computed from the model's inputs (Equal, Greater, Not,
+// And, ArgMax, Cast to an integer type, ...) is "carried": a float32
+// tensor holding 0/1 or the integer, which Where, Not, Cast and the other
+// ops read as the numbers they hold; no gradient flows through it. A
+// graph output that is carried comes out of Model.Run as int64, the type
+// the model declares (see logic.go).
+//
+// Symbolic input dimensions other than the batch (an image input
+// x: [N, 3, H, W]) are bound by Options.Shapes or, when graft recorded
+// it, the preprocessing metadata's image size (ImageShape); otherwise
+// Build fails naming the dimension. Exported models keep them symbolic.
+//
+// Weights stored as Constant nodes, as paddle2onnx, tf2onnx and Caffe2
+// write them, are parameters like float initializers when they feed a
+// weight input (surgery.ConstantWeights): trained, frozen, counted and
+// written back into their Constant node.
 //
 // # The op table
 //
 // The op table (ops.go) has one entry per ONNX op, kept in its family's
 // file (elementwise.go, activation.go, conv.go, pool.go, norm.go,
-// linalg.go, shape.go, reduce.go). An entry holds everything graft knows
+// linalg.go, shape.go, reduce.go, index.go, resize.go, logic.go). An entry holds everything graft knows
 // about the op:
 //
 //   - build, the op builder (buildConv, buildGemm, ...): it reads

@@ -108,6 +108,20 @@ func Inspect(src *onnx.Model) *Report {
 			r.ParamBytes += 4*int64(len(t.FloatData)+len(t.Int32Data)) + 8*int64(len(t.Int64Data)+len(t.DoubleData))
 		}
 	}
+	// Weights stored as Constant nodes (paddle2onnx, tf2onnx) count like
+	// initializers.
+	for name, c := range surgery.ConstantWeights(mp) {
+		if _, ok := sizes[name]; ok {
+			continue
+		}
+		n := int64(1)
+		for _, d := range c.Tensor.Dims {
+			n *= d
+		}
+		sizes[name] = n
+		r.Params += n
+		r.ParamBytes += 4 * n
+	}
 	if err := CheckOps(src); err != nil {
 		if ue, ok := err.(*UnsupportedOpsError); ok {
 			r.Unsupported = ue.Nodes

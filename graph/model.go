@@ -154,6 +154,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		fuse: opt.Freeze && opt.training == nil}
 	b := &builder{m: m, file: file, opset: opset, vals: map[string]*value{}, frozen: map[string]bool{},
 		constWeights: opt.Freeze && opt.training == nil && len(opt.Weights) == 0}
+	// Symbolic image sizes not given in opt.Shapes come from the
+	// preprocessing graft recorded; metadata it cannot read binds nothing.
+	b.pre, _ = orig.Preprocessing()
 	m.vals = b.vals
 	g := src.Proto.Graph
 
@@ -184,6 +187,7 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			return nil, err
 		}
 	}
+	constW := surgery.ConstantWeights(src.Proto)
 	for i, n := range g.Node {
 		c := &nodeCtx{b: b, n: n, index: i, opset: opset}
 		for _, name := range n.Input {
@@ -209,6 +213,11 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			if out != "" && b.vals[out] == nil && !slices.Contains(def.optionalOutputs, slices.Index(n.Output, out)) {
 				return nil, c.errorf("graft produced no value for output %q", out)
 			}
+			if _, ok := constW[out]; ok {
+				if err := b.constWeight(out, opt); err != nil {
+					return nil, c.errorf("%v", err)
+				}
+			}
 		}
 	}
 	if src != orig {
@@ -226,6 +235,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			return nil, fmt.Errorf("%s: no tensor named %q", file, name)
 		}
 		p := Port{Name: name, Shape: v.shape, DType: v.dtype, Node: v.node}
+		if v.carried {
+			p.DType = onnx.Int64 // Run converts it
+		}
 		if v.node == nil {
 			p.Const = v.t
 		}
@@ -275,6 +287,29 @@ func (b *builder) aliasFolded(orig *onnx.Model) {
 	}
 }
 
+// constWeight makes the Constant (or Identity of a Constant) output name
+// a weight, like a float initializer: a parameter that training updates
+// and export writes back into its Constant node.
+func (b *builder) constWeight(name string, opt Options) error {
+	v := b.vals[name]
+	if v == nil || v.t == nil || v.dtype != onnx.Float32 || v.node != nil {
+		return nil
+	}
+	t := v.t.Clone()
+	if w, ok := opt.Weights[name]; ok {
+		if !slices.Equal(w.Shape, v.shape) {
+			return fmt.Errorf("weight %q supplied with shape %v, the model has %v", name, w.Shape, v.shape)
+		}
+		t = w
+	}
+	t.Name = name
+	b.vals[name] = &value{name: name, dtype: onnx.Float32, shape: v.shape, t: t, param: true}
+	if opt.Freeze {
+		b.frozen[name] = true
+	}
+	return nil
+}
+
 func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) error {
 	elem := fmt.Sprintf("input %q", in.Name)
 	tt := in.GetType().GetTensorType()
@@ -301,7 +336,7 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	shape, ok := opt.Shapes[in.Name]
 	if !ok {
 		var err error
-		shape, err = InputShape(in, batch)
+		shape, err = ImageShape(in, batch, b.pre)
 		if err != nil {
 			return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: err.Error()}
 		}
@@ -323,20 +358,49 @@ func int64sToInts(s []int64) []int {
 }
 
 // InputShape reads an input's declared shape, giving batch to a symbolic
-// or unknown first dimension.
+// or unknown first dimension. Other symbolic dimensions (an image input
+// x: [N, 3, H, W]) are an error naming them: bind them with
+// Options.Shapes, or record the image size in the model's preprocessing
+// metadata (see ImageShape).
 func InputShape(in *onnx.ValueInfoProto, batch int) ([]int, error) {
+	return ImageShape(in, batch, nil)
+}
+
+// ImageShape is InputShape that also binds the symbolic height, width
+// and channel dimensions of a rank-4 input from the preprocessing that
+// images go through (Layout, Channels, Height, Width), when pre is not
+// nil. Fixed dimensions must agree with it.
+func ImageShape(in *onnx.ValueInfoProto, batch int, pre *onnx.Preprocessing) ([]int, error) {
 	sp := in.GetType().GetTensorType().GetShape()
 	if sp == nil {
 		return nil, fmt.Errorf("the model declares no shape for it; give one")
 	}
+	var known []int // from pre, per dimension; 0 for the batch
+	if pre != nil && len(sp.Dim) == 4 && pre.Height > 0 && pre.Width > 0 {
+		ch := pre.Channels
+		if pre.Layout == "NHWC" {
+			known = []int{0, pre.Height, pre.Width, ch}
+		} else {
+			known = []int{0, ch, pre.Height, pre.Width}
+		}
+	}
 	shape := make([]int, len(sp.Dim))
 	for i, d := range sp.Dim {
 		v := int(d.GetDimValue())
-		if v <= 0 {
-			if i != 0 {
-				return nil, fmt.Errorf("dimension %d is symbolic (%q); only the first (batch) dimension may be", i, d.GetDimParam())
-			}
+		switch {
+		case v > 0 && known != nil && known[i] > 0 && known[i] != v:
+			return nil, fmt.Errorf("dimension %d is %d, but the preprocessing metadata makes it %d", i, v, known[i])
+		case v > 0:
+		case i == 0:
 			v = batch
+		case known != nil && known[i] > 0:
+			v = known[i]
+		default:
+			name := d.GetDimParam()
+			if name == "" {
+				name = "?"
+			}
+			return nil, fmt.Errorf("dimension %d is symbolic (%q) and nothing binds it: give the input's shape (graph.Options.Shapes; `--input-shape %s=...` on the command line) or record the image size in the model's %q metadata", i, name, in.Name, onnx.KeyPreprocessing)
 		}
 		shape[i] = v
 	}
@@ -375,7 +439,11 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		m.exec, m.planned = e, true
 	}
 	if m.exec != nil {
-		return m.runExec()
+		out, err := m.runExec()
+		if err != nil {
+			return nil, err
+		}
+		return m.uncarry(out), nil
 	}
 	if err := m.runGraph(); err != nil {
 		return nil, err
@@ -395,7 +463,26 @@ func (m *Model) Run(inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, er
 		t.Name = p.Name
 		out[p.Name] = t
 	}
-	return out, nil
+	return m.uncarry(out), nil
+}
+
+// uncarry turns outputs that graft carried as float32 (bool and integer
+// results computed at run time, see logic.go) into the int64 tensors their
+// ports declare.
+func (m *Model) uncarry(out map[string]*onnx.Tensor) map[string]*onnx.Tensor {
+	for _, p := range m.Outputs {
+		t := out[p.Name]
+		if p.DType != onnx.Int64 || t == nil || t.DType != onnx.Float32 {
+			continue
+		}
+		it := onnx.NewInt(t.Shape, nil)
+		for i, v := range t.F {
+			it.I[i] = int64(v)
+		}
+		it.Name = t.Name
+		out[p.Name] = it
+	}
+	return out
 }
 
 // runExec runs the graph on the executor and names its outputs.
@@ -452,8 +539,9 @@ func portNames(ps []Port) string {
 	return strings.Join(names, ", ")
 }
 
-// Weights returns the current value of every float initializer the graph
-// computes with, by name. Training updates these tensors in place.
+// Weights returns the current value of every float initializer and
+// Constant weight (see surgery.ConstantWeights) the graph computes with,
+// by name. Training updates these tensors in place.
 func (m *Model) Weights() map[string]*onnx.Tensor {
 	out := map[string]*onnx.Tensor{}
 	for name, v := range m.vals {

@@ -61,6 +61,10 @@ var opTable = mergeOps(map[string]map[string]opDef{
 	"linalg":      linalgOps,
 	"shape":       shapeOps,
 	"reduce":      reduceOps,
+	"index":       indexOps,
+	"resize":      resizeOps,
+	"logic":       logicOps,
+	"instnorm":    instNormOps,
 })
 
 func mergeOps(families map[string]map[string]opDef) map[string]opDef {

@@ -14,6 +14,21 @@ var reduceOps = map[string]opDef{
 	"ReduceMean": {build: buildReduce, grad: true},
 	"ReduceSum":  {build: buildReduce, grad: true},
 	"ReduceMax":  {build: buildReduce, grad: true},
+	// the rest of the family, which models from other exporters use
+	"ReduceMin":       {build: buildReduce, grad: true},
+	"ReduceProd":      {build: buildReduce, grad: true},
+	"ReduceL1":        {build: buildReduce, grad: true},
+	"ReduceL2":        {build: buildReduce, grad: true},
+	"ReduceLogSum":    {build: buildReduce, grad: true},
+	"ReduceLogSumExp": {build: buildReduce, grad: true},
+	"ReduceSumSquare": {build: buildReduce, grad: true},
+}
+
+// reduceNames maps each op to its reduction.
+var reduceNames = map[string]string{
+	"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max", "ReduceMin": "Min",
+	"ReduceProd": "Prod", "ReduceL1": "L1", "ReduceL2": "L2", "ReduceLogSum": "LogSum",
+	"ReduceLogSumExp": "LogSumExp", "ReduceSumSquare": "SumSquare",
 }
 
 // reduceKernel reduces in over the axes marked in the kept shape (dims
@@ -54,6 +69,10 @@ func (k *reduceKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	}
 	x := in[0].F
 	out := onnx.NewFloat(k.out, nil)
+	if k.op != "Max" && k.op != "Sum" && k.op != "Mean" {
+		k.forwardMore(x, out.F)
+		return out, nil
+	}
 	if k.op == "Max" {
 		for i := range out.F {
 			out.F[i] = float32(math.Inf(-1))
@@ -79,8 +98,80 @@ func (k *reduceKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	return out, nil
 }
 
+// forwardMore computes the reductions beyond Sum, Mean and Max in
+// float64.
+func (k *reduceKernel) forwardMore(x []float32, out []float32) {
+	acc := make([]float64, len(out))
+	switch k.op {
+	case "Min":
+		for i := range acc {
+			acc[i] = math.Inf(1)
+		}
+		for e, v := range x {
+			if o := k.idx[e]; float64(v) < acc[o] || v != v {
+				acc[o] = float64(v)
+			}
+		}
+	case "Prod":
+		for i := range acc {
+			acc[i] = 1
+		}
+		for e, v := range x {
+			acc[k.idx[e]] *= float64(v)
+		}
+	case "LogSumExp":
+		m := make([]float64, len(out))
+		for i := range m {
+			m[i] = math.Inf(-1)
+		}
+		for e, v := range x {
+			m[k.idx[e]] = max(m[k.idx[e]], float64(v))
+		}
+		for e, v := range x {
+			acc[k.idx[e]] += math.Exp(float64(v) - m[k.idx[e]])
+		}
+		for i := range acc {
+			acc[i] = math.Log(acc[i]) + m[i]
+		}
+	default:
+		for e, v := range x {
+			f := float64(v)
+			switch k.op {
+			case "L1":
+				f = math.Abs(f)
+			case "L2", "SumSquare":
+				f *= f
+			}
+			acc[k.idx[e]] += f
+		}
+		for i, v := range acc {
+			switch k.op {
+			case "L2":
+				acc[i] = math.Sqrt(v)
+			case "LogSum":
+				acc[i] = math.Log(v)
+			}
+		}
+	}
+	for i, v := range acc {
+		out[i] = float32(v)
+	}
+}
+
 func (k *reduceKernel) forwardInt(x []int64) *onnx.Tensor {
 	out := onnx.NewInt(k.out, nil)
+	if k.op != "Max" && k.op != "Sum" && k.op != "Mean" {
+		f := make([]float32, len(x))
+		for i, v := range x {
+			f[i] = float32(v)
+		}
+		r := make([]float32, len(out.I))
+		k.forwardMore(f, r)
+		for i, v := range r {
+			out.I[i] = int64(v)
+		}
+		return out
+	}
 	if k.op == "Max" {
 		for i := range out.I {
 			out.I[i] = math.MinInt64
@@ -106,8 +197,55 @@ func (k *reduceKernel) forwardInt(x []int64) *onnx.Tensor {
 func (k *reduceKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(k.in, nil)
 	d := dy.F
+	x := in[0].F
 	switch k.op {
-	case "Max":
+	case "Prod": // the product of the other elements, computed directly
+		for e := range g.F {
+			p := float64(d[k.idx[e]])
+			for f, v := range x {
+				if f != e && k.idx[f] == k.idx[e] {
+					p *= float64(v)
+				}
+			}
+			g.F[e] = float32(p)
+		}
+		return g, nil
+	case "L1":
+		for e, v := range x {
+			s := float32(0)
+			if v > 0 {
+				s = 1
+			} else if v < 0 {
+				s = -1
+			}
+			g.F[e] = d[k.idx[e]] * s
+		}
+		return g, nil
+	case "L2":
+		for e, v := range x {
+			if y := out.F[k.idx[e]]; y != 0 {
+				g.F[e] = d[k.idx[e]] * v / y
+			}
+		}
+		return g, nil
+	case "SumSquare":
+		for e, v := range x {
+			g.F[e] = 2 * v * d[k.idx[e]]
+		}
+		return g, nil
+	case "LogSum":
+		for e := range x {
+			g.F[e] = d[k.idx[e]] * float32(math.Exp(-float64(out.F[k.idx[e]])))
+		}
+		return g, nil
+	case "LogSumExp":
+		for e, v := range x {
+			g.F[e] = d[k.idx[e]] * float32(math.Exp(float64(v)-float64(out.F[k.idx[e]])))
+		}
+		return g, nil
+	}
+	switch k.op {
+	case "Max", "Min":
 		taken := make([]bool, len(d))
 		y, x := out.F, in[0].F
 		for e, v := range x {
@@ -183,9 +321,9 @@ func buildReduce(c *nodeCtx) error {
 		}
 		marked[n] = true
 	}
-	op := map[string]string{"ReduceMean": "Mean", "ReduceSum": "Sum", "ReduceMax": "Max"}[c.n.OpType]
+	op := reduceNames[c.n.OpType]
 	k := newReduce(op, x.shape, marked, keep != 0)
-	if slices.Contains(x.shape, 0) && op != "Sum" {
+	if slices.Contains(x.shape, 0) && op != "Sum" && op != "SumSquare" && op != "L1" && op != "L2" && op != "Prod" && op != "LogSum" {
 		return c.errorf("%s of an empty tensor is undefined", c.n.OpType)
 	}
 	return c.apply(0, k, k.out, x.dtype, 0)

@@ -550,10 +550,23 @@ func (k *concatKernel) backward(i int, _ []*onnx.Tensor, _, dy *onnx.Tensor) (*o
 type castKernel struct {
 	to      onnx.DType
 	boolean bool // ONNX BOOL: nonzero becomes 1
+	carry   bool // to an integer type, held as float32 (a carried value)
 }
 
 func (k *castKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 	x := in[0]
+	if k.carry {
+		out := onnx.NewFloat(x.Shape, nil)
+		for i, f := range x.F {
+			switch {
+			case k.boolean && f != 0:
+				out.F[i] = 1
+			case !k.boolean:
+				out.F[i] = float32(math.Trunc(float64(f)))
+			}
+		}
+		return out, nil
+	}
 	if k.to == onnx.Int64 {
 		out := onnx.NewInt(x.Shape, nil)
 		for i := range out.I {
@@ -1285,7 +1298,14 @@ func buildCast(c *nodeCtx) error {
 		return c.errorf("cast to element type %d is not supported (graft holds float and integer tensors)", to)
 	}
 	if dtype == x.dtype && !boolean {
-		return c.passThrough(0, x) // graft holds every float as float32, every integer as int64
+		// graft holds every float as float32, every integer as int64
+		if err := c.passThrough(0, x); err != nil {
+			return err
+		}
+		if v := c.b.vals[c.outName(0)]; v != nil && x.carried {
+			v.carried = false // a carried integer cast to float is that float
+		}
+		return nil
 	}
 	k := &castKernel{to: dtype, boolean: boolean}
 	if dtype == onnx.Int64 && x.t != nil {
@@ -1296,6 +1316,18 @@ func buildCast(c *nodeCtx) error {
 			return c.errorf("%v", err)
 		}
 		c.setConst(0, r)
+		return nil
+	}
+	if dtype == onnx.Int64 && x.t == nil {
+		// A run-time value cast to an integer or bool type is carried as
+		// float32 holding the integer (see logic.go).
+		k.carry = true
+		if err := c.applyMove(0, k, x.shape, onnx.Float32, 0); err != nil {
+			return err
+		}
+		if v := c.b.vals[c.outName(0)]; v != nil {
+			v.carried = true
+		}
 		return nil
 	}
 	return c.applyMove(0, k, x.shape, dtype, 0)

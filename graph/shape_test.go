@@ -555,7 +555,9 @@ func TestShapeErrors(t *testing.T) {
 		{"Squeeze non-1", shOneNode(t, 13, "Squeeze", []shIn{shDyn(2, 3), shInts(1)}, 1)},
 		{"Split uneven", shOneNode(t, 13, "Split", []shIn{shDyn(5, 3)}, 2)},
 		{"Pad wrap", shOneNode(t, 13, "Pad", []shIn{shDyn(5, 3), shInts(1, 1, 1, 1)}, 1, shAttrString("mode", "wrap"))},
-		{"Cast dynamic float to int", shOneNode(t, 13, "Cast", []shIn{shDyn(5, 3)}, 1, shAttrInt("to", 7))},
+		// A run-time float cast to an integer is carried (logic.go); a
+		// string type is not supported.
+		{"Cast to string", shOneNode(t, 13, "Cast", []shIn{shDyn(5, 3)}, 1, shAttrInt("to", 8))},
 		{"Transpose perm", shOneNode(t, 13, "Transpose", []shIn{shDyn(5, 3)}, 1, shAttrInts("perm", 0, 0))},
 		{"Dropout training", shOneNode(t, 13, "Dropout", []shIn{shDyn(5, 3), shAbsent(), shConst(onnx.NewInt([]int{}, []int64{1}))}, 1)},
 	}

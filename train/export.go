@@ -40,7 +40,7 @@ func (a *adaptation) export() error {
 			return onnx.OptionErrorf("AdaptConfig.BatchDim", "%s: %w", a.cfg.Model, err)
 		}
 	}
-	if err := graph.SetOutputs(mp, a.cfg.Model); err != nil {
+	if err := graph.SetOutputsFor(mp, a.cfg.Model, map[string][]int{a.input: a.prep.Shape(1)}); err != nil {
 		return err
 	}
 	if err := a.writeMetadata(); err != nil {

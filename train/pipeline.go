@@ -130,7 +130,8 @@ func (a *adaptation) resolveCut() error {
 	if err != nil {
 		return err
 	}
-	probe, err := graph.Build(a.src, graph.Options{Freeze: true, Outputs: []string{cut}})
+	// the images' size binds symbolic input dimensions (x: [N, 3, H, W])
+	probe, err := graph.Build(a.src, graph.Options{Freeze: true, Outputs: []string{cut}, Shapes: map[string][]int{a.input: a.prep.Shape(1)}})
 	if err != nil {
 		return err
 	}

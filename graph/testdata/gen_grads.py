@@ -120,7 +120,10 @@ class Spec:
         self.consts = []
         for n, a in consts:
             a = np.asarray(a)
-            a = a.astype(np.int64) if a.dtype.kind in "iu" else a.astype(np.float32)
+            if a.dtype.kind in "iu":
+                a = a.astype(np.int64)
+            elif a.dtype.kind != "b":
+                a = a.astype(np.float32)
             self.consts.append((n, a))
         self.attrs = attrs or {}
         if node_in is None:
@@ -1089,6 +1092,189 @@ def _(r):
 @case("reducemax_all")
 def _(r):
     return Spec("ReduceMax", lambda T: T["X"].amax((0, 1), keepdim=True), [("X", distinct(U(r, (4, 5))))])
+
+
+# ---- ops models from other exporters use (issue 13)
+
+@case("instancenorm_eps")
+def _(r):
+    return Spec("InstanceNormalization", lambda T: F.instance_norm(T["X"], weight=T["S"], bias=T["B"], eps=1e-3),
+                [("X", U(r, (2, 3, 4, 5), -2, 2))], [("S", U(r, (3,), 0.5, 1.5)), ("B", U(r, (3,)))],
+                attrs={"epsilon": 1e-3})
+
+
+@case("sin")
+def _(r):
+    return unary_case("Sin", torch.sin, U(r, (4, 25), -3, 3))
+
+
+@case("cos")
+def _(r):
+    return unary_case("Cos", torch.cos, U(r, (4, 25), -3, 3))
+
+
+@case("softplus")
+def _(r):
+    return unary_case("Softplus", F.softplus, U(r, (4, 25), -4, 4))
+
+
+@case("softsign")
+def _(r):
+    return unary_case("Softsign", F.softsign, signed(r, (4, 25), MARGIN, 3))
+
+
+@case("selu")
+def _(r):
+    return unary_case("Selu", F.selu, signed(r, (4, 25), MARGIN, 3))
+
+
+@case("thresholdedrelu_alpha")
+def _(r):
+    x = away(U(r, (4, 25), -2, 2), [0.5], MARGIN)
+    return Spec("ThresholdedRelu", lambda T: torch.where(T["X"] > 0.5, T["X"], torch.zeros_like(T["X"])),
+                [("X", x)], attrs={"alpha": 0.5})
+
+
+@case("where_bool_cond_broadcast")
+def _(r):
+    cond = r.uniform(size=(3, 4)) < 0.5
+    return Spec("Where", lambda T: torch.where(torch.from_numpy(cond), T["X"], T["B"]),
+                [("X", U(r, (2, 3, 4))), ("B", U(r, (4,)))], consts=[("cond", cond)],
+                node_in=["cond", "X", "B"])
+
+
+@case("where_not_greater_runtime")
+def _(r):
+    # A condition computed from the input at run time (graft carries the
+    # bools as float32 0/1): Where(Not(X > B), X, B), a minimum.
+    nodes = [helper.make_node("Greater", ["X", "B"], ["G"]), helper.make_node("Not", ["G"], ["N"]),
+             helper.make_node("Where", ["N", "X", "B"], ["Y"])]
+    b = U(r, (3, 4))
+    return Spec(None, lambda T: torch.where(~(T["X"] > T["B"]), T["X"], T["B"]),
+                [("X", b + signed(r, (3, 4), MARGIN, 1)), ("B", b)], nodes=nodes)
+
+
+@case("trilu_upper_k1")
+def _(r):
+    return Spec("Trilu", lambda T: torch.triu(T["X"], 1), [("X", U(r, (2, 4, 5)))],
+                consts=[("k", np.array(1))], opset=14)
+
+
+@case("trilu_lower")
+def _(r):
+    return Spec("Trilu", lambda T: torch.tril(T["X"]), [("X", U(r, (4, 3)))], attrs={"upper": 0}, opset=14)
+
+
+@case("gatherelements_axis1")
+def _(r):
+    idx = np.array([[0, 2, 2], [1, 0, 3]])
+    return Spec("GatherElements", lambda T: torch.gather(T["X"], 1, torch.from_numpy(idx)),
+                [("X", U(r, (2, 4)))], consts=[("indices", idx)], attrs={"axis": 1})
+
+
+@case("depthtospace_dcr")
+def _(r):
+    def f(T):
+        x = T["X"]
+        n, c, h, w = x.shape
+        return x.reshape(n, 2, 2, c // 4, h, w).permute(0, 3, 4, 1, 5, 2).reshape(n, c // 4, h * 2, w * 2)
+    return Spec("DepthToSpace", f, [("X", U(r, (2, 8, 2, 3)))], attrs={"blocksize": 2})
+
+
+@case("depthtospace_crd")
+def _(r):
+    return Spec("DepthToSpace", lambda T: F.pixel_shuffle(T["X"], 2), [("X", U(r, (1, 8, 2, 3)))],
+                attrs={"blocksize": 2, "mode": "CRD"})
+
+
+@case("spacetodepth")
+def _(r):
+    def f(T):
+        x = T["X"]
+        n, c, h, w = x.shape
+        return x.reshape(n, c, h // 2, 2, w // 2, 2).permute(0, 3, 5, 1, 2, 4).reshape(n, c * 4, h // 2, w // 2)
+    return Spec("SpaceToDepth", f, [("X", U(r, (2, 2, 4, 6)))], attrs={"blocksize": 2})
+
+
+def resize_case(r, mode, scales, torch_mode, align=None, coord=None, opset=13, op="Resize"):
+    x = U(r, (1, 2, 3, 4))
+    attrs = {"mode": mode}
+    if coord:
+        attrs["coordinate_transformation_mode"] = coord
+    if mode == "nearest" and op == "Resize" and opset >= 11:
+        attrs["nearest_mode"] = "floor"
+    kw = {} if align is None else {"align_corners": align}
+    fn = lambda T: F.interpolate(T["X"], scale_factor=tuple(scales[2:]), mode=torch_mode, **kw)
+    sc = np.array(scales, np.float32)
+    if op == "Upsample":
+        return Spec("Upsample", fn, [("X", x)], consts=[("scales", sc)], attrs=attrs, opset=9)
+    return Spec("Resize", fn, [("X", x)], consts=[("scales", sc)], attrs=attrs, opset=opset,
+                node_in=["X", "", "scales"], strict=False)
+
+
+@case("resize_nearest_asymmetric_x2")
+def _(r):
+    return resize_case(r, "nearest", [1, 1, 2, 2], "nearest", coord="asymmetric")
+
+
+@case("resize_linear_half_pixel")
+def _(r):
+    return resize_case(r, "linear", [1, 1, 2, 3], "bilinear", align=False)
+
+
+@case("resize_linear_align_corners")
+def _(r):
+    return resize_case(r, "linear", [1, 1, 2, 2], "bilinear", align=True, coord="align_corners")
+
+
+@case("resize_cubic_half_pixel")
+def _(r):
+    return resize_case(r, "cubic", [1, 1, 2, 2], "bicubic", align=False)
+
+
+@case("upsample_nearest_opset9")
+def _(r):
+    return resize_case(r, "nearest", [1, 1, 2, 3], "nearest", op="Upsample")
+
+
+def reduce_case(op, fn, x, axes, keep):
+    return Spec(op, lambda T: fn(T["X"]), [("X", x)], attrs={"axes": axes, "keepdims": keep})
+
+
+@case("reducemin_axes")
+def _(r):
+    return reduce_case("ReduceMin", lambda x: x.amin((0, 2), keepdim=True), distinct(U(r, (2, 3, 4))), [0, 2], 1)
+
+
+@case("reduceprod_axis1")
+def _(r):
+    return reduce_case("ReduceProd", lambda x: x.prod(1), signed(r, (2, 3, 4), 0.5, 1.5), [1], 0)
+
+
+@case("reducel1_axis2")
+def _(r):
+    return reduce_case("ReduceL1", lambda x: x.abs().sum(2), signed(r, (2, 3, 4), MARGIN, 2), [2], 0)
+
+
+@case("reducel2_axis1")
+def _(r):
+    return reduce_case("ReduceL2", lambda x: x.pow(2).sum(1, keepdim=True).sqrt(), U(r, (2, 3, 4)), [1], 1)
+
+
+@case("reducelogsum_axis1")
+def _(r):
+    return reduce_case("ReduceLogSum", lambda x: x.sum(1).log(), U(r, (2, 3, 4), 0.2, 2), [1], 0)
+
+
+@case("reducelogsumexp_axes")
+def _(r):
+    return reduce_case("ReduceLogSumExp", lambda x: torch.logsumexp(x, (1, 2)), U(r, (2, 3, 4), -3, 3), [1, 2], 0)
+
+
+@case("reducesumsquare_axis0")
+def _(r):
+    return reduce_case("ReduceSumSquare", lambda x: x.pow(2).sum(0, keepdim=True), U(r, (2, 3, 4)), [0], 1)
+
 
 
 # ---- linear algebra

@@ -39,7 +39,7 @@ func FindCut(src *onnx.Model) (*Cut, error) {
 			producer[o] = i
 		}
 	}
-	inits := src.Initializers()
+	inits := weightTensors(src.Proto)
 	isWeight := func(name string) bool { _, ok := inits[name]; return ok }
 	cand := func() string {
 		if c := CutCandidates(src); len(c) > 0 {

@@ -2,6 +2,7 @@ package surgery
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -19,12 +20,31 @@ func CloneProto(mp *onnx.ModelProto) *onnx.ModelProto {
 	return proto.Clone(mp).(*onnx.ModelProto)
 }
 
-// UpdateWeights writes new values into the initializers of mp. An
-// initializer whose value did not change keeps its original encoding; one
-// that changed is rewritten as float32 raw_data. It returns the names of
-// the initializers it rewrote.
+// UpdateWeights writes new values into the initializers and Constant
+// weights (see ConstantWeights) of mp. A weight whose value did not change
+// keeps its original encoding; a changed initializer is rewritten as
+// float32 raw_data, a changed Constant stays a Constant holding float32
+// raw_data. It returns the names of the weights it rewrote.
 func UpdateWeights(mp *onnx.ModelProto, weights map[string]*onnx.Tensor) ([]string, error) {
 	var changed []string
+	isInit := map[string]bool{}
+	for _, tp := range mp.Graph.Initializer {
+		isInit[tp.Name] = true
+	}
+	cw := ConstantWeights(mp)
+	for _, name := range slices.Sorted(maps.Keys(cw)) {
+		w, ok := weights[name]
+		if !ok || isInit[name] {
+			continue
+		}
+		did, err := updateConstant(mp, name, cw[name], w)
+		if err != nil {
+			return nil, err
+		}
+		if did {
+			changed = append(changed, name)
+		}
+	}
 	for i, tp := range mp.Graph.Initializer {
 		w, ok := weights[tp.Name]
 		if !ok {
@@ -249,9 +269,21 @@ func RemoveMetadata(mp *onnx.ModelProto, key string) {
 	mp.MetadataProps = keep
 }
 
-// CountParams counts the float parameters of mp's initializers.
+// CountParams counts the float parameters of mp's initializers and
+// Constant weights.
 func CountParams(mp *onnx.ModelProto) int64 {
 	var n int64
+	isInit := map[string]bool{}
+	for _, t := range mp.Graph.Initializer {
+		isInit[t.Name] = true
+	}
+	seen := map[int]bool{}
+	for name, c := range ConstantWeights(mp) {
+		if !isInit[name] && !seen[c.Node] {
+			seen[c.Node] = true
+			n += numElems(c.Tensor)
+		}
+	}
 	for _, t := range mp.Graph.Initializer {
 		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 {
 			continue

@@ -12,7 +12,8 @@ import (
 // weights for freezing selectors.
 var weightedOps = map[string]bool{
 	"Conv": true, "Gemm": true, "MatMul": true, "BatchNormalization": true,
-	"LayerNormalization": true, "PRelu": true,
+	"LayerNormalization": true, "PRelu": true, "ConvTranspose": true,
+	"InstanceNormalization": true,
 }
 
 // Layer is a node with weights.
@@ -24,14 +25,14 @@ type Layer struct {
 }
 
 // Layers lists the layers of mp that compute cut (all layers when cut is
-// empty), in topological order. Integer initializers (shapes) are not
-// weights.
+// empty), in topological order. A layer's weights are its float
+// initializers and Constant weights (see ConstantWeights); the bias or
+// scale of an Add or Mul right after a MatMul, Gemm or Conv joins that
+// node's layer. Integer initializers (shapes) are not weights.
 func Layers(mp *onnx.ModelProto, cut string) []Layer {
 	g := mp.Graph
-	inits := map[string]*onnx.TensorProto{}
-	for _, t := range g.Initializer {
-		inits[t.Name] = t
-	}
+	weights := weightTensors(mp)
+	constW := ConstantWeights(mp)
 	upstream := map[int]bool{}
 	if cut != "" {
 		need := map[string]bool{cut: true}
@@ -49,9 +50,46 @@ func Layers(mp *onnx.ModelProto, cut string) []Layer {
 			}
 		}
 	}
+	isWeight := func(name string) (*onnx.TensorProto, bool) {
+		t, ok := weights[name]
+		return t, ok && isFloatType(t.DataType)
+	}
 	var out []Layer
+	layerOf := map[string]int{} // output of a layer's node -> index in out
+	producer := map[string]string{}
 	for i, n := range g.Node {
-		if !weightedOps[n.OpType] || (cut != "" && !upstream[i]) {
+		for _, o := range n.Output {
+			producer[o] = n.OpType
+		}
+		if cut != "" && !upstream[i] {
+			continue
+		}
+		if (n.OpType == "Add" || n.OpType == "Mul") && len(n.Input) == 2 {
+			for j, in := range n.Input {
+				t, ok := isWeight(in)
+				other := n.Input[1-j]
+				if !ok || !biasAfter[producer[other]] {
+					continue
+				}
+				if _, isConst := constW[in]; !isConst {
+					if _, layered := layerOf[other]; !layered {
+						continue // an initializer bias after a node without weights is not a layer (as before)
+					}
+				}
+				li, ok := layerOf[other]
+				if !ok {
+					out = append(out, Layer{Node: nodeName(n, i), Op: n.OpType})
+					li = len(out) - 1
+				}
+				out[li].Params = append(out[li].Params, in)
+				out[li].NumParams += numElems(t)
+				if len(n.Output) > 0 {
+					layerOf[n.Output[0]] = li
+				}
+			}
+			continue
+		}
+		if !weightedOps[n.OpType] {
 			continue
 		}
 		l := Layer{Node: nodeName(n, i), Op: n.OpType}
@@ -61,22 +99,29 @@ func Layers(mp *onnx.ModelProto, cut string) []Layer {
 			inputs = inputs[:3]
 		}
 		for _, in := range inputs {
-			t, ok := inits[in]
-			if !ok || (t.DataType != 1 && t.DataType != 10 && t.DataType != 11) {
+			t, ok := isWeight(in)
+			if !ok {
 				continue
 			}
 			l.Params = append(l.Params, in)
-			c := int64(1)
-			for _, d := range t.Dims {
-				c *= d
-			}
-			l.NumParams += c
+			l.NumParams += numElems(t)
 		}
 		if len(l.Params) > 0 {
 			out = append(out, l)
+			if len(n.Output) > 0 {
+				layerOf[n.Output[0]] = len(out) - 1
+			}
 		}
 	}
 	return out
+}
+
+func numElems(t *onnx.TensorProto) int64 {
+	c := int64(1)
+	for _, d := range t.Dims {
+		c *= d
+	}
+	return c
 }
 
 // SelectTrainable returns the backbone weights made trainable by a regular

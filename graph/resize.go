@@ -1,0 +1,375 @@
+package graph
+
+import (
+	"math"
+
+	"github.com/graftml/graft/onnx"
+)
+
+// Resize (opsets 10-17) and Upsample (7-9). Every mode is a fixed linear
+// map from input to output elements, separable per axis: each axis gives
+// every output coordinate a few input coordinates with weights (1 for
+// nearest, 2 for linear, 4 for cubic), and an output element is the sum
+// over the product of its axes' taps. The gradient is the transposed map.
+
+var resizeOps = map[string]opDef{
+	"Resize":   {build: buildResize, grad: true, since: 10},
+	"Upsample": {build: buildResize, grad: true, until: 9},
+}
+
+// tap is one input coordinate of an output coordinate along an axis.
+type tap struct {
+	src int
+	w   float64
+}
+
+// resizeKernel applies per-axis taps; an output coordinate with no taps
+// on some axis (tf_crop_and_resize outside the crop) is extrap.
+type resizeKernel struct {
+	in, out []int
+	taps    [][][]tap // axis -> output coordinate -> taps
+	extrap  float32
+}
+
+func (k *resizeKernel) each(fn func(o int, src int, w float64), outside func(o int)) {
+	rank := len(k.out)
+	inSt := rowMajorStrides(k.in)
+	co := make([]int, rank)
+	n := onnx.NumElems(k.out)
+	type acc struct {
+		off int
+		w   float64
+	}
+	cur := []acc{}
+	for o := range n {
+		unravelInto(o, k.out, co)
+		cur = append(cur[:0], acc{0, 1})
+		empty := false
+		for d := range rank {
+			ts := k.taps[d][co[d]]
+			if len(ts) == 0 {
+				empty = true
+				break
+			}
+			if len(ts) == 1 {
+				for i := range cur {
+					cur[i].off += ts[0].src * inSt[d]
+					cur[i].w *= ts[0].w
+				}
+				continue
+			}
+			next := make([]acc, 0, len(cur)*len(ts))
+			for _, a := range cur {
+				for _, t := range ts {
+					next = append(next, acc{a.off + t.src*inSt[d], a.w * t.w})
+				}
+			}
+			cur = next
+		}
+		if empty {
+			outside(o)
+			continue
+		}
+		for _, a := range cur {
+			fn(o, a.off, a.w)
+		}
+	}
+}
+
+func (k *resizeKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	x := in[0]
+	acc := make([]float64, onnx.NumElems(k.out))
+	get := func(i int) float64 {
+		if x.DType == onnx.Int64 {
+			return float64(x.I[i])
+		}
+		return float64(x.F[i])
+	}
+	k.each(func(o, src int, w float64) { acc[o] += w * get(src) }, func(o int) { acc[o] = float64(k.extrap) })
+	if x.DType == onnx.Int64 {
+		out := onnx.NewInt(k.out, nil)
+		for i, v := range acc {
+			out.I[i] = int64(math.Round(v))
+		}
+		return out, nil
+	}
+	out := onnx.NewFloat(k.out, nil)
+	for i, v := range acc {
+		out.F[i] = float32(v)
+	}
+	return out, nil
+}
+
+func (k *resizeKernel) backward(_ int, _ []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	g := make([]float64, onnx.NumElems(k.in))
+	k.each(func(o, src int, w float64) { g[src] += w * float64(dy.F[o]) }, func(int) {})
+	out := onnx.NewFloat(k.in, nil)
+	for i, v := range g {
+		out.F[i] = float32(v)
+	}
+	return out, nil
+}
+
+// resizeAxis holds what one axis needs to compute its taps.
+type resizeAxis struct {
+	in, out      int
+	scale        float64 // output/input, as given or from sizes
+	roiS, roiE   float64
+	mode, coord  string
+	nearest      string
+	cubicA       float64
+	excludeOut   bool
+	legacyNearst bool // Upsample and Resize-10: floor of x/scale
+}
+
+func (a resizeAxis) taps() [][]tap {
+	out := make([][]tap, a.out)
+	clamp := func(i int) int { return min(max(i, 0), a.in-1) }
+	for o := range a.out {
+		x := float64(o)
+		lenOut := a.scale * float64(a.in)
+		var xo float64
+		switch a.coord {
+		case "align_corners":
+			if lenOut == 1 {
+				xo = 0
+			} else {
+				xo = x * float64(a.in-1) / (lenOut - 1)
+			}
+		case "asymmetric":
+			xo = x / a.scale
+		case "tf_half_pixel_for_nn":
+			xo = (x + 0.5) / a.scale
+		case "tf_crop_and_resize":
+			if a.out > 1 {
+				xo = a.roiS*float64(a.in-1) + x*(a.roiE-a.roiS)*float64(a.in-1)/float64(a.out-1)
+			} else {
+				xo = 0.5 * (a.roiS + a.roiE) * float64(a.in-1)
+			}
+			if xo < 0 || xo > float64(a.in-1) {
+				continue // no taps: the extrapolation value
+			}
+		case "pytorch_half_pixel":
+			if a.out > 1 {
+				xo = (x+0.5)/a.scale - 0.5
+			} else {
+				xo = 0
+			}
+		default: // half_pixel
+			xo = (x+0.5)/a.scale - 0.5
+		}
+		switch a.mode {
+		case "nearest":
+			var i int
+			switch {
+			case a.legacyNearst:
+				i = int(math.Floor(xo))
+			case a.nearest == "round_prefer_ceil":
+				i = int(math.Floor(xo + 0.5))
+			case a.nearest == "floor":
+				i = int(math.Floor(xo))
+			case a.nearest == "ceil":
+				i = int(math.Ceil(xo))
+			default: // round_prefer_floor
+				i = int(math.Ceil(xo - 0.5))
+			}
+			out[o] = []tap{{clamp(i), 1}}
+		case "linear":
+			if a.in == 1 {
+				out[o] = []tap{{0, 1}}
+				continue
+			}
+			f := math.Floor(xo)
+			r := xo - f
+			i := int(f)
+			out[o] = []tap{{clamp(i), 1 - r}, {clamp(i + 1), r}}
+		case "cubic":
+			f := math.Floor(xo)
+			r := xo - f
+			i := int(f)
+			A := a.cubicA
+			cs := []float64{
+				((A*(r+1)-5*A)*(r+1)+8*A)*(r+1) - 4*A,
+				((A+2)*r-(A+3))*r*r + 1,
+				((A+2)*(1-r)-(A+3))*(1-r)*(1-r) + 1,
+				((A*(2-r)-5*A)*(2-r)+8*A)*(2-r) - 4*A,
+			}
+			ts := make([]tap, 0, 4)
+			sum := 0.0
+			for j, cw := range cs {
+				src := i - 1 + j
+				if a.excludeOut && (src < 0 || src >= a.in) {
+					continue
+				}
+				sum += cw
+				ts = append(ts, tap{clamp(src), cw})
+			}
+			if a.excludeOut && sum != 0 {
+				for j := range ts {
+					ts[j].w /= sum
+				}
+			}
+			out[o] = ts
+		}
+	}
+	return out
+}
+
+func buildResize(c *nodeCtx) error {
+	x, err := c.input(0)
+	if err != nil {
+		return err
+	}
+	rank := len(x.shape)
+	mode, err := c.attrString("mode", "nearest")
+	if err != nil {
+		return err
+	}
+	if mode == "bilinear" {
+		mode = "linear" // Upsample-7's name
+	}
+	if mode != "nearest" && mode != "linear" && mode != "cubic" {
+		return c.errorf("mode %q is not supported (nearest, linear, cubic)", mode)
+	}
+	for _, a := range []string{"antialias", "axes", "keep_aspect_ratio_policy"} {
+		if c.has(a) {
+			return c.errorf("attribute %q (Resize from opset 18) is not supported", a)
+		}
+	}
+	coord, nearest := "asymmetric", "floor"
+	legacy := c.n.OpType == "Upsample" || c.opset < 11
+	if !legacy {
+		if coord, err = c.attrString("coordinate_transformation_mode", "half_pixel"); err != nil {
+			return err
+		}
+		if nearest, err = c.attrString("nearest_mode", "round_prefer_floor"); err != nil {
+			return err
+		}
+	}
+	if mode == "cubic" && legacy {
+		return c.errorf("cubic mode needs opset 11")
+	}
+	cubicA, err := c.attrFloat("cubic_coeff_a", -0.75)
+	if err != nil {
+		return err
+	}
+	excl, err := c.attrInt("exclude_outside", 0)
+	if err != nil {
+		return err
+	}
+	extrap, err := c.attrFloat("extrapolation_value", 0)
+	if err != nil {
+		return err
+	}
+	var scales []float64
+	var sizes []int
+	roi := make([]float64, 2*rank)
+	for i := range rank {
+		roi[rank+i] = 1
+	}
+	readFloats := func(i int) ([]float64, bool, error) {
+		if !c.optional(i) {
+			return nil, false, nil
+		}
+		t, err := c.constInput(i)
+		if err != nil {
+			return nil, false, err
+		}
+		if t.Len() == 0 {
+			return nil, false, nil
+		}
+		out := make([]float64, t.Len())
+		for j := range out {
+			if t.DType == onnx.Int64 {
+				out[j] = float64(t.I[j])
+			} else {
+				out[j] = float64(t.F[j])
+			}
+		}
+		return out, true, nil
+	}
+	switch {
+	case c.n.OpType == "Upsample" && c.opset < 9:
+		fs, err := c.attrFloats("scales", nil)
+		if err != nil {
+			return err
+		}
+		for _, f := range fs {
+			scales = append(scales, float64(f))
+		}
+	case legacy: // Upsample-9, Resize-10: X, scales
+		s, _, err := readFloats(1)
+		if err != nil {
+			return err
+		}
+		scales = s
+	default: // X, roi, scales, sizes
+		if r, ok, err := readFloats(1); err != nil {
+			return err
+		} else if ok && coord == "tf_crop_and_resize" {
+			if len(r) != 2*rank {
+				return c.errorf("roi holds %d values; want %d", len(r), 2*rank)
+			}
+			roi = r
+		}
+		s, ok, err := readFloats(2)
+		if err != nil {
+			return err
+		}
+		if ok {
+			scales = s
+		}
+		if c.optional(3) {
+			sz, ok, err := c.constInts(3)
+			if err != nil {
+				return err
+			}
+			if ok && len(sz) > 0 {
+				if scales != nil {
+					return c.errorf("give scales or sizes, not both")
+				}
+				sizes = sz
+			}
+		}
+	}
+	out := make([]int, rank)
+	sc := make([]float64, rank)
+	switch {
+	case sizes != nil:
+		if len(sizes) != rank {
+			return c.errorf("sizes hold %d values for an input of rank %d", len(sizes), rank)
+		}
+		for i := range rank {
+			out[i] = sizes[i]
+			sc[i] = float64(sizes[i]) / float64(x.shape[i])
+		}
+	case scales != nil:
+		if len(scales) != rank {
+			return c.errorf("scales hold %d values for an input of rank %d", len(scales), rank)
+		}
+		for i := range rank {
+			if scales[i] <= 0 {
+				return c.errorf("scale %g must be positive", scales[i])
+			}
+			sc[i] = scales[i]
+			out[i] = int(math.Floor(float64(x.shape[i]) * float64(float32(scales[i]))))
+		}
+	default:
+		return c.errorf("needs scales or sizes")
+	}
+	if err := c.checkSize(out); err != nil {
+		return err
+	}
+	k := &resizeKernel{in: x.shape, out: out, extrap: extrap}
+	for i := range rank {
+		ax := resizeAxis{in: x.shape[i], out: out[i], scale: sc[i], roiS: roi[i], roiE: roi[rank+i],
+			mode: mode, coord: coord, nearest: nearest, cubicA: float64(cubicA), excludeOut: excl != 0, legacyNearst: legacy}
+		if out[i] == x.shape[i] && sc[i] == 1 && coord != "tf_crop_and_resize" {
+			ax.mode = "nearest" // identity along this axis
+			ax.coord = "asymmetric"
+			ax.legacyNearst = true
+		}
+		k.taps = append(k.taps, ax.taps())
+	}
+	return c.applyMove(0, k, out, x.dtype, 0)
+}
