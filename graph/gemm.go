@@ -16,10 +16,8 @@ import (
 // point of the package (Conv, Gemm, MatMul and their gradients). On CPUs
 // where package graph/internal/gemm has an assembly kernel (gemm.Path()
 // is not "generic": amd64 with AVX2 and FMA), products with more than one
-// column go there; the rest take the pure-Go kernels below (or, built
-// with GOEXPERIMENT=simd on amd64, the packed kernels that
-// gemm_simd_amd64.go swaps in through gemmFast). Large products run on
-// runtime.GOMAXPROCS(0) goroutines.
+// column go there; the rest take the pure-Go kernels below. Large
+// products run on runtime.GOMAXPROCS(0) goroutines.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmWorkers(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -33,16 +31,6 @@ const (
 	// products with fewer multiply-adds than this run on one goroutine
 	gemmParallelWork = 1 << 18
 )
-
-// gemmFast, when not nil, is tried first by sgemmWorkers once C has been
-// scaled by beta: it adds alpha·op(A)·op(B) to C on at most workers
-// goroutines and returns true, or returns false (having done nothing) for
-// products it leaves to the pure-Go kernels below. It is nil in the
-// default build; gemm_simd_amd64.go sets it in builds with
-// GOEXPERIMENT=simd on CPUs with AVX-512 or AVX2+FMA. Whatever it picks
-// must depend only on the shapes, never on workers or scheduling, so that
-// results stay bit-for-bit reproducible.
-var gemmFast func(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, c []float32, ldc int) bool
 
 // useGemm: graph/internal/gemm runs an assembly kernel on this CPU. Its
 // pure-Go kernel is slower than the kernels below, and so is its Sgemm on
@@ -79,9 +67,6 @@ func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, 
 	}
 	if m*n*k < gemmParallelWork {
 		workers = 1
-	}
-	if gemmFast != nil && gemmFast(workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc) {
-		return
 	}
 	// Two forms: "axpy" adds multiples of rows of op(B) to rows of C
 	// (vectors of length n; needs B untransposed), "dot" takes dot products
