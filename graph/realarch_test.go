@@ -79,7 +79,7 @@ func checkCase(t *testing.T, c *onnxtest.Case) {
 			}
 			t.Logf("set %d %s %v: max abs diff %.3g, reference max %.3g (relative %.2g)", i, name, want.Shape, d.MaxAbs, d.Ref, d.Rel())
 			if d.Rel() > relTol {
-				t.Errorf("set %d output %q: max abs diff %.3g is %.3g of the reference's max %.3g (limit 1e-5), worst at %v", i, name, d.MaxAbs, d.Rel(), d.Ref, d.Index)
+				t.Errorf("set %d output %q: max abs diff %.3g is %.3g of the reference's max %.3g (limit %g), worst at %v", i, name, d.MaxAbs, d.Rel(), d.Ref, relTol, d.Index)
 			}
 		}
 	}
