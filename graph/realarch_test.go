@@ -53,8 +53,17 @@ func runFile(t *testing.T, path string, feeds map[string]*onnx.Tensor) map[strin
 	return out
 }
 
+// relTol bounds graft's difference from PyTorch and from ONNX Runtime on
+// whole models, relative to the output's largest magnitude. Measured with
+// CI=true on every fixture and generated architecture (December, 2 cores):
+// worst 9.8e-7 (densenet121 and mobilenet_v2 against PyTorch, resnet18 at
+// 6.1e-7 against ONNX Runtime), so 1e-5 leaves a factor of 10 for other
+// CPUs' summation orders and still fails a kernel that is off by one
+// element's contribution. No model needs more.
+const relTol = 1e-5
+
 // checkCase runs every test set of a case through graft and compares with
-// the stored reference: max abs error at most 1e-4 times the reference's
+// the stored reference: max abs error at most relTol times the reference's
 // max magnitude.
 func checkCase(t *testing.T, c *onnxtest.Case) {
 	for i := range c.Sets {
@@ -69,8 +78,8 @@ func checkCase(t *testing.T, c *onnxtest.Case) {
 				t.Fatalf("set %d output %q: %v", i, name, err)
 			}
 			t.Logf("set %d %s %v: max abs diff %.3g, reference max %.3g (relative %.2g)", i, name, want.Shape, d.MaxAbs, d.Ref, d.Rel())
-			if d.Rel() > 1e-4 {
-				t.Errorf("set %d output %q: max abs diff %.3g is %.3g of the reference's max %.3g (limit 1e-4), worst at %v", i, name, d.MaxAbs, d.Rel(), d.Ref, d.Index)
+			if d.Rel() > relTol {
+				t.Errorf("set %d output %q: max abs diff %.3g is %.3g of the reference's max %.3g (limit %g), worst at %v", i, name, d.MaxAbs, d.Rel(), d.Ref, relTol, d.Index)
 			}
 		}
 	}
@@ -125,6 +134,9 @@ func crossCheck(t *testing.T, ort *onnxtest.Runtime, c *onnxtest.Case) {
 	}
 	got := runFile(t, c.ModelPath, feeds)
 	for name, w := range want {
-		onnxtest.AssertClose(t, fmt.Sprintf("%s output %q vs ONNX Runtime", c.Name, name), got[name], w, 1e-4)
+		if d, err := onnxtest.Compare(got[name], w); err == nil {
+			t.Logf("%s %v vs ONNX Runtime: max abs diff %.3g, reference max %.3g (relative %.2g)", name, w.Shape, d.MaxAbs, d.Ref, d.Rel())
+		}
+		onnxtest.AssertClose(t, fmt.Sprintf("%s output %q vs ONNX Runtime", c.Name, name), got[name], w, relTol)
 	}
 }

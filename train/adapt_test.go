@@ -191,9 +191,26 @@ func TestLabelSmoothingTargets(t *testing.T) {
 	}
 }
 
+// Sample-task gates: graft's test accuracy with its defaults, measured for
+// seeds 0, 1 and 2 (Run's portable shuffle, December, `go test ./train`):
+//
+//	head only:                       84.00, 83.75, 85.00  mean 84.25, sd 0.66
+//	two-stage (FinetuneEpochs 10):   86.00, 87.00, 86.25  mean 86.42, sd 0.52
+//
+// (sd: the sample standard deviation of the three). A gate is the mean
+// minus 2 sd. Training is deterministic, so seed 0 gives exactly its
+// measured value here; the margin is for other CPUs' float rounding and
+// for deliberate changes that move a few of the 400 images, while a bug
+// that costs a point and a half fails. The README's table shows the same
+// runs beside PyTorch's (models/baseline.json).
+const (
+	sampleHeadOnlyGate = 0.8425 - 2*0.0066 // 0.8293
+	sampleTwoStageGate = 0.8642 - 2*0.0052 // 0.8538
+)
+
 // TestSampleAccuracy is the shipped sample task end to end, with graft's
-// defaults, head only and two-stage: test accuracy must be at least the
-// PyTorch baseline (models/baseline.json, same settings) minus 5 points.
+// defaults and seed 0, head only and two-stage, against the gates above;
+// it logs PyTorch's baseline beside them.
 func TestSampleAccuracy(t *testing.T) {
 	bl, err := models.LoadBaseline()
 	if err != nil {
@@ -203,15 +220,16 @@ func TestSampleAccuracy(t *testing.T) {
 	for _, c := range []struct {
 		name     string
 		finetune int
-		want     float64
-	}{{"head-only", 0, bl.HeadOnly.Mean}, {"two-stage", 10, bl.TwoStage.Mean}} {
+		gate     float64
+		pytorch  float64
+	}{{"head-only", 0, sampleHeadOnlyGate, bl.HeadOnly.Mean}, {"two-stage", 10, sampleTwoStageGate, bl.TwoStage.Mean}} {
 		res, err := Adapt(context.Background(), AdaptConfig{Model: model, Data: data, FinetuneEpochs: c.finetune})
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: test accuracy %.4f, PyTorch baseline %.4f", c.name, res.Test.Accuracy, c.want)
-		if res.Test.Accuracy < c.want-0.05 {
-			t.Errorf("%s: test accuracy %.4f is more than 5 points below PyTorch's %.4f", c.name, res.Test.Accuracy, c.want)
+		t.Logf("%s: test accuracy %.4f (gate %.4f), PyTorch's mean over 3 seeds %.4f", c.name, res.Test.Accuracy, c.gate, c.pytorch)
+		if res.Test.Accuracy < c.gate {
+			t.Errorf("%s: test accuracy %.4f is below %.4f, the mean minus 2 sd of graft's three measured seeds", c.name, res.Test.Accuracy, c.gate)
 		}
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"math/rand"
 	"slices"
 	"time"
 
@@ -159,7 +158,13 @@ type Config struct {
 	// LRScale scales the learning rate per trainable weight (nil: all 1).
 	LRScale        []float64
 	LabelSmoothing float64 // 0: none
-	Seed           int64   // seeds the order of the examples; 0 is a seed like any other
+	// Seed and Stage choose the order of the examples: epoch e visits
+	// them in BatchOrder(Seed, Stage, e, n), a documented portable stream
+	// (see Stream), so an epoch's order depends on nothing but these. A
+	// Seed of 0 and a Stage of "" are values like any other; Adapt uses
+	// its Phase names ("head", "fine-tune") as stages.
+	Seed  int64
+	Stage string
 	// Classes is the number of classes; 0 means one more than the
 	// largest label of the training and validation examples.
 	Classes int
@@ -261,7 +266,6 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 		return nil, err
 	}
 	f := &Fit{Net: net, Cfg: cfg}
-	rng := rand.New(rand.NewSource(cfg.Seed))
 	steps := (train.Len() + cfg.Batch - 1) / cfg.Batch
 	total := steps * cfg.Epochs
 	var weights [][]float32
@@ -276,7 +280,7 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 				return nil, err
 			}
 		}
-		perm := rng.Perm(train.Len())
+		perm := BatchOrder(cfg.Seed, cfg.Stage, epoch, train.Len())
 		var lossSum float64
 		var correct int
 		var lr float64

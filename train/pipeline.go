@@ -421,7 +421,7 @@ func (a *adaptation) fit(net *Net, phase Phase, epochs int, lrScale []float64, e
 	t0 := time.Now()
 	a.rep.PhaseStart(phase, epochs)
 	fit, err := Run(a.ctx, net, Config{Epochs: epochs, Batch: cfg.Batch, Optimizer: opt, Schedule: sched, LRScale: lrScale,
-		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Classes: len(a.ds.Classes), Hooks: hooks}, train, ex["val"])
+		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Stage: string(phase), Classes: len(a.ds.Classes), Hooks: hooks}, train, ex["val"])
 	a.rep.PhaseEnd(phase, time.Since(t0))
 	return fit, err
 }

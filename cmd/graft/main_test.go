@@ -202,7 +202,7 @@ func TestEveryArchitecture(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			onnxtest.AssertClose(t, name+" via graft run", got, c.Sets[0].Outputs[0], 1e-4)
+			onnxtest.AssertClose(t, name+" via graft run", got, c.Sets[0].Outputs[0], 1e-5) // as graph.relTol: worst measured 9.8e-7
 		})
 	}
 }
