@@ -29,6 +29,9 @@ type InferConfig struct {
 	// dataset.DefaultMaxPixels); larger images are refused from their
 	// header, before decoding.
 	MaxPixels int64
+	// Reporter receives progress (nil: none): one phase, PhaseEval or
+	// PhasePredict, counting images decoded and scored.
+	Reporter Reporter
 }
 
 // classifier is a model ready to classify preprocessed images.
@@ -138,28 +141,27 @@ func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, [
 	if classes == nil {
 		classes = folderClasses(samples)
 	}
-	data, kept, skipped, err := dataset.LoadTensors(samples, c.prep, 0, cfg.Strict)
+	out, kept, skipped, err := c.scoreSamples(ctx, samples, cfg.Strict, orNop(cfg.Reporter), PhaseEval)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(kept) == 0 {
 		return nil, skipped, fmt.Errorf("%s: no image could be read", dir)
 	}
-	out, err := c.scores(ctx, data, len(kept))
-	if err != nil {
-		return nil, nil, err
-	}
 	if out.Shape[1] < len(classes) {
 		return nil, nil, fmt.Errorf("%s: the model outputs %d classes, the data has %d", cfg.Model, out.Shape[1], len(classes))
 	}
 	labels := make([]int, len(kept))
+	paths := make([]string, len(kept))
 	for i, s := range kept {
-		labels[i] = s.Label
+		labels[i], paths[i] = s.Label, s.Path
 	}
 	if c.probs {
 		out = logOf(out)
 	}
-	return Score(out, labels, classes, out.Shape[1]), skipped, nil
+	res := Score(out, labels, classes, out.Shape[1])
+	res.Images = ImagePredictions(out, labels, paths, classes)
+	return res, skipped, nil
 }
 
 func folderClasses(samples []dataset.Sample) []string {
@@ -210,11 +212,7 @@ func PredictImages(ctx context.Context, cfg InferConfig, images []string, k int)
 	for i, p := range images {
 		samples[i] = dataset.Sample{Path: p}
 	}
-	data, kept, _, err := dataset.LoadTensors(samples, c.prep, 0, true)
-	if err != nil {
-		return nil, err
-	}
-	out, err := c.scores(ctx, data, len(kept))
+	out, kept, _, err := c.scoreSamples(ctx, samples, true, orNop(cfg.Reporter), PhasePredict)
 	if err != nil {
 		return nil, err
 	}
