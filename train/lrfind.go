@@ -27,7 +27,7 @@ type LRFindConfig struct {
 	Seed       int64           // the order of the examples
 	Classes    int             // 0: one more than the largest label
 	// Smoothing is the weight of the exponential moving average of the
-	// loss (default 0.98, bias-corrected as fastai does).
+	// loss (default 0.9; fastai uses 0.98 over longer sweeps; bias-corrected as fastai does).
 	Smoothing float64
 	// StopFactor ends the sweep once the smoothed loss exceeds this many
 	// times its minimum (default 4).
@@ -73,7 +73,7 @@ func FindLR(ctx context.Context, net *Net, train *Examples, cfg LRFindConfig, r 
 		cfg.Batch = DefaultBatch
 	}
 	if cfg.Smoothing == 0 {
-		cfg.Smoothing = 0.98
+		cfg.Smoothing = 0.9
 	}
 	if cfg.StopFactor == 0 {
 		cfg.StopFactor = 4
