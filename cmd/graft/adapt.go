@@ -64,6 +64,9 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 			if err != nil {
 				return err
 			}
+			if err := writeAdaptReport(c, cfg, res); err != nil {
+				return err
+			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, struct {
 					*train.AdaptResult
@@ -112,6 +115,7 @@ func adaptFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
+		reportFlag, findLRFlag,
 		jsonFlag, maxMemoryFlag, maxPixelsFlag,
 	}
 }
@@ -157,6 +161,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	if !c.Bool("quiet") {
 		cfg.Reporter = newProgress(c.App.ErrWriter)
 	}
+	cfg.FindLR, cfg.KeepImages = c.Bool("find-lr"), c.String("report") != ""
 	return cfg, nil
 }
 
@@ -217,6 +222,10 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 	}
 	fmt.Fprintln(w)
 	fmt.Fprintf(w, "parameters   %d trainable, %d frozen\n", r.Trainable, r.Frozen)
+	if r.LRFind != nil {
+		printLRFind(w, r.LRFind)
+		return
+	}
 	if r.DryRun {
 		fmt.Fprintf(w, "trainable backbone layers (%d):\n", len(r.TrainableLayers))
 		for _, l := range r.TrainableLayers {

@@ -24,7 +24,7 @@ func convertCommand() *cli.Command {
 			&cli.BoolFlag{Name: "softmax", Usage: "append Softmax so the model outputs probabilities"},
 			&cli.StringFlag{Name: "batch", Usage: "`dynamic` or N: make the batch dimension symbolic or fixed"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
-			jsonFlag, maxMemoryFlag,
+			jsonFlag, maxMemoryFlag, quietFlag,
 		},
 		Action: func(c *cli.Context) error {
 			path, lim, err := modelArg(c)
@@ -42,7 +42,11 @@ func convertCommand() *cli.Command {
 					cfg.Labels = append(cfg.Labels, strings.TrimSpace(l))
 				}
 			}
-			res, err := graph.Convert(c.Context, cfg)
+			var res *graph.ConvertResult
+			err = phase(quietOr(c), "convert", func() (err error) {
+				res, err = graph.Convert(c.Context, cfg)
+				return err
+			})
 			if err != nil {
 				return err
 			}

@@ -16,7 +16,7 @@ func inferFlags() []cli.Flag {
 		&cli.StringFlag{Name: "mean", Usage: "per-channel mean on the [0,1] scale (default: the model's metadata)"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel std on the [0,1] scale (default: the model's metadata)"},
 		&cli.IntFlag{Name: "batch", Value: 32, Usage: "images per forward pass"},
-		jsonFlag, maxMemoryFlag, maxPixelsFlag,
+		jsonFlag, maxMemoryFlag, maxPixelsFlag, quietFlag,
 	}
 }
 
@@ -32,6 +32,9 @@ func inferConfig(c *cli.Context, model string) (train.InferConfig, error) {
 	if cfg.Mean, err = floatList(c, "mean"); err != nil {
 		return cfg, err
 	}
+	if !c.Bool("quiet") {
+		cfg.Reporter = newProgress(c.App.ErrWriter)
+	}
 	cfg.Std, err = floatList(c, "std")
 	return cfg, err
 }
@@ -43,7 +46,7 @@ func evalCommand() *cli.Command {
 		ArgsUsage: "MODEL.onnx",
 		Flags: append(inferFlags(),
 			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Required: true, Usage: "`DIR`/<class>/* or a folder with a test/ split"},
-			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode"}),
+			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode"}, reportFlag),
 		Action: func(c *cli.Context) error {
 			path, err := oneArg(c, "MODEL.onnx")
 			if err != nil {
@@ -60,6 +63,9 @@ func evalCommand() *cli.Command {
 			}
 			for _, s := range skipped {
 				fmt.Fprintf(c.App.ErrWriter, "skipped %s: %v\n", s.Path, s.Err)
+			}
+			if err := writeEvalReport(c, cfg, res); err != nil {
+				return err
 			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, res)
