@@ -85,7 +85,14 @@ type AdaptConfig struct {
 
 	CacheDir string // persist backbone features here
 	DryRun   bool   // stop after selecting the trainable layers
-	Log      string // per-epoch metrics file, .csv or .jsonl
+	// FindLR runs the learning-rate finder on the head (see FindLR) after
+	// feature extraction, instead of training; AdaptResult.LRFind holds
+	// its curve and suggestion, and nothing is written.
+	FindLR bool
+	// KeepImages records each validation and test image's prediction in
+	// AdaptResult.Val.Images and Test.Images (for a report).
+	KeepImages bool
+	Log        string // per-epoch metrics file, .csv or .jsonl
 
 	// Reporter receives progress (nil: none).
 	Reporter Reporter
@@ -125,6 +132,8 @@ type AdaptResult struct {
 	// largest magnitude.
 	ExportMaxDiff float64 `json:"export_max_rel_diff"`
 	DryRun        bool    `json:"dry_run,omitempty"`
+	// LRFind is the learning-rate finder's result (AdaptConfig.FindLR).
+	LRFind *LRFindResult `json:"lr_find,omitempty"`
 }
 
 // ImageCounts counts images per split.
@@ -254,7 +263,10 @@ func Adapt(ctx context.Context, cfg AdaptConfig) (*AdaptResult, error) {
 	}
 	defer a.close()
 	steps := []func() error{a.load, a.resolveCut, a.attachHead, a.selectTrainable}
-	if !a.cfg.DryRun {
+	switch {
+	case a.cfg.FindLR && !a.cfg.DryRun:
+		steps = append(steps, a.findLR)
+	case !a.cfg.DryRun:
 		steps = append(steps, a.openLog, a.trainHead, a.fineTune, a.evaluate, a.export, a.verify)
 	}
 	for _, step := range steps {

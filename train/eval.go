@@ -22,6 +22,9 @@ type EvalResult struct {
 	PerClass []ClassScore `json:"per_class"`
 	// Confusion[i][j] counts examples of class i predicted as class j.
 	Confusion [][]int `json:"confusion"`
+	// Images holds each image's prediction, in the order scored, when
+	// the examples name their images (EvalModel; Adapt with KeepImages).
+	Images []ImagePrediction `json:"images,omitempty"`
 }
 
 // Evaluate runs net over ex in batches of batch examples (DefaultBatch

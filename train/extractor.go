@@ -19,9 +19,12 @@ type Extractor struct {
 	Features string // the tensor to compute
 	Batch    int    // images per forward pass; 0 means 32
 	// Dim is the number of features per image.
-	Dim    int
-	models map[int]*graph.Model
-	shape  []int // the features' shape per image, when known
+	Dim int
+	// Progress, when set, is called after every batch of Run with the
+	// number of images done in that call.
+	Progress func(done int)
+	models   map[int]*graph.Model
+	shape    []int // the features' shape per image, when known
 }
 
 // Run computes features for n images of the given shape, stored one
@@ -60,6 +63,9 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 			return nil, fmt.Errorf("features %q have shape %v, expected %d per image", e.Features, f.Shape, e.Dim)
 		}
 		out = append(out, f.F...)
+		if e.Progress != nil {
+			e.Progress(start + b)
+		}
 	}
 	return out, nil
 }
@@ -75,6 +81,10 @@ type FeatureOptions struct {
 	Strict bool
 	// Stats, when not nil, has the cache's hits and misses added to it.
 	Stats *CacheStats
+	// Progress, when set, is called with the number of samples done
+	// (found in the cache, computed or skipped) after the cache lookup
+	// and after every chunk.
+	Progress func(done int)
 }
 
 // featureChunk is how many images Features decodes and runs at once: the
@@ -98,6 +108,9 @@ func Features(ctx context.Context, e *Extractor, samples []dataset.Sample, p *da
 	if err != nil {
 		return nil, nil, err
 	}
+	if opt.Progress != nil {
+		opt.Progress(len(samples) - len(miss))
+	}
 	skipped, err := e.extractMisses(ctx, samples, miss, hashes, feats, p, opt, stats)
 	if err != nil {
 		return nil, nil, err
@@ -109,6 +122,7 @@ func Features(ctx context.Context, e *Extractor, samples []dataset.Sample, p *da
 		}
 		ex.X = append(ex.X, feats[i]...)
 		ex.Labels = append(ex.Labels, s.Label)
+		ex.Paths = append(ex.Paths, s.Path)
 	}
 	return ex, skipped, nil
 }
@@ -213,6 +227,9 @@ func (e *Extractor) extractMisses(parent context.Context, samples []dataset.Samp
 		}
 		stats.Misses += len(c.kept)
 		done += len(c.idx)
+		if opt.Progress != nil {
+			opt.Progress(len(samples) - len(miss) + done)
+		}
 	}
 	if done < len(miss) { // the decoder stopped early: cancelled
 		return nil, fmt.Errorf("features of image %d of %d: %w", done+1, len(miss), context.Cause(parent))

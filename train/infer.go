@@ -37,7 +37,9 @@ type InferConfig struct {
 	// dataset.DefaultMaxPixels); larger images are refused from their
 	// header, before decoding.
 	MaxPixels int64
-	// Reporter receives notes on what is assumed (nil: none).
+	// Reporter receives notes on what is assumed and progress (nil:
+	// none): one phase, PhaseEval or PhasePredict, counting images
+	// decoded and scored.
 	Reporter Reporter
 }
 
@@ -210,16 +212,12 @@ func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, [
 			return nil, nil, err
 		}
 	}
-	data, kept, skipped, err := dataset.LoadTensors(samples, c.prep, 0, cfg.Strict)
+	out, kept, skipped, err := c.scoreSamples(ctx, samples, cfg.Strict, orNop(cfg.Reporter), PhaseEval)
 	if err != nil {
 		return nil, nil, err
 	}
 	if len(kept) == 0 {
 		return nil, skipped, fmt.Errorf("%s: no image could be read", dir)
-	}
-	out, err := c.scores(ctx, data, len(kept))
-	if err != nil {
-		return nil, nil, err
 	}
 	if err := c.checkClasses(out.Shape[1], folders, dir); err != nil {
 		return nil, nil, err
@@ -229,13 +227,16 @@ func EvalModel(ctx context.Context, cfg InferConfig, dir string) (*EvalResult, [
 			cfg.Model, out.Shape[1], strings.Join(classes, ", "))
 	}
 	labels := make([]int, len(kept))
+	paths := make([]string, len(kept))
 	for i, s := range kept {
-		labels[i] = s.Label
+		labels[i], paths[i] = s.Label, s.Path
 	}
 	if c.probs {
 		out = logOf(out)
 	}
-	return Score(out, labels, classes, out.Shape[1]), skipped, nil
+	res := Score(out, labels, classes, out.Shape[1])
+	res.Images = ImagePredictions(out, labels, paths, classes)
+	return res, skipped, nil
 }
 
 // declaredClasses is the second dimension of the model's output as
@@ -318,7 +319,7 @@ func PredictImages(ctx context.Context, cfg InferConfig, images []string, k int)
 	for i, p := range paths {
 		samples[i] = dataset.Sample{Path: p}
 	}
-	data, kept, skipped, err := dataset.LoadTensors(samples, c.prep, 0, cfg.Strict)
+	out, _, skipped, err := c.scoreSamples(ctx, samples, cfg.Strict, orNop(cfg.Reporter), PhasePredict)
 	if err != nil {
 		return nil, err
 	}
@@ -326,15 +327,9 @@ func PredictImages(ctx context.Context, cfg InferConfig, images []string, k int)
 	for _, s := range skipped {
 		failed[s.Path] = s.Err
 	}
-	var out *onnx.Tensor
-	if len(kept) > 0 {
-		if out, err = c.scores(ctx, data, len(kept)); err != nil {
+	if out != nil && !c.features {
+		if err := c.checkClasses(out.Shape[1], nil, ""); err != nil {
 			return nil, err
-		}
-		if !c.features {
-			if err := c.checkClasses(out.Shape[1], nil, ""); err != nil {
-				return nil, err
-			}
 		}
 	}
 	var preds []Prediction

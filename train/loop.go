@@ -22,6 +22,9 @@ type Examples struct {
 	// augmentation); Clean then holds the unaugmented examples.
 	Refresh func(epoch int) error
 	Clean   []float32
+	// Paths, when set, names the image each example came from (for
+	// per-image predictions).
+	Paths []string
 }
 
 // Len is the number of examples.

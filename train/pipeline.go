@@ -53,7 +53,7 @@ type adaptation struct {
 
 func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
 	cfg.defaults()
-	if cfg.Out != "" && !cfg.DryRun {
+	if cfg.Out != "" && !cfg.DryRun && !cfg.FindLR {
 		if err := cfg.checkOut(); err != nil {
 			return nil, err
 		}
@@ -374,14 +374,19 @@ func joinStops(prev string, stage Phase, stopped string) string {
 
 // evaluate scores the trained net on every split.
 func (a *adaptation) evaluate() error {
-	for name, ex := range a.finalEx {
+	t0 := time.Now()
+	a.rep.PhaseStart(PhaseEval, countAll(a.finalEx))
+	defer func() { a.rep.PhaseEnd(PhaseEval, time.Since(t0)) }()
+	done := 0
+	for _, name := range []string{"train", "val", "test"} {
+		ex := a.finalEx[name]
 		if ex == nil || ex.Len() == 0 {
 			continue
 		}
 		if ex.Clean != nil { // score the images, not their last augmentation
-			ex = &Examples{X: ex.Clean, Shape: ex.Shape, Labels: ex.Labels}
+			ex = &Examples{X: ex.Clean, Shape: ex.Shape, Labels: ex.Labels, Paths: ex.Paths}
 		}
-		ev, err := Evaluate(a.final, ex, a.cfg.Batch, len(a.ds.Classes))
+		ev, err := a.evaluateSplit(name, ex)
 		if err != nil {
 			return err
 		}
@@ -396,6 +401,8 @@ func (a *adaptation) evaluate() error {
 		case "test":
 			a.res.Test = ev
 		}
+		done += ex.Len()
+		progress(a.rep, PhaseEval, done)
 	}
 	return nil
 }
@@ -442,24 +449,30 @@ func (a *adaptation) extractFeatures() (map[string]*Examples, error) {
 		}
 	}
 	feats := map[string]*Examples{}
+	base := 0 // images of the splits done, for progress
+	ext.Progress = func(done int) { progress(a.rep, PhaseFeatures, base+done) }
 	for name, im := range a.images {
 		f, err := ext.Run(a.ctx, im.X, im.Len(), im.Shape)
 		if err != nil {
 			return nil, err
 		}
-		feats[name] = &Examples{X: f, Shape: []int{h.FeatureDim}, Labels: im.Labels}
+		feats[name] = &Examples{X: f, Shape: []int{h.FeatureDim}, Labels: im.Labels, Paths: im.Paths}
 		a.res.Cache.Misses += im.Len()
+		base += im.Len()
 	}
+	ext.Progress = nil
 	for _, split := range splits(a.ds) {
 		if a.images != nil {
 			break
 		}
-		ex, sk, err := Features(a.ctx, ext, split.samples, a.prep, FeatureOptions{Cache: cache, Strict: a.cfg.Strict, Stats: &a.res.Cache})
+		ex, sk, err := Features(a.ctx, ext, split.samples, a.prep, FeatureOptions{Cache: cache, Strict: a.cfg.Strict, Stats: &a.res.Cache,
+			Progress: func(done int) { progress(a.rep, PhaseFeatures, base+done) }})
 		if err != nil {
 			return nil, err
 		}
 		a.skipped(sk, true)
 		feats[split.name] = ex
+		base += len(split.samples)
 	}
 	a.res.FeatureSeconds = time.Since(t0).Seconds()
 	a.rep.PhaseEnd(PhaseFeatures, time.Since(t0))
@@ -490,18 +503,19 @@ func (a *adaptation) skipped(sk []dataset.Skipped, record bool) {
 // image every epoch, seeded by Seed.
 func (a *adaptation) loadImages(record bool) error {
 	images := map[string]*Examples{}
+	t0, base := time.Now(), 0
+	a.rep.PhaseStart(PhaseDecode, len(a.ds.Train)+len(a.ds.Val)+len(a.ds.Test))
 	for _, sp := range splits(a.ds) {
-		if err := a.ctx.Err(); err != nil {
-			return fmt.Errorf("loading images: %w", err)
-		}
-		data, kept, skipped, err := dataset.LoadTensors(sp.samples, a.prep, 0, a.cfg.Strict)
+		data, kept, skipped, err := loadTensors(a.ctx, sp.samples, a.prep, a.cfg.Strict, func(done int) { progress(a.rep, PhaseDecode, base+done) })
 		if err != nil {
 			return err
 		}
+		base += len(sp.samples)
 		a.skipped(skipped, record)
 		ex := &Examples{X: data, Shape: a.prep.Shape(1)[1:]}
 		for _, s := range kept {
 			ex.Labels = append(ex.Labels, s.Label)
+			ex.Paths = append(ex.Paths, s.Path)
 		}
 		if sp.name == "train" && a.cfg.Augment {
 			ex.Clean = slices.Clone(data)
@@ -509,6 +523,7 @@ func (a *adaptation) loadImages(record bool) error {
 		}
 		images[sp.name] = ex
 	}
+	a.rep.PhaseEnd(PhaseDecode, time.Since(t0))
 	if images["train"] == nil || images["train"].Len() == 0 {
 		return fmt.Errorf("%s: no training image could be read", a.cfg.Data)
 	}
@@ -531,15 +546,20 @@ func (a *adaptation) trainOnImages(phase Phase, trainable []string, start map[st
 		if p, sub, err := frozenPrefix(a.adapted, a.input, a.head.Logits, trainable, a.cfg.Batch); err != nil {
 			notef(a.rep, "%s: frozen layers run every step: %v", phase, err)
 		} else if p != nil {
-			t0 := time.Now()
+			t0, base := time.Now(), 0
 			ex = map[string]*Examples{}
+			a.rep.PhaseStart(PhaseFeatures, countAll(a.images))
+			p.Progress = func(done int) { progress(a.rep, PhaseFeatures, base+done) }
 			for name, e := range a.images {
 				f, err := p.Run(a.ctx, e.X, e.Len(), e.Shape)
 				if err != nil {
 					return nil, err
 				}
-				ex[name] = &Examples{X: f, Shape: p.shape, Labels: e.Labels}
+				ex[name] = &Examples{X: f, Shape: p.shape, Labels: e.Labels, Paths: e.Paths}
+				base += e.Len()
 			}
+			p.Progress = nil
+			a.rep.PhaseEnd(PhaseFeatures, time.Since(t0))
 			notef(a.rep, "%s: frozen layers up to %q ran once per image (%.2fs)", phase, p.Features, time.Since(t0).Seconds())
 			src, netInput, prefix = sub, p.Features, p
 		}

@@ -71,6 +71,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if err := writeAdaptReport(c, cfg, res); err != nil {
+				return err
+			}
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, struct {
 					*train.AdaptResult
@@ -121,7 +124,7 @@ func adaptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
-		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
+		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(), reportFlag(), findLRFlag(),
 	}
 }
 
@@ -165,6 +168,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 		return cfg, err
 	}
 	cfg.Reporter = reporter(c)
+	cfg.FindLR, cfg.KeepImages = c.Bool("find-lr"), c.String("report") != ""
 	return cfg, nil
 }
 
@@ -226,6 +230,10 @@ func printAdapt(w io.Writer, r *train.AdaptResult, bl *models.Baseline) {
 	fmt.Fprintln(w)
 	printSkipped(w, "skipped      ", r.Skipped)
 	fmt.Fprintf(w, "parameters   %d trainable, %d frozen\n", r.Trainable, r.Frozen)
+	if r.LRFind != nil {
+		printLRFind(w, r.LRFind)
+		return
+	}
 	if r.DryRun {
 		fmt.Fprintf(w, "trainable backbone layers (%d):\n", len(r.TrainableLayers))
 		for _, l := range r.TrainableLayers {

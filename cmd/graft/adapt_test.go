@@ -31,7 +31,7 @@ func TestAdaptSample(t *testing.T) {
 			t.Errorf("summary lacks %q:\n%s", want, out)
 		}
 	}
-	if !strings.Contains(errs, "head epoch 100/100") {
+	if !strings.Contains(errs, "head 500/500 steps done") || !strings.Contains(errs, "epoch 100/100") {
 		t.Errorf("no progress on stderr:\n%s", errs)
 	}
 	// a second run overwrites graft's own file; a foreign file is kept

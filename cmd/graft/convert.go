@@ -58,7 +58,11 @@ Examples:
 					return usagef(c, "--labels: %v", err)
 				}
 			}
-			res, err := graph.Convert(c.Context, cfg)
+			var res *graph.ConvertResult
+			err = phase(quietOr(c), "convert", func() (err error) {
+				res, err = graph.Convert(c.Context, cfg)
+				return err
+			})
 			if err != nil {
 				return err
 			}

@@ -40,6 +40,9 @@ func inferConfig(c *cli.Context, model string) (train.InferConfig, error) {
 	if cfg.Mean, err = floatList(c, "mean"); err != nil {
 		return cfg, err
 	}
+	if !c.Bool("quiet") {
+		cfg.Reporter = newProgress(c.App.ErrWriter)
+	}
 	cfg.Std, err = floatList(c, "std")
 	return cfg, err
 }
@@ -58,7 +61,7 @@ Examples:
    graft eval resnet18.onnx --data imagenet-val --labels imagenet-classes.txt
    graft eval adapted.onnx --data flowers/test --json`,
 		Flags: append(inferFlags(),
-			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "`DIR`/<class>/* or a folder with a test/ split (required)"}),
+			&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "`DIR`/<class>/* or a folder with a test/ split (required)"}, reportFlag()),
 		Action: func(c *cli.Context) error {
 			if err := check(checkInferFlags(c)); err != nil {
 				return err
@@ -83,6 +86,9 @@ Examples:
 					names = append(names, s.Err.Error())
 				}
 				printSkipped(c.App.ErrWriter, "skipped ", names)
+			}
+			if err := writeEvalReport(c, cfg, res); err != nil {
+				return err
 			}
 			if c.Bool("json") {
 				var names []string
