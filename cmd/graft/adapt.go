@@ -27,6 +27,9 @@ Data: DIR/train/<class>/* with optional DIR/val/<class>/* and DIR/test/<class>/*
 or DIR/<class>/*. Classes are the sorted folder names.`,
 		Flags: adaptFlags(),
 		Action: func(c *cli.Context) error {
+			if adaptIsMany(c) {
+				return adaptMany(c)
+			}
 			if c.NArg() > 0 {
 				return fmt.Errorf("adapt takes no positional arguments (got %q); use --model and --data", c.Args().First())
 			}
@@ -77,8 +80,8 @@ or DIR/<class>/*. Classes are the sorted folder names.`,
 }
 
 func adaptFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone)"},
+	return append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone); several: a leaderboard, with --out-dir"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
@@ -113,14 +116,14 @@ func adaptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
 		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
 		jsonFlag, maxMemoryFlag, maxPixelsFlag,
-	}
+	}, adaptManyFlags()...)
 }
 
 // adaptConfig maps adapt's flags to the library's config, parsing the
 // string forms of the head, optimizer, schedule and BN mode.
 func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	cfg := train.AdaptConfig{
-		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
+		Model: firstModel(c), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
 		Cut: c.String("cut"), Seed: c.Int64("seed"),
 		Resize: c.Int("resize"), ValSplit: c.Float64("val-split"), Strict: c.Bool("strict"),
 		LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),

@@ -28,6 +28,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			adaptCommand(),
 			evalCommand(),
 			predictCommand(),
+			batchCommand(),
 		},
 	}
 }
@@ -37,6 +38,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	if err := app.Run(reorderArgs(app, args)); err != nil {
 		fmt.Fprintf(stderr, "graft: %s\n", errorText(err))
+		if interrupted(err) {
+			return 130
+		}
 		return 1
 	}
 	return 0

@@ -14,9 +14,9 @@ func convertCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "rewrite a model: cut it into a feature extractor, replace its classifier, add softmax, change its batch dimension",
-		ArgsUsage: "MODEL.onnx",
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the converted model to `FILE`", Required: true},
+		ArgsUsage: "MODEL.onnx | MODEL|DIR|GLOB... --out-dir DIR",
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the converted model to `FILE`"},
 			&cli.StringFlag{Name: "cut", Usage: "`auto` (the input of the final classifier) or a TENSOR name: keep the graph up to it"},
 			&cli.IntFlag{Name: "head", Usage: "replace the classifier with a fresh `N`-class linear head (implies --cut auto)"},
 			&cli.StringFlag{Name: "labels", Usage: "comma-separated class names for --head, in output order"},
@@ -25,13 +25,16 @@ func convertCommand() *cli.Command {
 			&cli.StringFlag{Name: "batch", Usage: "`dynamic` or N: make the batch dimension symbolic or fixed"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
 			jsonFlag, maxMemoryFlag,
-		},
+		}, convertRecipeFlags()...),
 		Action: func(c *cli.Context) error {
-			path, lim, err := modelArg(c)
+			lim, err := limits(c)
 			if err != nil {
 				return err
 			}
-			cfg := graph.ConvertConfig{Model: path, Out: c.String("out"), Cut: c.String("cut"), Batch: c.String("batch"), Force: c.Bool("force"), Limits: lim}
+			cfg := graph.ConvertConfig{Cut: c.String("cut"), Batch: c.String("batch"), Force: c.Bool("force"), Limits: lim}
+			if err := applyRecipeFlags(c, &cfg); err != nil {
+				return err
+			}
 			if c.IsSet("head") {
 				cfg.Head = &surgery.HeadSpec{Classes: c.Int("head"), Softmax: c.Bool("softmax"), Seed: c.Int64("seed")}
 			} else if c.Bool("softmax") {
@@ -41,6 +44,15 @@ func convertCommand() *cli.Command {
 				for _, l := range strings.Split(s, ",") {
 					cfg.Labels = append(cfg.Labels, strings.TrimSpace(l))
 				}
+			}
+			if convertIsMany(c) {
+				return convertMany(c, cfg)
+			}
+			if cfg.Model, err = oneArg(c, "MODEL.onnx"); err != nil {
+				return err
+			}
+			if cfg.Out = c.String("out"); cfg.Out == "" {
+				return fmt.Errorf("convert: give --out FILE.onnx (or --out-dir DIR)")
 			}
 			res, err := graph.Convert(c.Context, cfg)
 			if err != nil {
