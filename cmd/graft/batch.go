@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -60,6 +61,12 @@ Paths are relative to the manifest's folder. Unknown keys are errors.`,
 			_, jobs, err := batch.ReadManifest(path, lim, px)
 			if err != nil {
 				return err
+			}
+			// output folders are made, as --out-dir is
+			for i := range jobs {
+				if err := os.MkdirAll(filepath.Dir(jobs[i].Out()), 0o777); err != nil {
+					return fmt.Errorf("job %q: %w", jobs[i].Name, err)
+				}
 			}
 			return runBatch(c, jobs)
 		},

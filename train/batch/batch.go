@@ -394,6 +394,9 @@ func runJob(ctx context.Context, cfg *Config, i int) *JobResult {
 		p.JobStart(i, j)
 	}
 	start := time.Now()
+	if cfg.Resume {
+		removeStaleTemps(r.Out)
+	}
 	var err error
 	if err = ctx.Err(); err == nil {
 		if j.Kind == KindAdapt {
@@ -420,6 +423,16 @@ func runJob(ctx context.Context, cfg *Config, i int) *JobResult {
 		p.JobDone(i, j, r)
 	}
 	return r
+}
+
+// removeStaleTemps removes the temporary files a killed run left beside
+// out (onnx.CreateAtomic names them .<name>.tmp-<12 hex digits>).
+func removeStaleTemps(out string) {
+	pat := filepath.Join(filepath.Dir(out), "."+filepath.Base(out)+".tmp-????????????")
+	stale, _ := filepath.Glob(pat)
+	for _, f := range stale {
+		os.Remove(f)
+	}
 }
 
 // runConvert converts, writes to a temporary file, verifies and commits.
