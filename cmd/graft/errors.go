@@ -64,6 +64,9 @@ var optionFlags = map[string]string{
 	"ConvertConfig.Labels": "--labels",
 	"ConvertConfig.Batch":  "--batch",
 
+	"ConvertConfig.RenameInputs":  "--rename-input",
+	"ConvertConfig.RenameOutputs": "--rename-output",
+
 	"RunConfig.Inputs": "--input",
 	"RunConfig.OutDir": "--out",
 }
