@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 
 	"github.com/graftml/graft/onnx"
@@ -43,8 +44,16 @@ type ConvertConfig struct {
 	// model keeps them symbolic. Without it, the preprocessing metadata
 	// binds the image size, if recorded.
 	Shapes map[string][]int
-	Force  bool
-	Limits onnx.Limits
+	// FoldBN folds inference-mode BatchNormalization into the Conv or
+	// Gemm before it (surgery.FoldBatchNorm).
+	FoldBN bool
+	// Strip removes Dropout and Identity nodes (surgery.StripInference).
+	Strip bool
+	// RenameInputs and RenameOutputs map old graph input and output names
+	// to new ones, applied after the other edits.
+	RenameInputs, RenameOutputs map[string]string
+	Force                       bool
+	Limits                      onnx.Limits
 }
 
 // ConvertResult describes the written model.
@@ -56,6 +65,14 @@ type ConvertResult struct {
 	Nodes   int          `json:"nodes"`
 	Removed int          `json:"removed_nodes"`
 	Added   int          `json:"added_nodes"`
+	// NodesBefore is the source model's node count.
+	NodesBefore int `json:"nodes_before"`
+	// FoldedBN and Stripped count the BatchNormalization nodes folded and
+	// the Dropout and Identity nodes removed.
+	FoldedBN int `json:"folded_bn,omitempty"`
+	Stripped int `json:"stripped,omitempty"`
+	// Params is the written model's parameter count.
+	Params int64 `json:"params"`
 }
 
 // Convert performs the model surgery of `graft convert` and writes the
@@ -64,18 +81,8 @@ type ConvertResult struct {
 // *NodeError. It checks ctx before each stage that reads, builds or
 // writes a model.
 func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
-	if cfg.Head != nil {
-		if err := cfg.Head.Validate(); err != nil {
-			return nil, &onnx.OptionError{Option: "ConvertConfig.Head", Err: err}
-		}
-		if len(cfg.Labels) > 0 && len(cfg.Labels) != cfg.Head.Classes {
-			return nil, onnx.OptionErrorf("ConvertConfig.Labels", "%d labels for a head of %d classes", len(cfg.Labels), cfg.Head.Classes)
-		}
-		if cfg.Cut == "" {
-			cfg.Cut = "auto"
-		}
-	} else if len(cfg.Labels) > 0 {
-		return nil, onnx.OptionErrorf("ConvertConfig.Labels", "labels name a new head's classes; give ConvertConfig.Head")
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Softmax && cfg.Head == nil && cfg.Cut != "" {
 		return nil, onnx.OptionErrorf("ConvertConfig.Softmax", "applies to a classifier; ConvertConfig.Cut without ConvertConfig.Head writes a feature extractor")
@@ -93,13 +100,64 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	mp, res, err := ConvertModel(ctx, src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := onnx.WriteFile(cfg.Out, mp, true); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// Validate checks the options that do not depend on the model.
+func (cfg *ConvertConfig) Validate() error {
+	if cfg.Head != nil {
+		if err := cfg.Head.Validate(); err != nil {
+			return &onnx.OptionError{Option: "ConvertConfig.Head", Err: err}
+		}
+		if len(cfg.Labels) > 0 && len(cfg.Labels) != cfg.Head.Classes {
+			return onnx.OptionErrorf("ConvertConfig.Labels", "%d labels for a head of %d classes", len(cfg.Labels), cfg.Head.Classes)
+		}
+	} else if len(cfg.Labels) > 0 {
+		return onnx.OptionErrorf("ConvertConfig.Labels", "labels name a new head's classes; give ConvertConfig.Head")
+	}
+	for _, m := range []struct {
+		opt string
+		m   map[string]string
+	}{{"ConvertConfig.RenameInputs", cfg.RenameInputs}, {"ConvertConfig.RenameOutputs", cfg.RenameOutputs}} {
+		seen := map[string]string{}
+		for old, nw := range m.m {
+			if old == "" || nw == "" {
+				return onnx.OptionErrorf(m.opt, "%q=%q: both names must be given", old, nw)
+			}
+			if prev, ok := seen[nw]; ok {
+				return onnx.OptionErrorf(m.opt, "%q and %q would both be named %q", prev, old, nw)
+			}
+			seen[nw] = old
+		}
+	}
+	return nil
+}
+
+// ConvertModel performs Convert's surgery on src in memory and returns
+// the converted ModelProto without writing it; cfg.Model and cfg.Out only
+// name the files in messages. The batch runner uses it to check a model
+// before it commits the file.
+func ConvertModel(ctx context.Context, src *onnx.Model, cfg ConvertConfig) (*onnx.ModelProto, *ConvertResult, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if cfg.Head != nil && cfg.Cut == "" {
+		cfg.Cut = "auto"
+	}
 	mp := surgery.CloneProto(src.Proto)
 	before := len(mp.Graph.Node)
-	res := &ConvertResult{Out: cfg.Out}
+	res := &ConvertResult{Out: cfg.Out, NodesBefore: before}
 
 	if cfg.Batch != "" {
 		if err := surgery.SetBatch(mp, cfg.Batch); err != nil {
-			return nil, onnx.OptionErrorf("ConvertConfig.Batch", "%s: %w", cfg.Model, err)
+			return nil, nil, onnx.OptionErrorf("ConvertConfig.Batch", "%s: %w", cfg.Model, err)
 		}
 	}
 	var head *surgery.Head
@@ -107,15 +165,15 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	if cfg.Cut != "" {
 		cut, err := surgery.ResolveCut(src, cfg.Cut)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		res.Cut = cut
 		shape, err := tensorShape(src, cut, cfg.Shapes)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if err := surgery.CutAt(mp, cut); err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+			return nil, nil, fmt.Errorf("%s: %w", cfg.Model, err)
 		}
 		frozen = surgery.CountParams(mp)
 		if cfg.Head != nil {
@@ -124,27 +182,51 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 			head, err = surgery.PoolFeatures(mp, cut, shape)
 		} else if cfg.OutputName == "" && !usesName(mp, "features") {
 			// the same output name whatever the model called the tensor
-			err = surgery.RenameOutput(mp, "features")
+			err = surgery.NameOutput(mp, "features")
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.Model, err)
+			return nil, nil, fmt.Errorf("%s: %w", cfg.Model, err)
 		}
 	} else if cfg.Softmax {
 		if _, err := surgery.AppendSoftmax(mp); err != nil {
-			return nil, onnx.OptionErrorf("ConvertConfig.Softmax", "%s: %w", cfg.Model, err)
+			return nil, nil, onnx.OptionErrorf("ConvertConfig.Softmax", "%s: %w", cfg.Model, err)
+		}
+	}
+	added := 0
+	if head != nil {
+		added = len(mp.Graph.Node) - (before - len(surgery.Downstream(src, res.Cut)))
+	}
+	if cfg.Strip {
+		res.Stripped = surgery.StripInference(mp)
+	}
+	if cfg.FoldBN {
+		n, err := surgery.FoldBatchNorm(mp)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", cfg.Model, err)
+		}
+		res.FoldedBN = n
+	}
+	for _, old := range sortedKeys(cfg.RenameInputs) {
+		if err := surgery.RenameInput(mp, old, cfg.RenameInputs[old]); err != nil {
+			return nil, nil, onnx.OptionErrorf("ConvertConfig.RenameInputs", "%s: %w", cfg.Model, err)
+		}
+	}
+	for _, old := range sortedKeys(cfg.RenameOutputs) {
+		if err := surgery.RenameOutput(mp, old, cfg.RenameOutputs[old]); err != nil {
+			return nil, nil, onnx.OptionErrorf("ConvertConfig.RenameOutputs", "%s: %w", cfg.Model, err)
 		}
 	}
 	if cfg.OutputName != "" {
-		if err := surgery.RenameOutput(mp, cfg.OutputName); err != nil {
-			return nil, onnx.OptionErrorf("ConvertConfig.OutputName", "%s: %w", cfg.Model, err)
+		if err := surgery.NameOutput(mp, cfg.OutputName); err != nil {
+			return nil, nil, onnx.OptionErrorf("ConvertConfig.OutputName", "%s: %w", cfg.Model, err)
 		}
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
+		return nil, nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
 	}
-	if cfg.Cut != "" || cfg.Batch != "" || cfg.Softmax || cfg.OutputName != "" || !surgery.OutputsHaveShapes(mp) {
+	if cfg.Cut != "" || cfg.Batch != "" || cfg.Softmax || cfg.OutputName != "" || cfg.FoldBN || cfg.Strip || len(cfg.RenameOutputs) > 0 || !surgery.OutputsHaveShapes(mp) {
 		if err := SetOutputsFor(mp, src.Path, cfg.Shapes); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	if len(cfg.Labels) > 0 {
@@ -162,12 +244,6 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 	}
 	b, _ := json.Marshal(info)
 	surgery.SetMetadata(mp, onnx.KeyGraft, string(b))
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("converting %s: %w", cfg.Model, err)
-	}
-	if err := onnx.WriteFile(cfg.Out, mp, true); err != nil {
-		return nil, err
-	}
 	for _, in := range mp.Graph.Input {
 		res.Inputs = append(res.Inputs, describe(in))
 	}
@@ -175,11 +251,14 @@ func Convert(ctx context.Context, cfg ConvertConfig) (*ConvertResult, error) {
 		res.Outputs = append(res.Outputs, describe(out))
 	}
 	res.Nodes = len(mp.Graph.Node)
-	if head != nil {
-		res.Added = len(mp.Graph.Node) - (before - len(surgery.Downstream(src, res.Cut)))
-	}
+	res.Added = added
 	res.Removed = before - (len(mp.Graph.Node) - res.Added)
-	return res, nil
+	res.Params = surgery.CountParams(mp)
+	return mp, res, nil
+}
+
+func sortedKeys(m map[string]string) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // usesName reports whether a tensor, input or node of mp is called name.

@@ -31,7 +31,7 @@ func (a *adaptation) export() error {
 		}
 	}
 	if a.cfg.OutputName != "" {
-		if err := surgery.RenameOutput(mp, a.cfg.OutputName); err != nil {
+		if err := surgery.NameOutput(mp, a.cfg.OutputName); err != nil {
 			return onnx.OptionErrorf("AdaptConfig.OutputName", "%w", err)
 		}
 	}

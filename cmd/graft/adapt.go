@@ -36,6 +36,9 @@ Examples:
    graft adapt -m resnet18.onnx -d flowers --finetune-epochs 5 --softmax --batch-dim dynamic --out flowers.onnx`,
 		Flags: adaptFlags(),
 		Action: func(c *cli.Context) error {
+			if adaptIsMany(c) {
+				return adaptMany(c)
+			}
 			if err := checkAdaptFlags(c); err != nil {
 				return err
 			}
@@ -87,8 +90,8 @@ Examples:
 }
 
 func adaptFlags() []cli.Flag {
-	return []cli.Flag{
-		&cli.StringFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone)"},
+	return append([]cli.Flag{
+		&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone); several: a leaderboard, with --out-dir"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
 		&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
@@ -125,14 +128,14 @@ func adaptFlags() []cli.Flag {
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
 		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(), reportFlag(), findLRFlag(),
-	}
+	}, adaptManyFlags()...)
 }
 
 // adaptConfig maps adapt's flags to the library's config, parsing the
 // string forms of the head, optimizer, schedule and BN mode.
 func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	cfg := train.AdaptConfig{
-		Model: c.String("model"), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
+		Model: firstModel(c), Data: c.String("data"), Out: c.String("out"), Force: c.Bool("force"),
 		Cut: c.String("cut"), Seed: c.Int64("seed"),
 		Resize: c.Int("resize"), ValSplit: c.Float64("val-split"), Strict: c.Bool("strict"),
 		LR: c.Float64("lr"), Momentum: c.Float64("momentum"), Nesterov: c.Bool("nesterov"),

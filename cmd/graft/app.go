@@ -36,6 +36,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			predictCommand(),
 			benchCommand(),
 			completionCommand(),
+			batchCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

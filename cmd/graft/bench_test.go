@@ -52,3 +52,15 @@ func TestBench(t *testing.T) {
 		}
 	}
 }
+
+// TestEveryCommandHelp: every command's --help works (no flag defined
+// twice, which urfave/cli reports as a panic) and shows examples.
+func TestEveryCommandHelp(t *testing.T) {
+	app := newApp(nil, nil)
+	for _, cmd := range app.Commands {
+		out, errs, code := graft(t, cmd.Name, "--help")
+		if code != 0 || strings.Contains(errs, "panic") || !strings.Contains(out, cmd.Name) {
+			t.Errorf("graft %s --help: exit %d\n%s\n%s", cmd.Name, code, out, errs)
+		}
+	}
+}

@@ -13,7 +13,7 @@ func convertCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "convert",
 		Usage:     "rewrite a model: cut it into a feature extractor, replace its classifier, add softmax, change its batch dimension or output name",
-		ArgsUsage: "MODEL.onnx",
+		ArgsUsage: "MODEL.onnx | MODEL|DIR|GLOB... --out-dir DIR",
 		Description: `The input model is never overwritten, nor any existing file without --force.
 A feature extractor's output is named "features", a new head's "logits" (or
 "probabilities" with --softmax), unless --output-name says otherwise.
@@ -21,9 +21,10 @@ A feature extractor's output is named "features", a new head's "logits" (or
 Examples:
    graft convert resnet18.onnx --out features.onnx --cut auto --batch-dim dynamic
    graft convert resnet18.onnx --out head7.onnx --head 7 --labels a,b,c,d,e,f,g --softmax
-   graft convert adapted.onnx --out deploy.onnx --softmax --batch-dim dynamic --output-name probs`,
-		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the converted model to `FILE` (required)"},
+   graft convert adapted.onnx --out deploy.onnx --softmax --batch-dim dynamic --output-name probs
+   graft convert models/*.onnx --out-dir features --cut auto --batch-dim dynamic --jobs 2 --report out`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the converted model to `FILE` (one input; several take --out-dir)"},
 			&cli.StringFlag{Name: "cut", Usage: "`auto` (the input of the final classifier) or a TENSOR name: keep the graph up to it"},
 			&cli.IntFlag{Name: "head", Usage: "replace the classifier with a fresh `N`-class linear head (implies --cut auto)"},
 			&cli.StringFlag{Name: "labels", Usage: "class names of the new head, in output order: a comma-separated list or a `FILE` of one per line"},
@@ -34,12 +35,12 @@ Examples:
 			&cli.StringFlag{Name: "output-name", Usage: "name of the written model's output `NAME` (features, logits or probabilities)"},
 			&cli.BoolFlag{Name: "force", Usage: "overwrite an existing output file"},
 			quietFlag(), jsonFlag(), maxMemoryFlag(),
-		},
+		}, convertRecipeFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := checkConvertFlags(c); err != nil {
 				return err
 			}
-			path, lim, err := modelArg(c)
+			lim, err := limits(c)
 			if err != nil {
 				return err
 			}
@@ -48,8 +49,11 @@ Examples:
 				batch = c.String("batch")
 				notef(c, "note: --batch on convert is the old name of --batch-dim (--batch is the batch size everywhere else); use --batch-dim %s", batch)
 			}
-			cfg := graph.ConvertConfig{Model: path, Out: c.String("out"), Cut: c.String("cut"), Batch: batch, Force: c.Bool("force"), Limits: lim,
+			cfg := graph.ConvertConfig{Out: c.String("out"), Cut: c.String("cut"), Batch: batch, Force: c.Bool("force"), Limits: lim,
 				Softmax: c.Bool("softmax"), OutputName: c.String("output-name")}
+			if err := applyRecipeFlags(c, &cfg); err != nil {
+				return usagef(c, "%v", err)
+			}
 			if c.IsSet("head") {
 				cfg.Head = &surgery.HeadSpec{Classes: c.Int("head"), Seed: c.Int64("seed")}
 			}
@@ -57,6 +61,12 @@ Examples:
 				if cfg.Labels, err = readLabels(c.String("labels")); err != nil {
 					return usagef(c, "--labels: %v", err)
 				}
+			}
+			if convertIsMany(c) {
+				return convertMany(c, cfg)
+			}
+			if cfg.Model, err = oneArg(c, "MODEL.onnx"); err != nil {
+				return err
 			}
 			var res *graph.ConvertResult
 			err = phase(quietOr(c), "convert", func() (err error) {
@@ -88,8 +98,8 @@ Examples:
 // checkConvertFlags is every check convert makes before it reads the
 // model.
 func checkConvertFlags(c *cli.Context) error {
-	if c.String("out") == "" {
-		return usagef(c, "--out: give the file to write (convert never overwrites its input)")
+	if c.String("out") == "" && !convertIsMany(c) {
+		return usagef(c, "--out: give the file to write (convert never overwrites its input), or --out-dir DIR for several inputs")
 	}
 	if c.IsSet("batch") && c.IsSet("batch-dim") {
 		return usagef(c, "--batch is the old name of --batch-dim; give one of them")

@@ -71,6 +71,9 @@ var optionFlags = map[string]string{
 	"ConvertConfig.OutputName": "--output-name",
 	"ConvertConfig.Softmax":    "--softmax",
 
+	"ConvertConfig.RenameInputs":  "--rename-input",
+	"ConvertConfig.RenameOutputs": "--rename-output",
+
 	"RunConfig.Inputs": "--input",
 	"RunConfig.OutDir": "--out",
 }

@@ -173,7 +173,7 @@ func checkAdaptFlags(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef(c, "adapt takes no positional arguments (got %q); give the model with --model and the images with --data", c.Args().First())
 	}
-	if (c.String("model") == "") != (c.String("data") == "") {
+	if (firstModel(c) == "") != (c.String("data") == "") {
 		return usagef(c, "give both --model and --data (or neither, for the shipped sample)")
 	}
 	sgd := c.String("optimizer") == "sgd"

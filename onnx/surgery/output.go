@@ -32,11 +32,11 @@ func AppendSoftmax(mp *onnx.ModelProto) (string, error) {
 	return p, nil
 }
 
-// RenameOutput gives a model's only output the name name, in the node
+// NameOutput gives a model's only output the name name, in the node
 // that computes it, in every node that reads it and in the graph's
 // outputs. A name some other tensor, input or node of the model has is
 // refused.
-func RenameOutput(mp *onnx.ModelProto, name string) error {
+func NameOutput(mp *onnx.ModelProto, name string) error {
 	g := mp.Graph
 	if len(g.Output) != 1 {
 		return fmt.Errorf("renaming the output needs a model with one output; this one has %d", len(g.Output))
