@@ -3,6 +3,7 @@ package graph
 import (
 	"math"
 	"slices"
+	"sync"
 
 	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
@@ -100,20 +101,80 @@ func broadcastIndex(s, out []int) []int32 {
 // naryKernel applies a binary function left to right over broadcast
 // inputs: Add, Sub, Mul, Div, Pow, Min, Max, Sum, Mean.
 type naryKernel struct {
-	op    string
-	in    [][]int
-	out   []int
-	index [][]int32 // per input, built once
-	same  bool      // every input has the output's shape
+	op   string
+	in   [][]int
+	out  []int
+	same bool // every input has the output's shape
+	// plane: two inputs, one of the output's shape (full) and one that
+	// holds a value per leading index of the output and broadcasts over
+	// the trailing inner elements (a per-channel scale [N,C,1,1] against
+	// [N,C,H,W], a bias [C,1,1]): done plane by plane, with no index arrays
+	plane       bool
+	full, small int // which input is which
+	inner       int // elements per value of the small input
+
+	indexOnce sync.Once
+	index     [][]int32 // per input, built on first use (ix)
 }
 
 func newNary(op string, in [][]int, out []int) *naryKernel {
 	k := &naryKernel{op: op, in: in, out: out, same: true}
 	for _, s := range in {
-		k.index = append(k.index, broadcastIndex(s, out))
 		k.same = k.same && slices.Equal(s, out)
 	}
+	if !k.same && len(in) == 2 && (op == "Add" || op == "Mul" || op == "Sub" || op == "Div") {
+		for full := range 2 {
+			small := 1 - full
+			if (op == "Sub" || op == "Div") && full != 0 {
+				continue // a - b and a / b need a full
+			}
+			if inner, ok := planeBroadcast(in[small], out); ok && slices.Equal(in[full], out) {
+				k.plane, k.full, k.small, k.inner = true, full, small, inner
+				break
+			}
+		}
+	}
 	return k
+}
+
+// planeBroadcast reports whether shape s, broadcast to out, holds one
+// value per index of out's leading axes and is constant over the rest:
+// s (left-padded with 1s) equals out on axes < r and is 1 from r on. It
+// returns the number of elements of the trailing axes.
+func planeBroadcast(s, out []int) (int, bool) {
+	if len(s) > len(out) {
+		return 0, false
+	}
+	pad := make([]int, len(out))
+	for i := range pad {
+		pad[i] = 1
+	}
+	copy(pad[len(out)-len(s):], s)
+	r := 0
+	for r < len(out) && pad[r] == out[r] {
+		r++
+	}
+	inner := 1
+	for _, d := range pad[r:] {
+		if d != 1 {
+			return 0, false
+		}
+	}
+	for _, d := range out[r:] {
+		inner *= d
+	}
+	return inner, r > 0 && inner > 1
+}
+
+// ix returns the broadcast index arrays, building them on first use (a
+// same-shape or plane op in inference never needs them).
+func (k *naryKernel) ix() [][]int32 {
+	k.indexOnce.Do(func() {
+		for _, s := range k.in {
+			k.index = append(k.index, broadcastIndex(s, k.out))
+		}
+	})
+	return k.index
 }
 
 func (k *naryKernel) apply(a, b float32) float32 {
@@ -168,12 +229,16 @@ func (k *naryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	if k.same && k.forwardSame(in, o) {
 		return nil
 	}
-	a, ia := in[0].F, k.index[0]
+	if k.plane {
+		k.forwardPlane(in, o)
+		return nil
+	}
+	a, ia := in[0].F, k.ix()[0]
 	for i := range o {
 		o[i] = a[ia[i]]
 	}
 	for j := 1; j < len(in); j++ {
-		b, ib := in[j].F, k.index[j]
+		b, ib := in[j].F, k.ix()[j]
 		switch k.op { // fast paths for the common ops
 		case "Add", "Sum", "Mean":
 			for i := range o {
@@ -196,6 +261,32 @@ func (k *naryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 		}
 	}
 	return nil
+}
+
+// forwardPlane is forward for a plane broadcast (see naryKernel.plane).
+func (k *naryKernel) forwardPlane(in []*onnx.Tensor, o []float32) {
+	a, b, n := in[k.full].F, in[k.small].F, k.inner
+	workers := 0
+	if len(o) < vec.ParMin {
+		workers = 1
+	}
+	forEachPar(workers, len(b), func(i int) {
+		{
+			dst, src, v := o[i*n:(i+1)*n], a[i*n:(i+1)*n], b[i]
+			switch k.op {
+			case "Add":
+				vec.AddScalar(dst, src, v)
+			case "Sub":
+				vec.AddScalar(dst, src, -v)
+			case "Mul":
+				vec.MulScalar(dst, src, v)
+			case "Div":
+				for j, x := range src {
+					dst[j] = x / v
+				}
+			}
+		}
+	})
 }
 
 // forwardSame is forward for inputs of the output's shape, with the vec
@@ -234,10 +325,10 @@ func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
 	out := onnx.NewInt(k.out, nil)
 	o := out.I
 	for i := range o {
-		o[i] = in[0].I[k.index[0][i]]
+		o[i] = in[0].I[k.ix()[0][i]]
 	}
 	for j := 1; j < len(in); j++ {
-		b, ib := in[j].I, k.index[j]
+		b, ib := in[j].I, k.ix()[j]
 		for i := range o {
 			x, y := o[i], b[ib[i]]
 			switch k.op {
@@ -274,7 +365,7 @@ func (k *naryKernel) forwardInt(in []*onnx.Tensor) *onnx.Tensor {
 // that broadcast from the same input element.
 func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(k.in[i], nil)
-	gi, idx := g.F, k.index[i]
+	gi, idx := g.F, k.ix()[i]
 	x := in[i].F
 	switch k.op {
 	case "Add", "Sum":
@@ -299,14 +390,14 @@ func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*
 			p := d
 			for j := range in {
 				if j != i {
-					p *= in[j].F[k.index[j][e]]
+					p *= in[j].F[k.ix()[j][e]]
 				}
 			}
 			gi[idx[e]] += p
 		}
 	case "Div":
 		a, b := in[0].F, in[1].F
-		ia, ib := k.index[0], k.index[1]
+		ia, ib := k.ix()[0], k.ix()[1]
 		for e, d := range dy.F {
 			bv := b[ib[e]]
 			if i == 0 {
@@ -317,7 +408,7 @@ func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*
 		}
 	case "Pow":
 		a, b := in[0].F, in[1].F
-		ia, ib := k.index[0], k.index[1]
+		ia, ib := k.ix()[0], k.ix()[1]
 		for e, d := range dy.F {
 			av, bv := float64(a[ia[e]]), float64(b[ib[e]])
 			if i == 0 {
@@ -330,7 +421,7 @@ func (k *naryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*
 		for e, d := range dy.F {
 			win := 0
 			for j := 1; j < len(in); j++ {
-				if in[j].F[k.index[j][e]] == out.F[e] && in[win].F[k.index[win][e]] != out.F[e] {
+				if in[j].F[k.ix()[j][e]] == out.F[e] && in[win].F[k.ix()[win][e]] != out.F[e] {
 					win = j
 				}
 			}
