@@ -147,13 +147,13 @@ func (k *poolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 				ws := ow*g.sw - g.pl
 				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
 				if k.max {
+					// built-in max: branch-free (MAXSS), and a NaN in
+					// the window gives NaN, as in the reference
 					m := float32(-math.MaxFloat32)
 					for i := i0; i < i1; i++ {
 						row := xp[(hs+i*g.dh)*g.w:][:g.w]
 						for j := j0; j < j1; j++ {
-							if v := row[ws+j*g.dw]; v > m {
-								m = v
-							}
+							m = max(m, row[ws+j*g.dw])
 						}
 					}
 					yp[oh*g.ow+ow] = m
