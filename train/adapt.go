@@ -94,6 +94,30 @@ type AdaptConfig struct {
 	KeepImages bool
 	Log        string // per-epoch metrics file, .csv or .jsonl
 
+	// Checkpoint is a folder where Adapt saves its training state after
+	// every epoch, and when ctx is cancelled after the current step (then
+	// Adapt returns an error wrapping ctx's and writes no model). The
+	// folder is created if need be; one that holds a checkpoint is
+	// refused unless Resume is set.
+	//
+	// Resume continues from Checkpoint's state; the model written is
+	// then bit-identical to an uninterrupted run's. A checkpoint of
+	// another base model, data set (every image's name, label and
+	// content count) or of other settings is refused, naming what
+	// differs. What may change on resume: Out, Force, OverwriteOwn,
+	// CacheDir, Log, KeepImages, Reporter, Limits, the written model's
+	// Softmax, BatchDim and OutputName, and Epochs (while the head stage
+	// runs) or FinetuneEpochs (while the head or fine-tune stage runs) to
+	// extend a run; never below the epochs done. With the constant
+	// schedule and no early stop yet, an extended run equals one given
+	// the larger number from the start; other schedules spread over the
+	// new number of steps. Resume without a checkpoint in the folder
+	// starts from the beginning, with a note. An MLP head with Dropout
+	// cannot be checkpointed yet (its masks' generator state is not
+	// saved) and is refused.
+	Checkpoint string
+	Resume     bool
+
 	// Reporter receives progress (nil: none).
 	Reporter Reporter
 	Limits   onnx.Limits
@@ -228,6 +252,12 @@ func (c *AdaptConfig) validate() error {
 			return onnx.OptionErrorf("AdaptConfig.Trainable", "%w", err)
 		}
 	}
+	if c.Resume && c.Checkpoint == "" {
+		return onnx.OptionErrorf("AdaptConfig.Resume", "needs AdaptConfig.Checkpoint, the folder to resume from")
+	}
+	if c.Checkpoint != "" && len(c.Head.Hidden) > 0 && c.Head.Dropout > 0 {
+		return onnx.OptionErrorf("AdaptConfig.Checkpoint", "a head with dropout cannot be checkpointed yet: its masks would not resume exactly")
+	}
 	if err := c.Head.check("AdaptConfig.Head"); err != nil {
 		return err
 	}
@@ -267,7 +297,7 @@ func Adapt(ctx context.Context, cfg AdaptConfig) (*AdaptResult, error) {
 	case a.cfg.FindLR && !a.cfg.DryRun:
 		steps = append(steps, a.findLR)
 	case !a.cfg.DryRun:
-		steps = append(steps, a.openLog, a.trainHead, a.fineTune, a.evaluate, a.export, a.verify)
+		steps = append(steps, a.openCheckpoint, a.openLog, a.trainHead, a.fineTune, a.evaluate, a.export, a.verify)
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {

@@ -172,6 +172,24 @@ type Config struct {
 	// largest label of the training and validation examples.
 	Classes int
 	Hooks   []Hook
+
+	// resume, when set, continues a run from a saved position (see
+	// checkpoint.go); save, when set, is called after every epoch (after
+	// the hooks) and when ctx is cancelled between steps.
+	resume *runPos
+	save   func(runPos) error
+}
+
+// runPos is where a run is: the next epoch (from 1) and the steps of it
+// already taken, with that epoch's running sums, the metrics of the
+// epochs done, and whether a hook stopped training.
+type runPos struct {
+	Epoch, Step int
+	LossSum     float64
+	Correct     int
+	History     []EpochMetrics
+	Stopped     bool   // a hook returned ErrStop after the last epoch done
+	StopReason  string // Fit.Stopped then
 }
 
 // withDefaults fills the zero fields of c for training on train and val.
@@ -276,7 +294,28 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 	var xbuf *onnx.Tensor
 	start := time.Now()
 	done := 0
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	first, firstStep := 1, 0
+	var lossSum float64
+	var correct int
+	stopped := false
+	if r := cfg.resume; r != nil {
+		if r.Epoch < 1 || r.Epoch > cfg.Epochs+1 || r.Step < 0 || r.Step > steps || r.Epoch == cfg.Epochs+1 && r.Step > 0 {
+			return nil, fmt.Errorf("cannot resume at epoch %d, step %d of a run of %d epochs of %d steps", r.Epoch, r.Step, cfg.Epochs, steps)
+		}
+		first, firstStep = r.Epoch, r.Step
+		lossSum, correct = r.LossSum, r.Correct
+		f.History = slices.Clone(r.History)
+		stopped, f.Stopped = r.Stopped, r.StopReason
+		done = (first-1)*steps + firstStep
+	}
+	save := func(p runPos) error {
+		if cfg.save == nil {
+			return nil
+		}
+		p.History, p.StopReason = f.History, f.Stopped
+		return cfg.save(p)
+	}
+	for epoch := first; epoch <= cfg.Epochs && !stopped; epoch++ {
 		t0 := time.Now()
 		if train.Refresh != nil {
 			if err := train.Refresh(epoch); err != nil {
@@ -284,12 +323,20 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 			}
 		}
 		perm := BatchOrder(cfg.Seed, cfg.Stage, epoch, train.Len())
-		var lossSum float64
-		var correct int
+		s0 := 0
+		if epoch == first {
+			s0 = firstStep
+		} else {
+			lossSum, correct = 0, 0
+		}
 		var lr float64
-		for s := 0; s < steps; s++ {
+		for s := s0; s < steps; s++ {
 			if err := ctx.Err(); err != nil {
-				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+				err = fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+				if serr := save(runPos{Epoch: epoch, Step: s, LossSum: lossSum, Correct: correct}); serr != nil {
+					err = errors.Join(err, serr)
+				}
+				return nil, err
 			}
 			idx := perm[s*cfg.Batch : min((s+1)*cfg.Batch, train.Len())]
 			tg, err := net.trainGraph(len(idx), train.Shape)
@@ -343,16 +390,15 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 		}
 		m.Seconds = time.Since(t0).Seconds()
 		f.History = append(f.History, m)
-		stop := false
 		for _, h := range cfg.Hooks {
 			if err := h.OnEpoch(f, m); errors.Is(err, ErrStop) {
-				stop = true
+				stopped = true
 			} else if err != nil {
 				return nil, err
 			}
 		}
-		if stop {
-			break
+		if err := save(runPos{Epoch: epoch + 1, Stopped: stopped}); err != nil {
+			return nil, err
 		}
 	}
 	for _, h := range cfg.Hooks {

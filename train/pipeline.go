@@ -49,6 +49,8 @@ type adaptation struct {
 	trainFrom time.Time
 	// export: the model written but not yet verified and put in place
 	pending *onnx.AtomicFile
+	// ck saves the training state (AdaptConfig.Checkpoint); nil without
+	ck *checkpointer
 }
 
 func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
@@ -420,17 +422,64 @@ func (a *adaptation) fit(net *Net, phase Phase, epochs int, lrScale []float64, e
 	if err != nil {
 		return nil, &onnx.OptionError{Option: "AdaptConfig.Warmup", Err: err}
 	}
-	hooks := []Hook{&EarlyStop{Patience: cfg.Patience}, reportHook{r: a.rep, phase: phase}}
+	es := &EarlyStop{Patience: cfg.Patience}
+	hooks := []Hook{es, reportHook{r: a.rep, phase: phase}}
 	if a.log != nil {
 		a.log.SetStage(string(phase))
 		hooks = append(hooks, a.log)
 	}
+	rc := Config{Epochs: epochs, Batch: cfg.Batch, Optimizer: opt, Schedule: sched, LRScale: lrScale,
+		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Stage: string(phase), Classes: len(a.ds.Classes), Hooks: hooks}
+	if ck := a.ck; ck != nil {
+		switch {
+		case ck.resumed != nil && ck.resumed.Stage == PhaseFineTune && phase == PhaseHead:
+			// the head stage had finished: its result is in the checkpoint
+			if err := loadWeights(net, ck.head.Weights); err != nil {
+				return nil, err
+			}
+			if err := a.replayLog(ck.head.History); err != nil {
+				return nil, err
+			}
+			return &Fit{Net: net, Cfg: rc, History: slices.Clone(ck.head.History), Stopped: ck.head.Stopped}, nil
+		case ck.resumed != nil && ck.resumed.Stage == phase:
+			pos, err := ck.restore(net, opt, es)
+			if err != nil {
+				return nil, err
+			}
+			ck.resumed = nil
+			if err := a.replayLog(pos.History); err != nil {
+				return nil, err
+			}
+			rc.resume = pos
+		}
+		rc.save = func(p runPos) error { return ck.save(phase, net, opt, es, p) }
+	}
 	t0 := time.Now()
 	a.rep.PhaseStart(phase, epochs)
-	fit, err := Run(a.ctx, net, Config{Epochs: epochs, Batch: cfg.Batch, Optimizer: opt, Schedule: sched, LRScale: lrScale,
-		LabelSmoothing: cfg.LabelSmoothing, Seed: cfg.Seed, Stage: string(phase), Classes: len(a.ds.Classes), Hooks: hooks}, train, ex["val"])
+	fit, err := Run(a.ctx, net, rc, train, ex["val"])
 	a.rep.PhaseEnd(phase, time.Since(t0))
+	if a.ck != nil {
+		if err == nil {
+			a.ck.finished(phase, fit)
+		} else if a.ctx.Err() != nil {
+			notef(a.rep, "interrupted: training state saved in %s; resume with AdaptConfig.Resume (--resume)", a.ck.dir)
+		}
+	}
 	return fit, err
+}
+
+// replayLog writes the epochs a resumed run had done to the metrics log,
+// which starts afresh.
+func (a *adaptation) replayLog(history []EpochMetrics) error {
+	if a.log == nil {
+		return nil
+	}
+	for _, m := range history {
+		if err := a.log.OnEpoch(nil, m); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // extractFeatures runs every image through the backbone once (or reads

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,9 @@ Examples:
    graft adapt -m resnet18.onnx -d flowers --finetune-epochs 5 --softmax --batch-dim dynamic --out flowers.onnx`,
 		Flags: adaptFlags(),
 		Action: func(c *cli.Context) error {
+			if err := checkCheckpointFlags(c); err != nil {
+				return err
+			}
 			if adaptIsMany(c) {
 				return adaptMany(c)
 			}
@@ -72,6 +76,9 @@ Examples:
 			}
 			res, err := train.Adapt(c.Context, cfg)
 			if err != nil {
+				if _, serr := os.Stat(filepath.Join(cfg.Checkpoint, "checkpoint.json")); cfg.Checkpoint != "" && serr == nil && c.Context.Err() != nil {
+					return fmt.Errorf("%w (training state saved in %s: rerun with --resume to continue)", err, cfg.Checkpoint)
+				}
 				return err
 			}
 			if err := writeAdaptReport(c, cfg, res); err != nil {
@@ -90,7 +97,7 @@ Examples:
 }
 
 func adaptFlags() []cli.Flag {
-	return append([]cli.Flag{
+	flags := append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "model", Aliases: []string{"m"}, Usage: "pretrained ONNX `MODEL` (default: the shipped sample backbone); several: a leaderboard, with --out-dir"},
 		&cli.StringFlag{Name: "data", Aliases: []string{"d"}, Usage: "image folder `DIR` (default: the shipped sample task)"},
 		&cli.StringFlag{Name: "out", Aliases: []string{"o"}, Usage: "write the adapted model to `FILE` (default: adapted.onnx, or graft-sample.onnx for the sample)"},
@@ -127,8 +134,17 @@ func adaptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
+		&cli.StringFlag{Name: "checkpoint", Usage: "save the training state in `DIR` every epoch and when interrupted"},
 		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(), reportFlag(), findLRFlag(),
 	}, adaptManyFlags()...)
+	// --resume comes with the flags for several models; with one it
+	// continues the run saved in --checkpoint
+	for _, f := range flags {
+		if b, ok := f.(*cli.BoolFlag); ok && b.Name == "resume" {
+			b.Usage = "with --checkpoint DIR: continue the interrupted run saved there (the model written is the one an uninterrupted run writes); with several models: " + b.Usage
+		}
+	}
+	return flags
 }
 
 // adaptConfig maps adapt's flags to the library's config, parsing the
@@ -144,6 +160,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 		Trainable: c.String("trainable"), UnfreezeLast: c.Int("unfreeze-last"), FinetuneEpochs: c.Int("finetune-epochs"),
 		BackboneLRMult: c.Float64("backbone-lr-mult"), Augment: c.Bool("augment"), CacheDir: c.String("cache"), DryRun: c.Bool("dry-run"), Log: c.String("log"),
 		Softmax: c.Bool("softmax"), BatchDim: c.String("batch-dim"), OutputName: c.String("output-name"),
+		Checkpoint: c.String("checkpoint"), Resume: c.Bool("resume"),
 	}
 	var err error
 	if cfg.Limits, err = limits(c); err != nil {
@@ -173,6 +190,26 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	cfg.Reporter = reporter(c)
 	cfg.FindLR, cfg.KeepImages = c.Bool("find-lr"), c.String("report") != ""
 	return cfg, nil
+}
+
+// checkCheckpointFlags: --resume needs --checkpoint, which takes one
+// model and applies to training.
+func checkCheckpointFlags(c *cli.Context) error {
+	if !c.IsSet("checkpoint") {
+		if c.Bool("resume") {
+			return usagef(c, "--resume needs --checkpoint DIR, the folder the interrupted run saved its state in")
+		}
+		return nil
+	}
+	switch {
+	case c.String("checkpoint") == "":
+		return usagef(c, "--checkpoint needs a folder")
+	case adaptIsMany(c):
+		return usagef(c, "--checkpoint applies to one model; with several, use graft batch --resume")
+	case c.Bool("dry-run") || c.Bool("find-lr"):
+		return usagef(c, "--checkpoint applies to training, not --dry-run or --find-lr")
+	}
+	return nil
 }
 
 // parseHead reads --head: "linear" or "mlp:256[,128]".

@@ -72,7 +72,7 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprintln(stderr, ue.hint())
 		return exitUsage
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		fmt.Fprintln(stderr, "interrupted: nothing was written")
+		fmt.Fprintln(stderr, "interrupted: no output was written")
 		return exitInterrupted
 	}
 	return exitFailure
