@@ -39,7 +39,12 @@ adapt settings (the flags of those commands, in snake_case):
       model: resnet18.onnx
       adapt: {data: photos, epochs: 20}
 
-Paths are relative to the manifest's folder. Unknown keys are errors.`,
+Paths are relative to the manifest's folder. Unknown keys are errors.
+
+Examples:
+   graft batch jobs.yaml
+   graft batch jobs.yaml --jobs 2 --threads 1 --report runs
+   graft batch jobs.yaml --resume`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace outputs that exist"},
 			&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress output"},
@@ -77,7 +82,7 @@ Paths are relative to the manifest's folder. Unknown keys are errors.`,
 func runnerFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "jobs", Usage: "run `N` jobs at once (default: cores / --threads)"},
-		&cli.IntFlag{Name: "threads", Usage: "cores each job may use (default: all); sets the default of --jobs"},
+		&cli.IntFlag{Name: "threads", Usage: "cores each job may use; sets the default of --jobs (default: all)"},
 		&cli.StringFlag{Name: "report", Usage: "write `DIR`/report.json and DIR/index.html"},
 		&cli.BoolFlag{Name: "resume", Usage: "skip jobs whose output exists and verifies; redo the rest"},
 		&cli.Float64Flag{Name: "parity-tol", Usage: "fail a job whose output differs from its source by more than `F` (relative) on the unchanged part (default 1e-4)"},
