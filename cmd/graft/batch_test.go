@@ -167,7 +167,6 @@ func TestConvertManyBadInput(t *testing.T) {
 		{[]string{"convert", file, "--out-dir", filepath.Join(file, "sub")}, `--out-dir`},
 		{[]string{"convert", file, filepath.Join(dir, "b", "m.onnx")}, `2 inputs need --out-dir DIR`},
 		{[]string{"convert", file, "--out-dir", out, "--out", "x.onnx"}, `not both`},
-		{[]string{"convert", file, "--out-dir", out, "--rename-input", "nonsense"}, `--rename-input "nonsense": use OLD=NEW`},
 		{[]string{"convert", filepath.Join(dir, "missing.onnx"), file, "--out-dir", filepath.Join(dir, "o2")}, `missing.onnx`},
 		{[]string{"adapt", "--model", file, "--model", filepath.Join(dir, "b", "m.onnx"), "--out-dir", out}, `several models need --data`},
 	} {
@@ -175,6 +174,10 @@ func TestConvertManyBadInput(t *testing.T) {
 		if code != 1 || !strings.Contains(stderr, c.want) {
 			t.Errorf("graft %s: exit %d\n%s\nwant %q", strings.Join(c.args, " "), code, stderr, c.want)
 		}
+	}
+	// a bad flag value is a usage error (exit 2), checked before any work
+	if _, stderr, code := graft(t, "convert", file, "--out-dir", out, "--rename-input", "nonsense"); code != 2 || !strings.Contains(stderr, `--rename-input "nonsense": use OLD=NEW`) {
+		t.Errorf("--rename-input nonsense: exit %d\n%s", code, stderr)
 	}
 	if ents, _ := os.ReadDir(out); len(ents) != 0 {
 		t.Errorf("refused batches wrote %d files", len(ents))

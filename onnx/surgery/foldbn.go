@@ -199,10 +199,11 @@ func (f *folder) fold(layer *onnx.NodeProto, p int, bn *onnx.NodeProto) (bool, e
 		// Y = alpha*A*B + beta*C: scale B's output columns, and make
 		// beta*C' = s*beta*C + shift.
 		beta := float64(attrFloat(layer, "beta", 1))
-		if len(w.Shape) != 2 || beta == 0 || (bias != nil && len(bias.F) != c) {
+		// C: one value per output column ([N] or [1,N]), or one for all
+		if len(w.Shape) != 2 || beta == 0 || (bias != nil && len(bias.F) != c && len(bias.F) != 1) {
 			return false, nil
 		}
-		if bias != nil && !(len(bias.Shape) == 1 || (len(bias.Shape) == 2 && bias.Shape[0] == 1)) {
+		if bias != nil && len(bias.F) == c && !(len(bias.Shape) == 1 || (len(bias.Shape) == 2 && bias.Shape[0] == 1)) {
 			return false, nil
 		}
 		transB := attrInt(layer, "transB", 0) != 0
@@ -221,7 +222,10 @@ func (f *folder) fold(layer *onnx.NodeProto, p int, bn *onnx.NodeProto) (bool, e
 		}
 		for ch := range nb {
 			b := 0.0
-			if bias != nil {
+			switch {
+			case bias != nil && len(bias.F) == 1:
+				b = float64(bias.F[0])
+			case bias != nil:
 				b = float64(bias.F[ch])
 			}
 			nb[ch] = float32(b*s[ch] + shift[ch]/beta)

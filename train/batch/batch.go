@@ -37,6 +37,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -516,7 +517,26 @@ func convertParity(cfg *Config, src, out *onnx.Model, cres *graph.ConvertResult,
 			pairs[i].Output = nn
 		}
 	}
+	if cres.Cut != "" {
+		pairs[0] = cutPair(cres.Cut, out)
+	}
 	return checkParity(cfg, src, out, pairs, c.RenameInputs, r)
+}
+
+// cutPair pairs the source's cut tensor with the same values in out: the
+// tensor of that name, or, when a 2-D cut became the output and was
+// renamed ("features", or --output-name), out's only output.
+func cutPair(cut string, out *onnx.Model) Pair {
+	g := out.Proto.Graph
+	for _, n := range g.Node {
+		if slices.Contains(n.Output, cut) {
+			return Pair{Source: cut, Output: cut}
+		}
+	}
+	if len(g.Output) == 1 {
+		return Pair{Source: cut, Output: g.Output[0].Name}
+	}
+	return Pair{Source: cut, Output: cut}
 }
 
 func checkParity(cfg *Config, src, out *onnx.Model, pairs []Pair, renameIn map[string]string, r *JobResult) error {
@@ -586,7 +606,7 @@ func runAdapt(ctx context.Context, cfg *Config, i int, r *JobResult) error {
 		return err
 	}
 	r.OpsAfter, r.Params = len(out.Proto.Graph.Node), res.Frozen+res.Trainable
-	return checkParity(cfg, src, out, []Pair{{Source: res.Cut, Output: res.Cut}}, nil, r)
+	return checkParity(cfg, src, out, []Pair{cutPair(res.Cut, out)}, nil, r)
 }
 
 func fillAdapt(r *JobResult, res *train.AdaptResult) {
@@ -619,7 +639,7 @@ func resumeAdapt(cfg *Config, src *onnx.Model, j *Job, r *JobResult) bool {
 		return false
 	}
 	r.OpsAfter, r.Params = len(out.Proto.Graph.Node), info.FrozenParams+info.TrainableParams
-	return checkParity(cfg, src, out, []Pair{{Source: info.Cut, Output: info.Cut}}, nil, r) == nil
+	return checkParity(cfg, src, out, []Pair{cutPair(info.Cut, out)}, nil, r) == nil
 }
 
 // jobReporter passes an adapt job's phases and epochs to Progress as
