@@ -271,3 +271,15 @@ func genModel(c *choices) *onnx.ModelProto {
 	}
 	return &onnx.ModelProto{IrVersion: 8, OpsetImport: []*onnx.OperatorSetIdProto{{Version: int64(opset)}}, Graph: g}
 }
+
+// TestErrorsBrief: a node error about a list the model made huge prints
+// its first values and its length, not millions of values (formatting
+// them was most of a fuzzed Pad's build time).
+func TestErrorsBrief(t *testing.T) {
+	c := &nodeCtx{b: &builder{file: "m.onnx"}, n: &onnx.NodeProto{Name: "p", OpType: "Pad"}}
+	err := c.errorf("pads %v, shape %v, scales %v", make([]int, 1<<20), []int64{1, 2}, make([]float32, 17))
+	want := `m.onnx: node "p" (Pad): pads [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 ...] (1048576 values), shape [1 2], scales [0 0 0 0 0 0 0 0 0 0 0 0 0 0 0 ...] (17 values)`
+	if err.Error() != want {
+		t.Errorf("got  %s\nwant %s", err, want)
+	}
+}
