@@ -20,7 +20,7 @@ import (
 
 // fuzzMaxPixels keeps decoding fast: fuzzed headers are free to declare
 // any size, and the limit is what stops them.
-const fuzzMaxPixels = 1 << 16
+const fuzzMaxPixels = 1 << 12
 
 var fuzzPrep = Preprocess{Height: 4, Width: 3, Resize: 5, MaxPixels: fuzzMaxPixels}
 
