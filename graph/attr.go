@@ -88,7 +88,8 @@ func (c *nodeCtx) attrTensor(name string) (*onnx.Tensor, error) {
 	if a == nil {
 		return nil, nil
 	}
-	if a.Type != onnx.AttrTensor && a.T == nil {
+	if a.T == nil {
+		// Also when the type says TENSOR: the message may hold no t.
 		return nil, c.wrongType(name, "a tensor")
 	}
 	t, err := onnx.TensorFromProto(a.T)

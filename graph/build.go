@@ -3,6 +3,7 @@ package graph
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/graftml/graft/onnx"
 	G "gorgonia.org/gorgonia"
@@ -45,7 +46,40 @@ type nodeCtx struct {
 }
 
 func (c *nodeCtx) errorf(format string, args ...any) error {
+	for i, a := range args {
+		args[i] = brief(a)
+	}
 	return &NodeError{File: c.b.file, Node: onnx.NodeLabel(c.n, c.index), Msg: fmt.Sprintf(format, args...)}
+}
+
+// briefMax is the most values of a list an error message prints.
+const briefMax = 16
+
+// brief shortens a long list of values (shapes, pads, splits a model
+// sets) to its first values and its length, so that an error about a
+// tensor of millions of values stays one line and costs nothing to
+// format. Other values are returned as they are.
+func brief(a any) any {
+	switch v := a.(type) {
+	case []int:
+		return briefList(v)
+	case []int64:
+		return briefList(v)
+	case []float32:
+		return briefList(v)
+	}
+	return a
+}
+
+type shortList string
+
+func (s shortList) String() string { return string(s) }
+
+func briefList[T int | int64 | float32](v []T) any {
+	if len(v) <= briefMax {
+		return v
+	}
+	return shortList(strings.TrimSuffix(fmt.Sprint(v[:briefMax-1]), "]") + fmt.Sprintf(" ...] (%d values)", len(v)))
 }
 
 // NodeError reports a problem building one node.

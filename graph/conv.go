@@ -535,6 +535,12 @@ func im2col(g *window, xg, col []float32, cg, workers int) {
 					d := dst[oh*g.ow : (oh+1)*g.ow]
 					clear(d[:ow0])
 					clear(d[ow1:])
+					if n == 0 {
+						// The tap reads no column (a stride wider
+						// than the input): the offset below would
+						// point past the plane.
+						continue
+					}
 					s := src[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]
 					if g.sw == 1 {
 						copy(d[ow0:ow1], s[:n])
@@ -561,6 +567,9 @@ func col2im(g *window, col, dxg []float32, cg, workers int) {
 			for j := 0; j < g.kw; j++ {
 				ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
 				src := col[((ci*g.kh+i)*g.kw+j)*ohw:][:ohw]
+				if ow0 >= ow1 {
+					continue // as in im2col: the tap reads no column
+				}
 				for oh := oh0; oh < oh1; oh++ {
 					s := src[oh*g.ow+ow0 : oh*g.ow+ow1]
 					d := dst[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]

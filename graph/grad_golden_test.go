@@ -229,7 +229,7 @@ func checkGoldenCase(t *testing.T, dir string) ([]string, float64) {
 	}
 	vm := G.NewTapeMachine(gm.G)
 	defer vm.Close()
-	if err := runVM(vm); err != nil {
+	if err := vm.RunAll(); err != nil {
 		t.Fatal(err)
 	}
 

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -503,22 +504,50 @@ func (m *Model) runExec() (map[string]*onnx.Tensor, error) {
 	return out, nil
 }
 
-// runGraph executes the tape once. gorgonia panics on some internal
-// errors; those become errors here.
-func (m *Model) runGraph() (err error) {
+// runGraph executes the tape once: Run uses it for graphs the executor
+// does not run (a training build's).
+func (m *Model) runGraph() error {
 	if len(m.G.AllNodes()) == 0 {
 		return nil // every output is known at build time
 	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("gorgonia: %v", r)
-		}
-	}()
 	if m.vm == nil {
-		m.vm = G.NewTapeMachine(m.G)
+		vm, err := newTapeMachine(m.G)
+		if err != nil {
+			return err
+		}
+		m.vm = vm
 	}
 	defer m.vm.Reset()
+	// No recover here: the TapeMachine executes its instructions on a
+	// goroutine of its own, so a recover in this one never caught a
+	// kernel's panic (it crashed the program all the same); kernels
+	// report failures as errors, which RunAll returns.
 	return m.vm.RunAll()
+}
+
+// newTapeMachine compiles g into a TapeMachine. gorgonia's
+// NewTapeMachine panics with the error when compiling fails.
+func newTapeMachine(g *G.ExprGraph) (vm G.VM, err error) {
+	defer recoverGorgonia("compiling the graph", &err)
+	return G.NewTapeMachine(g), nil
+}
+
+// recoverGorgonia, deferred around a call into gorgonia's graph
+// construction (NewTapeMachine, Grad), turns the errors gorgonia reports
+// by panicking (its Must idiom: the panic value is an error it made) into
+// an error. Anything else (a runtime error such as an index out of range,
+// a string) is a bug and panics on, so no bug is hidden.
+func recoverGorgonia(what string, errp *error) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	var re runtime.Error
+	if e, ok := r.(error); ok && !errors.As(e, &re) {
+		*errp = fmt.Errorf("gorgonia: %s: %w", what, e)
+		return
+	}
+	panic(r)
 }
 
 // valueTensor copies a gorgonia value into a tensor of the logical shape.

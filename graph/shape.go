@@ -874,6 +874,9 @@ func buildSplit(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
+	if len(x.shape) == 0 {
+		return c.errorf("cannot split a scalar")
+	}
 	n := len(c.n.Output)
 	dim := x.shape[axis]
 	if len(split) == 0 {

@@ -103,12 +103,11 @@ func BuildTraining(src *onnx.Model, opt TrainOptions) (*TrainGraph, error) {
 	return tg, nil
 }
 
+// gradSafe is G.Grad with the errors gorgonia raises by panicking while
+// it builds the backward graph (shape or type mismatches in its Must
+// helpers) returned as errors; other panics are bugs and go on.
 func gradSafe(loss *G.Node, wrt G.Nodes) (g G.Nodes, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("gradient: %v", r)
-		}
-	}()
+	defer recoverGorgonia("gradient", &err)
 	return G.Grad(loss, wrt...)
 }
 
@@ -135,9 +134,13 @@ func (tg *TrainGraph) Step(inputs map[string]*onnx.Tensor, targets *onnx.Tensor)
 		return 0, nil, nil, err
 	}
 	if tg.vm == nil {
-		tg.vm = G.NewTapeMachine(tg.G)
+		if tg.vm, err = newTapeMachine(tg.G); err != nil {
+			return 0, nil, nil, err
+		}
 	}
-	if err := runVM(tg.vm); err != nil {
+	// As in Model.runGraph, no recover around RunAll: the instructions
+	// run on gorgonia's goroutine, and kernels fail with errors.
+	if err := tg.vm.RunAll(); err != nil {
 		return 0, nil, nil, err
 	}
 	defer tg.vm.Reset()
@@ -159,15 +162,6 @@ func (tg *TrainGraph) Step(inputs map[string]*onnx.Tensor, targets *onnx.Tensor)
 		grads = append(grads, d.Float32s())
 	}
 	return loss, lt[0], grads, nil
-}
-
-func runVM(vm G.VM) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("gorgonia: %v", r)
-		}
-	}()
-	return vm.RunAll()
 }
 
 // trainState is what a training build carries: the source of dropout

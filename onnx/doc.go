@@ -10,7 +10,10 @@
 // bytes: a file that is not a well-formed ONNX model yields a
 // *FormatError naming the file and the offending graph element, and
 // tensor data whose declared size exceeds Limits.MaxBytes is refused
-// before any memory is allocated for it. A model that is well formed but
+// before any memory is allocated for it. The graph's structure is bounded
+// the same way (Limits.MaxNodes, MaxDepth, MaxAttrElems, MaxStringLen,
+// with documented defaults): a model over one of them is a *FormatError
+// wrapping ErrOverLimit. A model that is well formed but
 // uses something graft cannot handle (a data type, an op) yields an
 // *UnsupportedError instead, mirroring image.ErrFormat versus
 // image.UnsupportedError in the standard library.

@@ -11,6 +11,9 @@ var (
 	// ErrTooLarge: a model file or its declared tensor data exceeds
 	// Limits.MaxBytes.
 	ErrTooLarge = errors.New("above the memory limit")
+	// ErrOverLimit: a model exceeds one of the structural limits of
+	// Limits (nodes, subgraph depth, attribute sizes, string lengths).
+	ErrOverLimit = errors.New("above a model structure limit")
 	// ErrExists: the output file exists and overwriting was not allowed.
 	ErrExists = errors.New("file exists")
 	// ErrInputModel: the output path is the input model itself.

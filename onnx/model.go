@@ -29,12 +29,40 @@ type (
 // DefaultMaxBytes bounds the tensor data a model may declare (4 GiB).
 const DefaultMaxBytes = 4 << 30
 
-// Limits bound what a model file may make graft allocate. The zero value
-// means the documented defaults.
+// Defaults of the structural limits, far above any real image model
+// (a ResNet-152 export has about 500 nodes; the largest attribute lists
+// are a few hundred values) and low enough that a file cannot make graft
+// build millions of graph nodes or copy huge attribute lists.
+const (
+	DefaultMaxNodes     = 100_000
+	DefaultMaxDepth     = 8
+	DefaultMaxAttrElems = 1 << 20
+	DefaultMaxStringLen = 64 << 10
+)
+
+// Limits bound what a model file may make graft allocate. Validate checks
+// them on the decoded message, before graft allocates anything from it. A
+// zero or negative field means its documented default.
 type Limits struct {
 	// MaxBytes bounds the declared size of all initializers and Constant
 	// tensors together. Zero means DefaultMaxBytes.
 	MaxBytes int64
+	// MaxNodes bounds the nodes of the graph and of all its subgraphs
+	// together. Zero means DefaultMaxNodes.
+	MaxNodes int
+	// MaxDepth bounds the nesting of subgraphs (If and Loop bodies held
+	// in attributes); the main graph has depth 1. Zero means
+	// DefaultMaxDepth.
+	MaxDepth int
+	// MaxAttrElems bounds the values of one list attribute (ints, floats,
+	// strings, tensors, graphs), the attributes of one node and the inputs
+	// and outputs of one node. Zero means DefaultMaxAttrElems.
+	MaxAttrElems int
+	// MaxStringLen bounds the length in bytes of every name (of nodes,
+	// tensors, inputs, outputs, attributes), op type and domain, and of
+	// every string attribute value. Doc strings are not bounded: graft
+	// never copies them. Zero means DefaultMaxStringLen.
+	MaxStringLen int
 }
 
 func (l Limits) maxBytes() int64 {
@@ -42,6 +70,13 @@ func (l Limits) maxBytes() int64 {
 		return DefaultMaxBytes
 	}
 	return l.MaxBytes
+}
+
+func orDefault(v, def int) int {
+	if v <= 0 {
+		return def
+	}
+	return v
 }
 
 // Model is a decoded, validated ONNX model.

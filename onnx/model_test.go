@@ -264,6 +264,15 @@ func TestNpy(t *testing.T) {
 func FuzzDecode(f *testing.F) {
 	good, _ := Encode(tinyModel())
 	f.Add(good)
+	// The real models graph's tests use.
+	fixtures, _ := filepath.Glob(filepath.Join("..", "graph", "testdata", "fixtures", "*", "model.onnx"))
+	for _, p := range fixtures {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
 	f.Add(good[:len(good)/3])
 	f.Add([]byte{0x3a, 0x05, 0x12, 0x03, 0x0a, 0x01, 0x78})
 	f.Fuzz(func(t *testing.T, data []byte) {

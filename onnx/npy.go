@@ -72,8 +72,10 @@ func DecodeNpy(data []byte) (*Tensor, error) {
 	if size == 0 {
 		return nil, fmt.Errorf(".npy dtype %q is not supported (float32, float64, int32, int64 little endian)", descr)
 	}
-	if int64(len(body)) != n64*int64(size) {
-		return nil, fmt.Errorf(".npy data holds %d bytes, shape %v of %s needs %d", len(body), shape, descr, n64*int64(size))
+	// Compare element counts, not byte counts: n64*size can overflow, and
+	// a shape of 2^62 float32s would then "need" 0 bytes.
+	if int64(len(body))%int64(size) != 0 || int64(len(body))/int64(size) != n64 {
+		return nil, fmt.Errorf(".npy data holds %d bytes, shape %v of %s needs %d elements of %d bytes", len(body), shape, descr, n64, size)
 	}
 	n := int(n64)
 	le := binary.LittleEndian

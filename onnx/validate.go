@@ -10,11 +10,15 @@ import (
 // it: a graph exists, every node input names a tensor defined before it
 // (ONNX requires nodes in topological order), every graph output is
 // produced, tensor data agrees with its declared dims, and the declared
-// tensor data stays within lim. file labels the errors.
+// tensor data and the graph's structure (nodes, subgraph depth, attribute
+// sizes, string lengths) stay within lim. file labels the errors.
 func Validate(mp *ModelProto, file string, lim Limits) error {
 	g := mp.Graph
 	if g == nil {
 		return formatErr(file, "", "the ModelProto has no graph")
+	}
+	if err := checkStructure(g, file, lim); err != nil {
+		return err
 	}
 	max := lim.maxBytes()
 	var total int64
