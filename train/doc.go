@@ -33,7 +33,8 @@
 // wraps a model with named trainable weights, Run is the training loop
 // (Config's zero value again means the defaults) with Hooks such as
 // EarlyStop and MetricsLog, Extractor and Features compute backbone
-// features (with a FeatureCache), Evaluate and Score measure a net, and
+// features (with a FeatureCache; ExtractFeatures fills the cache Adapt
+// reads, for one Shard of a folder at a time), Evaluate and Score measure a net, and
 // EvalModel and PredictImages use a written model. The examples show both
 // routes.
 //

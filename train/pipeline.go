@@ -209,6 +209,7 @@ func (a *adaptation) openLog() error {
 // image, or through the whole network when augmenting (augmented images
 // change every epoch).
 func (a *adaptation) trainHead() error {
+	a.noteCache()
 	if a.cfg.Augment {
 		t0 := time.Now()
 		if err := a.loadImages(true); err != nil {

@@ -37,6 +37,8 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			benchCommand(),
 			completionCommand(),
 			batchCommand(),
+			featuresCommand(),
+			clusterCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -54,6 +54,18 @@ var optionFlags = map[string]string{
 	"AdaptConfig.BatchDim":       "--batch-dim",
 	"AdaptConfig.OutputName":     "--output-name",
 
+	"FeaturesConfig.Model":    "--model",
+	"FeaturesConfig.Data":     "--data",
+	"FeaturesConfig.CacheDir": "--cache",
+	"FeaturesConfig.Out":      "--out",
+	"FeaturesConfig.Cut":      "--cut",
+	"FeaturesConfig.Resize":   "--resize",
+	"FeaturesConfig.Mean":     "--mean",
+	"FeaturesConfig.Std":      "--std",
+	"FeaturesConfig.Strict":   "--strict",
+	"FeaturesConfig.Shard":    "--shard",
+	"FeaturesConfig.Batch":    "--batch",
+
 	"InferConfig.Resize": "--resize",
 	"InferConfig.Mean":   "--mean",
 	"InferConfig.Std":    "--std",

@@ -38,7 +38,7 @@ func TestErrorText(t *testing.T) {
 // put in an OptionError has a flag in optionFlags, so no library name
 // reaches the command line.
 func TestEveryOptionHasAFlag(t *testing.T) {
-	re := regexp.MustCompile(`"((?:Adapt|Infer|Convert|Run)Config\.[A-Za-z.]+|PredictImages\.k)"`)
+	re := regexp.MustCompile(`"((?:Adapt|Infer|Convert|Run|Features)Config\.[A-Za-z.]+|PredictImages\.k)"`)
 	files, _ := filepath.Glob("../../train/*.go")
 	files = append(files, "../../graph/convert.go", "../../graph/run.go")
 	found := 0

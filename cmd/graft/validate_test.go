@@ -303,6 +303,7 @@ func TestJSONKeys(t *testing.T) {
 		{"eval", model, "--data", filepath.Join(data, "test"), "--labels", "Ankle_boot,Bag,Sandal,Sneaker,x,y"},
 		{"predict", model, filepath.Join(data, "test", "Bag")},
 		{"adapt", "--model", model, "--data", data, "--dry-run"},
+		{"features", "--model", model, "--data", data, "--cache", filepath.Join(dir, "cache"), "--shard", "0/4"},
 	} {
 		var v any
 		if err := json.Unmarshal([]byte(mustGraft(t, append(args, "--json", "-q")...)), &v); err != nil {
