@@ -44,6 +44,8 @@ var optionFlags = map[string]string{
 	"AdaptConfig.Patience":       "--patience",
 	"AdaptConfig.Trainable":      "--trainable",
 	"AdaptConfig.UnfreezeLast":   "--unfreeze-last",
+	"AdaptConfig.Resume":         "--resume",
+	"AdaptConfig.Checkpoint":     "--checkpoint",
 	"AdaptConfig.FinetuneEpochs": "--finetune-epochs",
 	"AdaptConfig.BackboneLRMult": "--backbone-lr-mult",
 	"AdaptConfig.BN":             "--bn",
