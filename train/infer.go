@@ -27,7 +27,7 @@ type InferConfig struct {
 	Resize int
 	Mean   []float32
 	Std    []float32
-	Batch  int  // images per forward pass; default 32
+	Batch  int  // images per forward pass; default DefaultInferBatch
 	Strict bool // an image that does not decode is an error instead of being skipped
 	// Labels name the model's outputs, in order, for a model without
 	// labels or to rename its own; nil means the model's.
@@ -114,7 +114,7 @@ func openClassifier(cfg InferConfig) (*classifier, error) {
 	g := src.Proto.Graph
 	c := &classifier{src: src, input: input, output: g.Output[0].Name, prep: prep, labels: labels, batch: cfg.Batch, models: map[int]*graph.Model{}}
 	if c.batch <= 0 {
-		c.batch = 32
+		c.batch = DefaultInferBatch
 	}
 	for _, n := range g.Node {
 		if len(n.Output) > 0 && n.Output[0] == c.output && n.OpType == "Softmax" {

@@ -259,7 +259,7 @@ func (a *adaptation) trainHead() error {
 		a.weights[p] = net.Weights[p]
 	}
 	a.final, a.finalEx = net, feats
-	a.prefix = &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: 32, Dim: h.FeatureDim, shape: []int{h.FeatureDim}}
+	a.prefix = &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: DefaultInferBatch, Dim: h.FeatureDim, shape: []int{h.FeatureDim}}
 	return nil
 }
 
@@ -490,7 +490,7 @@ func (a *adaptation) extractFeatures() (map[string]*Examples, error) {
 	t0 := time.Now()
 	a.rep.PhaseStart(PhaseFeatures, a.res.Images.Train+a.res.Images.Val+a.res.Images.Test)
 	h := a.head
-	ext := &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: 32, Dim: h.FeatureDim}
+	ext := &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: DefaultInferBatch, Dim: h.FeatureDim}
 	var cache *FeatureCache
 	if a.cfg.CacheDir != "" {
 		var err error

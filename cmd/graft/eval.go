@@ -17,7 +17,7 @@ func inferFlags() []cli.Flag {
 		&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` (default: the model's metadata, else its input size)"},
 		&cli.StringFlag{Name: "mean", Usage: "per-channel `MEAN` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
-		&cli.IntFlag{Name: "batch", Value: 32, Usage: "batch size `N`: images per forward pass"},
+		&cli.IntFlag{Name: "batch", Value: train.DefaultInferBatch, Usage: "batch size `N`: images per forward pass"},
 		&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
 		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
 	}

@@ -41,7 +41,7 @@ Examples:
 			&cli.StringFlag{Name: "mean", Usage: "per-channel `MEAN` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 			&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
-			&cli.IntFlag{Name: "batch", Value: 32, Usage: "batch size `N`: images per forward pass"},
+			&cli.IntFlag{Name: "batch", Value: train.DefaultInferBatch, Usage: "batch size `N`: images per forward pass"},
 			&cli.IntFlag{Name: "threads", Usage: "cores to use (default: all)"},
 			quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
 		},
