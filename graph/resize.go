@@ -221,150 +221,30 @@ func buildResize(c *nodeCtx) error {
 		return err
 	}
 	rank := len(x.shape)
-	mode, err := c.attrString("mode", "nearest")
+	o, err := readResizeAttrs(c)
 	if err != nil {
 		return err
 	}
-	if mode == "bilinear" {
-		mode = "linear" // Upsample-7's name
-	}
-	if mode != "nearest" && mode != "linear" && mode != "cubic" {
-		return c.errorf("mode %q is not supported (nearest, linear, cubic)", mode)
-	}
-	for _, a := range []string{"antialias", "axes", "keep_aspect_ratio_policy"} {
-		if c.has(a) {
-			return c.errorf("attribute %q (Resize from opset 18) is not supported", a)
-		}
-	}
-	coord, nearest := "asymmetric", "floor"
-	legacy := c.n.OpType == "Upsample" || c.opset < 11
-	if !legacy {
-		if coord, err = c.attrString("coordinate_transformation_mode", "half_pixel"); err != nil {
-			return err
-		}
-		if nearest, err = c.attrString("nearest_mode", "round_prefer_floor"); err != nil {
-			return err
-		}
-	}
-	if mode == "cubic" && legacy {
-		return c.errorf("cubic mode needs opset 11")
-	}
-	cubicA, err := c.attrFloat("cubic_coeff_a", -0.75)
-	if err != nil {
-		return err
-	}
-	excl, err := c.attrInt("exclude_outside", 0)
-	if err != nil {
-		return err
-	}
-	extrap, err := c.attrFloat("extrapolation_value", 0)
-	if err != nil {
-		return err
-	}
-	var scales []float64
-	var sizes []int
 	roi := make([]float64, 2*rank)
 	for i := range rank {
 		roi[rank+i] = 1
 	}
-	readFloats := func(i int) ([]float64, bool, error) {
-		if !c.optional(i) {
-			return nil, false, nil
-		}
-		t, err := c.constInput(i)
-		if err != nil {
-			return nil, false, err
-		}
-		if t.Len() == 0 {
-			return nil, false, nil
-		}
-		out := make([]float64, t.Len())
-		for j := range out {
-			if t.DType == onnx.Int64 {
-				out[j] = float64(t.I[j])
-			} else {
-				out[j] = float64(t.F[j])
-			}
-		}
-		return out, true, nil
+	scales, sizes, err := readResizeInputs(c, o, rank, roi)
+	if err != nil {
+		return err
 	}
-	switch {
-	case c.n.OpType == "Upsample" && c.opset < 9:
-		fs, err := c.attrFloats("scales", nil)
-		if err != nil {
-			return err
-		}
-		for _, f := range fs {
-			scales = append(scales, float64(f))
-		}
-	case legacy: // Upsample-9, Resize-10: X, scales
-		s, _, err := readFloats(1)
-		if err != nil {
-			return err
-		}
-		scales = s
-	default: // X, roi, scales, sizes
-		if r, ok, err := readFloats(1); err != nil {
-			return err
-		} else if ok && coord == "tf_crop_and_resize" {
-			if len(r) != 2*rank {
-				return c.errorf("roi holds %d values; want %d", len(r), 2*rank)
-			}
-			roi = r
-		}
-		s, ok, err := readFloats(2)
-		if err != nil {
-			return err
-		}
-		if ok {
-			scales = s
-		}
-		if c.optional(3) {
-			sz, ok, err := c.constInts(3)
-			if err != nil {
-				return err
-			}
-			if ok && len(sz) > 0 {
-				if scales != nil {
-					return c.errorf("give scales or sizes, not both")
-				}
-				sizes = sz
-			}
-		}
-	}
-	out := make([]int, rank)
-	sc := make([]float64, rank)
-	switch {
-	case sizes != nil:
-		if len(sizes) != rank {
-			return c.errorf("sizes hold %d values for an input of rank %d", len(sizes), rank)
-		}
-		for i := range rank {
-			out[i] = sizes[i]
-			sc[i] = float64(sizes[i]) / float64(x.shape[i])
-		}
-	case scales != nil:
-		if len(scales) != rank {
-			return c.errorf("scales hold %d values for an input of rank %d", len(scales), rank)
-		}
-		for i := range rank {
-			if scales[i] <= 0 {
-				return c.errorf("scale %g must be positive", scales[i])
-			}
-			sc[i] = scales[i]
-			out[i] = int(math.Floor(float64(x.shape[i]) * float64(float32(scales[i]))))
-		}
-	default:
-		return c.errorf("needs scales or sizes")
+	out, sc, err := resizeOutShape(c, x.shape, scales, sizes)
+	if err != nil {
+		return err
 	}
 	if err := c.checkSize(out); err != nil {
 		return err
 	}
-	k := &resizeKernel{in: x.shape, out: out, extrap: extrap}
+	k := &resizeKernel{in: x.shape, out: out, extrap: o.extrap}
 	for i := range rank {
 		ax := resizeAxis{in: x.shape[i], out: out[i], scale: sc[i], roiS: roi[i], roiE: roi[rank+i],
-			mode: mode, coord: coord, nearest: nearest, cubicA: float64(cubicA), excludeOut: excl != 0, legacyNearst: legacy}
-		if out[i] == x.shape[i] && sc[i] == 1 && coord != "tf_crop_and_resize" {
+			mode: o.mode, coord: o.coord, nearest: o.nearest, cubicA: float64(o.cubicA), excludeOut: o.excl, legacyNearst: o.legacy}
+		if out[i] == x.shape[i] && sc[i] == 1 && o.coord != "tf_crop_and_resize" {
 			ax.mode = "nearest" // identity along this axis
 			ax.coord = "asymmetric"
 			ax.legacyNearst = true
@@ -372,4 +252,159 @@ func buildResize(c *nodeCtx) error {
 		k.taps = append(k.taps, ax.taps())
 	}
 	return c.applyMove(0, k, out, x.dtype, 0)
+}
+
+// resizeAttrs are a Resize or Upsample node's attributes, with the
+// spec's defaults for its opset.
+type resizeAttrs struct {
+	mode, coord, nearest string
+	legacy               bool // Upsample, or Resize before opset 11
+	cubicA, extrap       float32
+	excl                 bool
+}
+
+func readResizeAttrs(c *nodeCtx) (resizeAttrs, error) {
+	var o resizeAttrs
+	var err error
+	if o.mode, err = c.attrString("mode", "nearest"); err != nil {
+		return o, err
+	}
+	if o.mode == "bilinear" {
+		o.mode = "linear" // Upsample-7's name
+	}
+	if o.mode != "nearest" && o.mode != "linear" && o.mode != "cubic" {
+		return o, c.errorf("mode %q is not supported (nearest, linear, cubic)", o.mode)
+	}
+	for _, a := range []string{"antialias", "axes", "keep_aspect_ratio_policy"} {
+		if c.has(a) {
+			return o, c.errorf("attribute %q (Resize from opset 18) is not supported", a)
+		}
+	}
+	o.coord, o.nearest = "asymmetric", "floor"
+	o.legacy = c.n.OpType == "Upsample" || c.opset < 11
+	if !o.legacy {
+		if o.coord, err = c.attrString("coordinate_transformation_mode", "half_pixel"); err != nil {
+			return o, err
+		}
+		if o.nearest, err = c.attrString("nearest_mode", "round_prefer_floor"); err != nil {
+			return o, err
+		}
+	}
+	if o.mode == "cubic" && o.legacy {
+		return o, c.errorf("cubic mode needs opset 11")
+	}
+	if o.cubicA, err = c.attrFloat("cubic_coeff_a", -0.75); err != nil {
+		return o, err
+	}
+	excl, err := c.attrInt("exclude_outside", 0)
+	if err != nil {
+		return o, err
+	}
+	o.excl = excl != 0
+	o.extrap, err = c.attrFloat("extrapolation_value", 0)
+	return o, err
+}
+
+// resizeFloats reads optional input i as float64s; ok is false when it is
+// absent or empty.
+func resizeFloats(c *nodeCtx, i int) ([]float64, bool, error) {
+	if !c.optional(i) {
+		return nil, false, nil
+	}
+	t, err := c.constInput(i)
+	if err != nil {
+		return nil, false, err
+	}
+	if t.Len() == 0 {
+		return nil, false, nil
+	}
+	out := make([]float64, t.Len())
+	for j := range out {
+		if t.DType == onnx.Int64 {
+			out[j] = float64(t.I[j])
+		} else {
+			out[j] = float64(t.F[j])
+		}
+	}
+	return out, true, nil
+}
+
+// readResizeInputs reads the scales or sizes (and, for
+// tf_crop_and_resize, the roi into roi) by the op's version.
+func readResizeInputs(c *nodeCtx, o resizeAttrs, rank int, roi []float64) (scales []float64, sizes []int, err error) {
+	switch {
+	case c.n.OpType == "Upsample" && c.opset < 9:
+		fs, err := c.attrFloats("scales", nil)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, f := range fs {
+			scales = append(scales, float64(f))
+		}
+		return scales, nil, nil
+	case o.legacy: // Upsample-9, Resize-10: X, scales
+		s, _, err := resizeFloats(c, 1)
+		return s, nil, err
+	}
+	// X, roi, scales, sizes
+	if r, ok, err := resizeFloats(c, 1); err != nil {
+		return nil, nil, err
+	} else if ok && o.coord == "tf_crop_and_resize" {
+		if len(r) != 2*rank {
+			return nil, nil, c.errorf("roi holds %d values; want %d", len(r), 2*rank)
+		}
+		copy(roi, r)
+	}
+	s, ok, err := resizeFloats(c, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	if ok {
+		scales = s
+	}
+	if c.optional(3) {
+		sz, ok, err := c.constInts(3)
+		if err != nil {
+			return nil, nil, err
+		}
+		if ok && len(sz) > 0 {
+			if scales != nil {
+				return nil, nil, c.errorf("give scales or sizes, not both")
+			}
+			sizes = sz
+		}
+	}
+	return scales, sizes, nil
+}
+
+// resizeOutShape is the output shape and per-axis scale from sizes or
+// scales.
+func resizeOutShape(c *nodeCtx, in []int, scales []float64, sizes []int) ([]int, []float64, error) {
+	rank := len(in)
+	out := make([]int, rank)
+	sc := make([]float64, rank)
+	switch {
+	case sizes != nil:
+		if len(sizes) != rank {
+			return nil, nil, c.errorf("sizes hold %d values for an input of rank %d", len(sizes), rank)
+		}
+		for i := range rank {
+			out[i] = sizes[i]
+			sc[i] = float64(sizes[i]) / float64(in[i])
+		}
+	case scales != nil:
+		if len(scales) != rank {
+			return nil, nil, c.errorf("scales hold %d values for an input of rank %d", len(scales), rank)
+		}
+		for i := range rank {
+			if scales[i] <= 0 {
+				return nil, nil, c.errorf("scale %g must be positive", scales[i])
+			}
+			sc[i] = scales[i]
+			out[i] = int(math.Floor(float64(in[i]) * float64(float32(scales[i]))))
+		}
+	default:
+		return nil, nil, c.errorf("needs scales or sizes")
+	}
+	return out, sc, nil
 }
