@@ -128,39 +128,95 @@ func ReadManifest(path string, lim onnx.Limits, maxPixels int64) (*Manifest, []J
 	if err != nil {
 		return nil, nil, err
 	}
-	var root yaml.Node
-	if err := yaml.Unmarshal(data, &root); err != nil {
+	r := &manifestReader{path: path, lim: lim, maxPixels: maxPixels, base: filepath.Dir(path)}
+	doc, jobNodes, err := r.checkKeys(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(r.errs) > 0 {
+		return nil, nil, errors.Join(r.errs...)
+	}
+	var m Manifest
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&m); err != nil {
 		return nil, nil, &ManifestError{File: path, Err: err}
 	}
+	if len(m.Jobs) == 0 {
+		return nil, nil, &ManifestError{File: path, Err: errors.New("no jobs")}
+	}
+	outDir := r.rel(m.OutDir)
+	if m.OutDir == "" {
+		outDir = r.base
+	}
+	if m.ParityTol < 0 {
+		r.fail(doc, "", "parity_tol %g is negative", m.ParityTol)
+	}
+	var jobs []Job
+	for i := range m.Jobs {
+		if j, ok := r.job(&m, i, jobNodes[i], outDir); ok {
+			jobs = append(jobs, j)
+		}
+	}
+	if len(r.errs) > 0 {
+		return nil, nil, errors.Join(r.errs...)
+	}
+	return &m, jobs, nil
+}
+
+// manifestReader collects a manifest's errors, each naming its line and
+// job, so that one reading reports them all.
+type manifestReader struct {
+	path, base string
+	lim        onnx.Limits
+	maxPixels  int64
+	errs       []error
+}
+
+func (r *manifestReader) fail(n *yaml.Node, job string, format string, args ...any) {
+	line := 0
+	if n != nil {
+		line = n.Line
+	}
+	r.errs = append(r.errs, &ManifestError{File: r.path, Line: line, Job: job, Err: fmt.Errorf(format, args...)})
+}
+
+// rel resolves a path relative to the manifest's folder.
+func (r *manifestReader) rel(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(r.base, p)
+}
+
+// checkKeys parses data as YAML and checks every key strictly, job by
+// job, so each error names its job; it returns the document and the job
+// nodes.
+func (r *manifestReader) checkKeys(data []byte) (*yaml.Node, []*yaml.Node, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, nil, &ManifestError{File: r.path, Err: err}
+	}
 	if len(root.Content) == 0 {
-		return nil, nil, &ManifestError{File: path, Err: errors.New("empty manifest: it needs a jobs list")}
+		return nil, nil, &ManifestError{File: r.path, Err: errors.New("empty manifest: it needs a jobs list")}
 	}
 	doc := root.Content[0]
-	var errs []error
-	fail := func(n *yaml.Node, job string, format string, args ...any) {
-		line := 0
-		if n != nil {
-			line = n.Line
-		}
-		errs = append(errs, &ManifestError{File: path, Line: line, Job: job, Err: fmt.Errorf(format, args...)})
-	}
-	// strict key check, job by job, so each error names its job
-	var jobNodes []*yaml.Node
 	if doc.Kind != yaml.MappingNode {
-		return nil, nil, &ManifestError{File: path, Line: doc.Line, Err: errors.New("the manifest must be a mapping with a jobs list")}
+		return nil, nil, &ManifestError{File: r.path, Line: doc.Line, Err: errors.New("the manifest must be a mapping with a jobs list")}
 	}
+	var jobNodes []*yaml.Node
 	for i := 0; i+1 < len(doc.Content); i += 2 {
 		k, v := doc.Content[i], doc.Content[i+1]
 		switch k.Value {
 		case "jobs":
 			if v.Kind != yaml.SequenceNode {
-				fail(v, "", "jobs must be a list")
+				r.fail(v, "", "jobs must be a list")
 				continue
 			}
 			jobNodes = v.Content
 		case "out_dir", "parity_tol":
 		default:
-			fail(k, "", "unknown key %q (known: out_dir, parity_tol, jobs)", k.Value)
+			r.fail(k, "", "unknown key %q (known: out_dir, parity_tol, jobs)", k.Value)
 		}
 	}
 	for i, jn := range jobNodes {
@@ -173,100 +229,72 @@ func ReadManifest(path string, lim onnx.Limits, maxPixels int64) (*Manifest, []J
 			}
 		}
 		for _, e := range unknownKeys(jn, reflect.TypeFor[ManifestJob](), "") {
-			fail(e.node, name, "%s", e.msg)
+			r.fail(e.node, name, "%s", e.msg)
 		}
 	}
-	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+	return doc, jobNodes, nil
+}
+
+// job turns manifest job i into a Job; ok is false when it is unusable
+// (the reason is in r.errs).
+func (r *manifestReader) job(m *Manifest, i int, node *yaml.Node, outDir string) (Job, bool) {
+	mj := &m.Jobs[i]
+	name := mj.Name
+	if name == "" {
+		name = fmt.Sprintf("#%d", i+1)
+		r.fail(node, name, "name is required")
 	}
-	var m Manifest
-	dec := yaml.NewDecoder(bytes.NewReader(data))
-	dec.KnownFields(true)
-	if err := dec.Decode(&m); err != nil {
-		return nil, nil, &ManifestError{File: path, Err: err}
+	if mj.Model == "" {
+		r.fail(node, name, "model is required")
 	}
-	if len(m.Jobs) == 0 {
-		return nil, nil, &ManifestError{File: path, Err: errors.New("no jobs")}
+	if (mj.Convert == nil) == (mj.Adapt == nil) {
+		r.fail(node, name, "give exactly one of convert or adapt")
+		return Job{}, false
 	}
-	base := filepath.Dir(path)
-	rel := func(p string) string {
-		if p == "" || filepath.IsAbs(p) {
-			return p
-		}
-		return filepath.Join(base, p)
+	out := r.rel(mj.Out)
+	if mj.Out == "" {
+		out = filepath.Join(outDir, onnx.SafeFileName(name)+".onnx")
 	}
-	outDir := rel(m.OutDir)
-	if m.OutDir == "" {
-		outDir = base
+	j := Job{Name: name, ParityTol: mj.ParityTol}
+	if j.ParityTol == 0 {
+		j.ParityTol = m.ParityTol
 	}
-	if m.ParityTol < 0 {
-		fail(doc, "", "parity_tol %g is negative", m.ParityTol)
-	}
-	var jobs []Job
-	for i := range m.Jobs {
-		mj := &m.Jobs[i]
-		node := jobNodes[i]
-		name := mj.Name
-		if name == "" {
-			name = fmt.Sprintf("#%d", i+1)
-			fail(node, name, "name is required")
-		}
-		if mj.Model == "" {
-			fail(node, name, "model is required")
-		}
-		if (mj.Convert == nil) == (mj.Adapt == nil) {
-			fail(node, name, "give exactly one of convert or adapt")
-			continue
-		}
-		out := rel(mj.Out)
-		if mj.Out == "" {
-			out = filepath.Join(outDir, onnx.SafeFileName(name)+".onnx")
-		}
-		j := Job{Name: name, ParityTol: mj.ParityTol}
-		if j.ParityTol == 0 {
-			j.ParityTol = m.ParityTol
-		}
-		if mj.Convert != nil {
-			c := mj.Convert
-			j.Kind = KindConvert
-			j.Convert = graph.ConvertConfig{Model: rel(mj.Model), Out: out, Cut: c.Cut, Labels: c.Labels, Batch: c.BatchDim,
-				FoldBN: c.FoldBN, Strip: c.Strip, RenameInputs: c.RenameInput, RenameOutputs: c.RenameOutput, Limits: lim}
-			if c.Head != 0 {
-				seed := int64(1)
-				if c.Seed != nil {
-					seed = *c.Seed
-				}
-				j.Convert.Head = &surgery.HeadSpec{Classes: c.Head, Softmax: c.Softmax, Seed: seed}
-			} else if c.Softmax {
-				fail(node, name, "softmax goes with head")
+	if mj.Convert != nil {
+		c := mj.Convert
+		j.Kind = KindConvert
+		j.Convert = graph.ConvertConfig{Model: r.rel(mj.Model), Out: out, Cut: c.Cut, Labels: c.Labels, Batch: c.BatchDim,
+			FoldBN: c.FoldBN, Strip: c.Strip, RenameInputs: c.RenameInput, RenameOutputs: c.RenameOutput, Limits: r.lim}
+		if c.Head != 0 {
+			seed := int64(1)
+			if c.Seed != nil {
+				seed = *c.Seed
 			}
-			if err := j.Convert.Validate(); err != nil {
-				fail(node, name, "%v", manifestOption(err))
-			}
-		} else {
-			a := mj.Adapt
-			j.Kind = KindAdapt
-			if a.Data == "" {
-				fail(node, name, "adapt needs data")
-			}
-			head, err := ParseHead(a.Head, a.Dropout)
-			if err != nil {
-				fail(node, name, "head: %v", err)
-			}
-			j.Adapt = train.AdaptConfig{Model: rel(mj.Model), Data: rel(a.Data), Out: out, Cut: a.Cut, Head: head, Seed: a.Seed,
-				Resize: a.Resize, Mean: a.Mean, Std: a.Std, ValSplit: a.ValSplit, Strict: a.Strict,
-				Optimizer: train.OptimizerKind(a.Optimizer), LR: a.LR, Momentum: a.Momentum, Nesterov: a.Nesterov, WeightDecay: a.WeightDecay,
-				Schedule: train.ScheduleKind(a.Schedule), Warmup: a.Warmup, Epochs: a.Epochs, Batch: a.Batch, LabelSmoothing: a.LabelSmoothing,
-				Patience: a.Patience, Trainable: a.Trainable, UnfreezeLast: a.UnfreezeLast, FinetuneEpochs: a.FinetuneEpochs,
-				BackboneLRMult: a.BackboneLRMult, BN: train.BNMode(a.BN), Augment: a.Augment, CacheDir: rel(a.Cache),
-				Limits: lim, MaxPixels: maxPixels}
+			j.Convert.Head = &surgery.HeadSpec{Classes: c.Head, Softmax: c.Softmax, Seed: seed}
+		} else if c.Softmax {
+			r.fail(node, name, "softmax goes with head")
 		}
-		jobs = append(jobs, j)
+		if err := j.Convert.Validate(); err != nil {
+			r.fail(node, name, "%v", manifestOption(err))
+		}
+		return j, true
 	}
-	if len(errs) > 0 {
-		return nil, nil, errors.Join(errs...)
+	a := mj.Adapt
+	j.Kind = KindAdapt
+	if a.Data == "" {
+		r.fail(node, name, "adapt needs data")
 	}
-	return &m, jobs, nil
+	head, err := ParseHead(a.Head, a.Dropout)
+	if err != nil {
+		r.fail(node, name, "head: %v", err)
+	}
+	j.Adapt = train.AdaptConfig{Model: r.rel(mj.Model), Data: r.rel(a.Data), Out: out, Cut: a.Cut, Head: head, Seed: a.Seed,
+		Resize: a.Resize, Mean: a.Mean, Std: a.Std, ValSplit: a.ValSplit, Strict: a.Strict,
+		Optimizer: train.OptimizerKind(a.Optimizer), LR: a.LR, Momentum: a.Momentum, Nesterov: a.Nesterov, WeightDecay: a.WeightDecay,
+		Schedule: train.ScheduleKind(a.Schedule), Warmup: a.Warmup, Epochs: a.Epochs, Batch: a.Batch, LabelSmoothing: a.LabelSmoothing,
+		Patience: a.Patience, Trainable: a.Trainable, UnfreezeLast: a.UnfreezeLast, FinetuneEpochs: a.FinetuneEpochs,
+		BackboneLRMult: a.BackboneLRMult, BN: train.BNMode(a.BN), Augment: a.Augment, CacheDir: r.rel(a.Cache),
+		Limits: r.lim, MaxPixels: r.maxPixels}
+	return j, true
 }
 
 // manifestOption rewrites a ConvertConfig option name as the manifest's
