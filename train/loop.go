@@ -286,34 +286,22 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 	if err != nil {
 		return nil, err
 	}
-	f := &Fit{Net: net, Cfg: cfg}
-	steps := (train.Len() + cfg.Batch - 1) / cfg.Batch
-	total := steps * cfg.Epochs
-	var weights [][]float32
-	targets := map[int]*onnx.Tensor{}
-	var xbuf *onnx.Tensor
-	start := time.Now()
-	done := 0
+	r := &runner{ctx: ctx, net: net, cfg: cfg, train: train, val: val, f: &Fit{Net: net, Cfg: cfg},
+		targets: map[int]*onnx.Tensor{}, start: time.Now()}
+	r.steps = (train.Len() + cfg.Batch - 1) / cfg.Batch
+	total := r.steps * cfg.Epochs
+	r.total = total
 	first, firstStep := 1, 0
-	var lossSum float64
-	var correct int
 	stopped := false
-	if r := cfg.resume; r != nil {
-		if r.Epoch < 1 || r.Epoch > cfg.Epochs+1 || r.Step < 0 || r.Step > steps || r.Epoch == cfg.Epochs+1 && r.Step > 0 {
-			return nil, fmt.Errorf("cannot resume at epoch %d, step %d of a run of %d epochs of %d steps", r.Epoch, r.Step, cfg.Epochs, steps)
+	if p := cfg.resume; p != nil {
+		if p.Epoch < 1 || p.Epoch > cfg.Epochs+1 || p.Step < 0 || p.Step > r.steps || p.Epoch == cfg.Epochs+1 && p.Step > 0 {
+			return nil, fmt.Errorf("cannot resume at epoch %d, step %d of a run of %d epochs of %d steps", p.Epoch, p.Step, cfg.Epochs, r.steps)
 		}
-		first, firstStep = r.Epoch, r.Step
-		lossSum, correct = r.LossSum, r.Correct
-		f.History = slices.Clone(r.History)
-		stopped, f.Stopped = r.Stopped, r.StopReason
-		done = (first-1)*steps + firstStep
-	}
-	save := func(p runPos) error {
-		if cfg.save == nil {
-			return nil
-		}
-		p.History, p.StopReason = f.History, f.Stopped
-		return cfg.save(p)
+		first, firstStep = p.Epoch, p.Step
+		r.lossSum, r.correct = p.LossSum, p.Correct
+		r.f.History = slices.Clone(p.History)
+		stopped, r.f.Stopped = p.Stopped, p.StopReason
+		r.done = (first-1)*r.steps + firstStep
 	}
 	for epoch := first; epoch <= cfg.Epochs && !stopped; epoch++ {
 		t0 := time.Now()
@@ -327,86 +315,131 @@ func Run(ctx context.Context, net *Net, cfg Config, train, val *Examples) (*Fit,
 		if epoch == first {
 			s0 = firstStep
 		} else {
-			lossSum, correct = 0, 0
+			r.lossSum, r.correct = 0, 0
 		}
 		var lr float64
-		for s := s0; s < steps; s++ {
-			if err := ctx.Err(); err != nil {
-				err = fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
-				if serr := save(runPos{Epoch: epoch, Step: s, LossSum: lossSum, Correct: correct}); serr != nil {
-					err = errors.Join(err, serr)
-				}
-				return nil, err
-			}
-			idx := perm[s*cfg.Batch : min((s+1)*cfg.Batch, train.Len())]
-			tg, err := net.trainGraph(len(idx), train.Shape)
-			if err != nil {
-				return nil, err
-			}
-			if weights == nil {
-				for i := range net.Trainable {
-					weights = append(weights, tg.Weight(i).F)
-				}
-			}
-			tgt, ok := targets[len(idx)]
-			if !ok {
-				tgt = onnx.NewFloat([]int{len(idx), cfg.Classes}, nil)
-				targets[len(idx)] = tgt
-			}
-			fillTargets(tgt, idx, train.Labels, cfg.Classes, cfg.LabelSmoothing)
-			xbuf = train.batch(idx, xbuf)
-			loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{net.Input: xbuf}, tgt)
-			if err != nil {
-				return nil, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
-			}
-			lr = cfg.Schedule.LR(done)
-			if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
-				return nil, fmt.Errorf("epoch %d, step %d, learning rate %g: the loss is %v: %w", epoch, s+1, lr, loss, ErrDiverged)
-			}
-			cfg.Optimizer.Step(weights, grads, lr, cfg.LRScale)
-			lossSum += float64(loss) * float64(len(idx))
-			correct += countCorrect(logits, idx, train.Labels)
-			done++
-			seen := min((s+1)*cfg.Batch, train.Len())
-			for _, h := range cfg.Hooks {
-				h.OnStep(StepInfo{Epoch: epoch, Epochs: cfg.Epochs, Step: s + 1, StepsInEpoch: steps, Loss: lossSum / float64(seen),
-					Acc: float64(correct) / float64(seen), LR: lr, Elapsed: time.Since(start), TotalSteps: total, Done: done})
-			}
-		}
-		for i, w := range weights {
-			for _, v := range w {
-				if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-					return nil, fmt.Errorf("epoch %d, learning rate %g: weight %q is %v: %w", epoch, lr, net.Trainable[i], v, ErrDiverged)
-				}
-			}
-		}
-		m := EpochMetrics{Epoch: epoch, TrainLoss: lossSum / float64(train.Len()), TrainAcc: float64(correct) / float64(train.Len()), LR: lr}
-		if val != nil && val.Len() > 0 {
-			ev, err := Evaluate(net, val, cfg.Batch, cfg.Classes)
-			if err != nil {
-				return nil, err
-			}
-			m.ValLoss, m.ValAcc, m.HasVal = ev.Loss, ev.Accuracy, true
-		}
-		m.Seconds = time.Since(t0).Seconds()
-		f.History = append(f.History, m)
-		for _, h := range cfg.Hooks {
-			if err := h.OnEpoch(f, m); errors.Is(err, ErrStop) {
-				stopped = true
-			} else if err != nil {
+		for s := s0; s < r.steps; s++ {
+			if lr, err = r.step(epoch, s, perm); err != nil {
 				return nil, err
 			}
 		}
-		if err := save(runPos{Epoch: epoch + 1, Stopped: stopped}); err != nil {
+		if stopped, err = r.endEpoch(epoch, lr, t0); err != nil {
 			return nil, err
 		}
 	}
 	for _, h := range cfg.Hooks {
-		if err := h.OnEnd(f); err != nil {
+		if err := h.OnEnd(r.f); err != nil {
 			return nil, err
 		}
 	}
-	return f, nil
+	return r.f, nil
+}
+
+// runner is the state of one Run: the position, the running sums of the
+// current epoch, and the buffers reused from step to step.
+type runner struct {
+	ctx                context.Context
+	net                *Net
+	cfg                Config
+	train, val         *Examples
+	f                  *Fit
+	steps, total, done int
+	weights            [][]float32
+	targets            map[int]*onnx.Tensor
+	xbuf               *onnx.Tensor
+	start              time.Time
+	lossSum            float64
+	correct            int
+}
+
+// save writes a checkpoint at p, when the config asks for them.
+func (r *runner) save(p runPos) error {
+	if r.cfg.save == nil {
+		return nil
+	}
+	p.History, p.StopReason = r.f.History, r.f.Stopped
+	return r.cfg.save(p)
+}
+
+// step runs optimizer step s of epoch (batch s of perm) and returns its
+// learning rate. A cancelled context saves the position first.
+func (r *runner) step(epoch, s int, perm []int) (float64, error) {
+	cfg, train := r.cfg, r.train
+	if err := r.ctx.Err(); err != nil {
+		err = fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+		if serr := r.save(runPos{Epoch: epoch, Step: s, LossSum: r.lossSum, Correct: r.correct}); serr != nil {
+			err = errors.Join(err, serr)
+		}
+		return 0, err
+	}
+	idx := perm[s*cfg.Batch : min((s+1)*cfg.Batch, train.Len())]
+	tg, err := r.net.trainGraph(len(idx), train.Shape)
+	if err != nil {
+		return 0, err
+	}
+	if r.weights == nil {
+		for i := range r.net.Trainable {
+			r.weights = append(r.weights, tg.Weight(i).F)
+		}
+	}
+	tgt, ok := r.targets[len(idx)]
+	if !ok {
+		tgt = onnx.NewFloat([]int{len(idx), cfg.Classes}, nil)
+		r.targets[len(idx)] = tgt
+	}
+	fillTargets(tgt, idx, train.Labels, cfg.Classes, cfg.LabelSmoothing)
+	r.xbuf = train.batch(idx, r.xbuf)
+	loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{r.net.Input: r.xbuf}, tgt)
+	if err != nil {
+		return 0, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
+	}
+	lr := cfg.Schedule.LR(r.done)
+	if math.IsNaN(float64(loss)) || math.IsInf(float64(loss), 0) {
+		return 0, fmt.Errorf("epoch %d, step %d, learning rate %g: the loss is %v: %w", epoch, s+1, lr, loss, ErrDiverged)
+	}
+	cfg.Optimizer.Step(r.weights, grads, lr, cfg.LRScale)
+	r.lossSum += float64(loss) * float64(len(idx))
+	r.correct += countCorrect(logits, idx, train.Labels)
+	r.done++
+	seen := min((s+1)*cfg.Batch, train.Len())
+	for _, h := range cfg.Hooks {
+		h.OnStep(StepInfo{Epoch: epoch, Epochs: cfg.Epochs, Step: s + 1, StepsInEpoch: r.steps, Loss: r.lossSum / float64(seen),
+			Acc: float64(r.correct) / float64(seen), LR: lr, Elapsed: time.Since(r.start), TotalSteps: r.total, Done: r.done})
+	}
+	return lr, nil
+}
+
+// endEpoch checks the weights, evaluates, records the epoch's metrics,
+// runs the hooks and saves the position; it reports whether a hook
+// stopped training.
+func (r *runner) endEpoch(epoch int, lr float64, t0 time.Time) (bool, error) {
+	cfg, train, val := r.cfg, r.train, r.val
+	for i, w := range r.weights {
+		for _, v := range w {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return false, fmt.Errorf("epoch %d, learning rate %g: weight %q is %v: %w", epoch, lr, r.net.Trainable[i], v, ErrDiverged)
+			}
+		}
+	}
+	m := EpochMetrics{Epoch: epoch, TrainLoss: r.lossSum / float64(train.Len()), TrainAcc: float64(r.correct) / float64(train.Len()), LR: lr}
+	if val != nil && val.Len() > 0 {
+		ev, err := Evaluate(r.net, val, cfg.Batch, cfg.Classes)
+		if err != nil {
+			return false, err
+		}
+		m.ValLoss, m.ValAcc, m.HasVal = ev.Loss, ev.Accuracy, true
+	}
+	m.Seconds = time.Since(t0).Seconds()
+	r.f.History = append(r.f.History, m)
+	stopped := false
+	for _, h := range cfg.Hooks {
+		if err := h.OnEpoch(r.f, m); errors.Is(err, ErrStop) {
+			stopped = true
+		} else if err != nil {
+			return false, err
+		}
+	}
+	return stopped, r.save(runPos{Epoch: epoch + 1, Stopped: stopped})
 }
 
 // fillTargets writes one-hot rows, smoothed: (1-eps) on the label plus
