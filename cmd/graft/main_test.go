@@ -17,6 +17,9 @@ func graft(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code = run(append([]string{"graft"}, args...), &out, &errb)
+	if strings.Contains(errb.String(), "panic:") || strings.Contains(errb.String(), "goroutine ") {
+		t.Errorf("graft %s printed a Go panic: %s", strings.Join(args, " "), errb.String())
+	}
 	return out.String(), errb.String(), code
 }
 
