@@ -59,12 +59,10 @@ func importAllowed(pkg, rule, dep string, test bool) bool {
 	return test && slices.Contains(testOnly, dep)
 }
 
-// TestImportsGoOneWay parses every Go file of the repository and fails on
-// an import that goes against the flow, and on a package no rule covers.
-func TestImportsGoOneWay(t *testing.T) {
-	root := RepoRoot()
-	checked := 0
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+// walkGoFiles calls f for every .go file of the repository, leaving out
+// hidden folders, testdata and node_modules.
+func walkGoFiles(root string, f func(path string) error) error {
+	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -77,6 +75,16 @@ func TestImportsGoOneWay(t *testing.T) {
 		if !strings.HasSuffix(path, ".go") {
 			return nil
 		}
+		return f(path)
+	})
+}
+
+// TestImportsGoOneWay parses every Go file of the repository and fails on
+// an import that goes against the flow, and on a package no rule covers.
+func TestImportsGoOneWay(t *testing.T) {
+	root := RepoRoot()
+	checked := 0
+	err := walkGoFiles(root, func(path string) error {
 		rel, _ := filepath.Rel(root, filepath.Dir(path))
 		pkg := filepath.ToSlash(rel)
 		rule, ok := ruleFor(pkg)
@@ -157,17 +165,8 @@ var writeCalls = map[string]bool{
 func TestOneWriter(t *testing.T) {
 	root := RepoRoot()
 	found := 0
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() {
-			if name := d.Name(); path != root && (strings.HasPrefix(name, ".") || name == "testdata" || name == "node_modules") {
-				return filepath.SkipDir
-			}
-			return nil
-		}
-		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+	err := walkGoFiles(root, func(path string) error {
+		if strings.HasSuffix(path, "_test.go") {
 			return nil
 		}
 		rel, _ := filepath.Rel(root, path)
