@@ -188,6 +188,9 @@ func buildGatherElements(c *nodeCtx) error {
 	if len(it.Shape) != rank {
 		return c.errorf("indices have rank %d, data rank %d", len(it.Shape), rank)
 	}
+	if rank == 0 {
+		return c.errorf("data is a scalar: it needs at least one axis")
+	}
 	if axis, err = c.normAxis(axis, rank); err != nil {
 		return err
 	}

@@ -473,6 +473,9 @@ func buildArg(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
+	if len(x.shape) == 0 {
+		return c.errorf("%s of a scalar: the input needs at least one axis", c.n.OpType)
+	}
 	if axis, err = c.normAxis(axis, len(x.shape)); err != nil {
 		return err
 	}
@@ -532,6 +535,9 @@ func buildHardmax(c *nodeCtx) error {
 	axis, err := c.attrInt("axis", def)
 	if err != nil {
 		return err
+	}
+	if len(x.shape) == 0 {
+		return c.errorf("Hardmax of a scalar: the input needs at least one axis")
 	}
 	if axis, err = c.normAxis(axis, len(x.shape)); err != nil {
 		return err
