@@ -237,7 +237,14 @@ func TestAtomicFileSIGKILL(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("writer did not start: %v %q %s", err, ready, stderr.String())
 		}
-		time.Sleep(time.Duration(rng.Intn(20000)) * time.Microsecond)
+		// kill at a random moment, most of the time while a write is under
+		// way: wait for a temporary file, then a random fraction of a write
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(50 * time.Microsecond) {
+			if tmp, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(tmp) > 0 {
+				break
+			}
+		}
+		time.Sleep(time.Duration(rng.Intn(8000)) * time.Microsecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		if stderr.Len() > 0 {

@@ -46,6 +46,17 @@ func init() {
 	}
 }
 
+// waitForTemp polls dir until an atomic writer's temporary file is in it,
+// or until limit has passed.
+func waitForTemp(dir string, limit time.Duration) {
+	for end := time.Now().Add(limit); time.Now().Before(end); {
+		if tmp, _ := filepath.Glob(filepath.Join(dir, ".*.tmp-*")); len(tmp) > 0 {
+			return
+		}
+		time.Sleep(50 * time.Microsecond)
+	}
+}
+
 var killPrep = &dataset.Preprocess{Channels: 3, Height: 4, Width: 4}
 
 const (
@@ -83,7 +94,10 @@ func TestCacheFillSIGKILL(t *testing.T) {
 			cmd.Wait()
 			t.Fatalf("helper did not start: %q %v", line, err)
 		}
-		time.Sleep(time.Duration(rng.Intn(20000)) * time.Microsecond)
+		// kill at a random moment, most of the time while a write is under
+		// way: wait for a temporary file, then a random fraction of a write
+		waitForTemp(c.Dir(), time.Second)
+		time.Sleep(time.Duration(rng.Intn(300)) * time.Microsecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		if tmp, _ := filepath.Glob(filepath.Join(c.Dir(), ".*.tmp-*")); len(tmp) > 0 {
