@@ -16,10 +16,10 @@ import (
 
 // reporter is the command's train.Reporter: nil (nothing) with --quiet.
 func reporter(c *cli.Context) train.Reporter {
-	if c.Bool("quiet") {
-		return nil
+	if p := quietOr(c); p != nil {
+		return p
 	}
-	return newProgress(c.App.ErrWriter)
+	return nil // an untyped nil: a nil *progress would be a non-nil Reporter
 }
 
 // notef prints a note on stderr unless --quiet.
