@@ -150,16 +150,25 @@ func (e *executor) reusable(st *execStep) int {
 	return j
 }
 
-// maxLive counts, for each buffer length, the most step outputs of that
-// length alive at once: the pool never needs to keep more than that.
+// maxLive counts, for each buffer length, the most buffers of that length
+// alive at once: the pool never needs to keep more than that. A step that
+// writes in place (reuse >= 0) takes over its input's buffer, so it adds
+// none and its input's death frees none.
 func (e *executor) maxLive() map[int]int {
 	live, most := map[int]int{}, map[int]int{}
 	for _, st := range e.steps {
-		n := onnx.NumElems(st.op.out)
-		live[n]++
-		most[n] = max(most[n], live[n])
+		taken := -1
+		if st.reuse >= 0 {
+			taken = st.in[st.reuse]
+		} else {
+			n := onnx.NumElems(st.op.out)
+			live[n]++
+			most[n] = max(most[n], live[n])
+		}
 		for _, s := range st.dead {
-			live[onnx.NumElems(e.shapes[s])]--
+			if s != taken {
+				live[onnx.NumElems(e.shapes[s])]--
+			}
 		}
 	}
 	return most
@@ -305,6 +314,7 @@ func sharesData(a, b []float32) bool {
 type bufPool struct {
 	free  map[int][][]float32
 	limit map[int]int
+	made  int // buffers allocated so far (tests read it)
 }
 
 func (p *bufPool) get(n int) []float32 {
@@ -313,6 +323,7 @@ func (p *bufPool) get(n int) []float32 {
 		p.free[n] = l[:len(l)-1]
 		return b
 	}
+	p.made++
 	return make([]float32, n)
 }
 

@@ -206,3 +206,47 @@ func TestTrainingNotFused(t *testing.T) {
 		t.Error("a build without Freeze would fuse")
 	}
 }
+
+// TestPoolLimitCountsInPlace: a chain of elementwise steps that write in
+// place takes over one buffer, so the pool plans (limit) and allocates
+// (made) no more buffers of that size than the chain holds at once: the
+// input's copy and the value being rewritten. Counting each in-place
+// output as a new buffer would keep one spare per step.
+func TestPoolLimitCountsInPlace(t *testing.T) {
+	x := []int{1, 4, 8, 8}
+	spec := netSpec{opset: 13, x: x, outs: []string{"y"},
+		nodes: []*onnx.NodeProto{
+			node("Abs", []string{"x"}, []string{"a"}),
+			node("Neg", []string{"a"}, []string{"b"}),
+			node("Abs", []string{"b"}, []string{"c"}),
+			node("Neg", []string{"c"}, []string{"d"}),
+			node("Abs", []string{"d"}, []string{"y"}),
+		}}
+	src := spec.model(t)
+	m, err := Build(src, Options{Shapes: map[string][]int{"x": x}, Freeze: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := randNamed(rand.New(rand.NewSource(1)), "x", x...)
+	for run := 0; run < 3; run++ {
+		out, err := m.Run(map[string]*onnx.Tensor{"x": in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out["y"].F {
+			if want := -in.F[i]; v != max(want, -want) {
+				t.Fatalf("run %d: y[%d] = %v, want |x| = %v", run, i, v, max(want, -want))
+			}
+		}
+	}
+	if m.exec == nil {
+		t.Fatal("the frozen model does not run on the executor")
+	}
+	n := onnx.NumElems(x)
+	if got := m.exec.pool.limit[n]; got != 1 {
+		t.Errorf("pool limit for the chain's size = %d, want 1 (one buffer rewritten in place by every step)", got)
+	}
+	if m.exec.pool.made != 1 {
+		t.Errorf("pool allocated %d buffers over 3 runs, want 1", m.exec.pool.made)
+	}
+}
