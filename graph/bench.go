@@ -36,8 +36,11 @@ type BenchOptions struct {
 
 // BenchResult is what Bench measured.
 type BenchResult struct {
-	Model        string        `json:"model"`
-	Batch        int           `json:"batch"`
+	Model string `json:"model"`
+	Batch int    `json:"batch"`
+	// Rebatched says the model declares a fixed batch other than Batch,
+	// which the benchmark replaced.
+	Rebatched    bool          `json:"rebatched,omitempty"`
 	Inputs       []TensorInfo  `json:"inputs"`
 	Threads      int           `json:"threads"`
 	Kernels      string        `json:"kernels"`
@@ -70,18 +73,41 @@ type Bencher struct {
 }
 
 // NewBencher builds src for inference (frozen, as feature extraction, eval
-// and predict run it) with random inputs seeded by opt.Seed.
+// and predict run it) with random inputs seeded by opt.Seed. With
+// opt.Batch set, every input runs at that batch, also when the model
+// declares a fixed first dimension (zoo models often declare 1): graft's
+// feature extraction runs such models at its own batch the same way, and
+// BenchResult.Rebatched says it happened.
 func NewBencher(src *onnx.Model, opt BenchOptions) (*Bencher, error) {
 	batch := max(opt.Batch, 1)
-	shapes := opt.Shapes
-	if opt.Batch > 0 && len(shapes) > 0 {
-		shapes = map[string][]int{}
-		for k, v := range opt.Shapes {
-			s := slices.Clone(v)
-			if len(s) > 0 {
-				s[0] = batch
+	shapes := map[string][]int{}
+	rebatched := false
+	for _, in := range src.Inputs() {
+		s, given := opt.Shapes[in.Name]
+		if !given {
+			dims := in.GetType().GetTensorType().GetShape().GetDim()
+			if opt.Batch == 0 || len(dims) == 0 {
+				continue
 			}
-			shapes[k] = s
+			v := int(dims[0].GetDimValue())
+			if v <= 0 || v == batch {
+				continue // Options.Batch binds a symbolic batch
+			}
+			var err error
+			if s, err = InputShape(in, batch); err != nil {
+				return nil, fmt.Errorf("input %q: %w", in.Name, err)
+			}
+			rebatched = true
+		}
+		s = slices.Clone(s)
+		if opt.Batch > 0 && len(s) > 0 {
+			s[0] = batch
+		}
+		shapes[in.Name] = s
+	}
+	for name, s := range opt.Shapes {
+		if _, ok := shapes[name]; !ok {
+			shapes[name] = s // not an input: Build names the mistake
 		}
 	}
 	m, err := Build(src, Options{Batch: batch, Shapes: shapes, Freeze: true})
@@ -92,7 +118,7 @@ func NewBencher(src *onnx.Model, opt BenchOptions) (*Bencher, error) {
 		return nil, fmt.Errorf("%s: every output is known without running the model; nothing to benchmark", src.Path)
 	}
 	b := &Bencher{m: m, feeds: randomFeeds(m, opt.Seed), opt: opt,
-		res: &BenchResult{Model: src.Path, Batch: batch, Kernels: KernelVariant()}}
+		res: &BenchResult{Model: src.Path, Batch: batch, Rebatched: rebatched, Kernels: KernelVariant()}}
 	for _, p := range m.Inputs {
 		b.res.Inputs = append(b.res.Inputs, TensorInfo{Name: p.Name, Shape: shapeStrings(p.Shape), Type: p.DType.String()})
 	}

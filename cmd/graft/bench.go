@@ -19,6 +19,7 @@ import (
 
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/surgery"
 	"github.com/urfave/cli/v2"
 )
 
@@ -185,6 +186,23 @@ func compareORT(ctx context.Context, c *cli.Context, src *onnx.Model, b *graph.B
 	if err != nil {
 		return nil, err
 	}
+	if res.Rebatched {
+		// ONNX Runtime checks inputs against the declared fixed batch: it
+		// gets a copy whose batch is dynamic, as graft ran it
+		dir, err := os.MkdirTemp("", "graft-bench-")
+		if err != nil {
+			return nil, fmt.Errorf("--compare-ort: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		mp := surgery.CloneProto(src.Proto)
+		if err := surgery.SetBatch(mp, "dynamic"); err != nil {
+			return nil, fmt.Errorf("--compare-ort: making the batch dynamic for ONNX Runtime: %w", err)
+		}
+		model = filepath.Join(dir, "model.onnx")
+		if err := onnx.WriteFile(model, mp, false); err != nil {
+			return nil, fmt.Errorf("--compare-ort: %w", err)
+		}
+	}
 	cmd := exec.CommandContext(ctx, node, "-e", ortBenchJS)
 	cmd.Env = append(os.Environ(), "NODE_PATH="+mods)
 	cmd.Stderr = c.App.ErrWriter
@@ -276,6 +294,9 @@ func printBench(w io.Writer, r *benchReport) {
 	fmt.Fprintf(tw, "model\t%s\n", r.Model)
 	for _, in := range r.Inputs {
 		fmt.Fprintf(tw, "input\t%s [%s]\n", in.Name, strings.Join(in.Shape, " "))
+	}
+	if r.Rebatched {
+		fmt.Fprintf(tw, "batch\t%d (the model declares another fixed batch; run at %d, as feature extraction runs it)\n", r.Batch, r.Batch)
 	}
 	fmt.Fprintf(tw, "threads\t%d (%s)\n", r.Threads, r.Kernels)
 	fmt.Fprintf(tw, "runs\t%d after %d warm-up runs\n", r.Runs, r.WarmupRuns)

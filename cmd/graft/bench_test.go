@@ -25,7 +25,11 @@ func TestBench(t *testing.T) {
 		ImagesPerSec float64 `json:"images_per_sec"`
 		PeakRSS      int64   `json:"peak_rss_bytes"`
 		Batch        int     `json:"batch"`
-		Ops          []struct {
+		Rebatched    bool    `json:"rebatched"`
+		Inputs       []struct {
+			Shape []string `json:"shape"`
+		} `json:"inputs"`
+		Ops []struct {
 			Op    string `json:"op"`
 			Nodes int    `json:"nodes"`
 		} `json:"ops"`
@@ -41,6 +45,11 @@ func TestBench(t *testing.T) {
 	}
 	if r.Batch != 2 || r.ImagesPerSec <= 0 || r.PeakRSS <= 0 || len(r.Ops) == 0 || r.ORT == nil || r.ORT.Runs < 15 || r.ORT.ImagesPerSec <= 0 || r.ORT.PeakRSS <= 0 || r.Ratio <= 0 {
 		t.Fatalf("bench JSON: %+v", r)
+	}
+	// the fixture declares batch 1: both runtimes must run batch 2, or
+	// images/s would count images that were never computed
+	if !r.Rebatched || len(r.Inputs) != 1 || len(r.Inputs[0].Shape) == 0 || r.Inputs[0].Shape[0] != "2" {
+		t.Fatalf("bench of a batch-1 model at --batch 2: rebatched %v, inputs %+v", r.Rebatched, r.Inputs)
 	}
 	for _, bad := range [][]string{
 		{"bench", c.ModelPath, "--batch", "0"},
