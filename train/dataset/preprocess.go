@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 
 	"golang.org/x/image/bmp"
-	"golang.org/x/image/draw"
 	"golang.org/x/image/webp"
 
 	"github.com/graftml/graft/onnx"
@@ -498,7 +497,7 @@ func resample(src image.Image, sr, dr image.Rectangle, w, h int) *image.RGBA {
 		copyPixels(dst, src, sr.Min.Sub(dr.Min))
 		return dst
 	}
-	draw.BiLinear.Scale(dst, dr, src, sr, draw.Src, nil)
+	resampleInto(dst, dr, src, sr)
 	return dst
 }
 
@@ -571,7 +570,12 @@ func setRGBA[C color.Color](d []uint8, c C) {
 // write scales, normalizes and lays out the pixels of img (c.w x c.h at
 // the origin) into dst, mirrored left to right when flip is set.
 func (c *prep) write(img *image.RGBA, flip bool, dst []float32) {
-	plane := c.h * c.w
+	if c.c == 3 {
+		c.writeColor(img, flip, dst)
+		return
+	}
+	// one channel: gray pixels as they are, color ones by their luma; the
+	// layouts agree, as there is one value per pixel
 	for y := 0; y < c.h; y++ {
 		row := img.Pix[y*img.Stride:]
 		for x := 0; x < c.w; x++ {
@@ -580,25 +584,45 @@ func (c *prep) write(img *image.RGBA, flip bool, dst []float32) {
 				sx = c.w - 1 - x
 			}
 			px := row[4*sx : 4*sx+3 : 4*sx+3]
-			var v [3]float32
-			if c.c == 1 {
-				if px[0] == px[1] && px[1] == px[2] {
-					v[0] = float32(px[0])
-				} else {
-					v[0] = float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
-				}
-			} else if c.bgr {
-				v = [3]float32{float32(px[2]), float32(px[1]), float32(px[0])}
-			} else {
-				v = [3]float32{float32(px[0]), float32(px[1]), float32(px[2])}
+			v := float32(px[0])
+			if px[0] != px[1] || px[1] != px[2] {
+				v = float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
 			}
+			// The conversions round each step to float32, so that no
+			// fused multiply-add changes the result between machines.
+			dst[y*c.w+x] = (float32(v*c.scale) - c.mean[0]) / c.std[0]
+		}
+	}
+}
+
+// writeColor is write for 3 channels: each channel's 256 possible values
+// are normalized once, by the same float32 steps, and looked up.
+func (c *prep) writeColor(img *image.RGBA, flip bool, dst []float32) {
+	var lut [3][256]float32
+	for ch := range 3 {
+		for v := range 256 {
+			// the same float32 steps as write's gray path
+			lut[ch][v] = (float32(float32(v)*c.scale) - c.mean[ch]) / c.std[ch]
+		}
+	}
+	src := [3]int{0, 1, 2} // the RGBA byte each channel reads
+	if c.bgr {
+		src = [3]int{2, 1, 0}
+	}
+	plane := c.h * c.w
+	for y := 0; y < c.h; y++ {
+		row := img.Pix[y*img.Stride : y*img.Stride+4*c.w]
+		for x := 0; x < c.w; x++ {
+			sx := x
+			if flip {
+				sx = c.w - 1 - x
+			}
+			px := row[4*sx : 4*sx+4]
 			i := y*c.w + x
-			for ch := 0; ch < c.c; ch++ {
-				// The conversions round each step to float32, so that no
-				// fused multiply-add changes the result between machines.
-				f := (float32(v[ch]*c.scale) - c.mean[ch]) / c.std[ch]
+			for ch := range 3 {
+				f := lut[ch][px[src[ch]]]
 				if c.nhwc {
-					dst[i*c.c+ch] = f
+					dst[i*3+ch] = f
 				} else {
 					dst[ch*plane+i] = f
 				}
