@@ -12,6 +12,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/graftml/graft/graph/internal/cores"
+
 	"github.com/graftml/graft/onnx"
 )
 
@@ -145,7 +147,7 @@ func Bench(ctx context.Context, src *onnx.Model, opt BenchOptions) (*BenchResult
 // runtime.GOMAXPROCS allows, and checks ctx between runs.
 func (b *Bencher) Measure(ctx context.Context) (*BenchResult, error) {
 	res := b.res
-	res.Threads = runtime.GOMAXPROCS(0)
+	res.Threads = cores.N()
 	run := func() error {
 		if err := ctx.Err(); err != nil {
 			return err

@@ -2,9 +2,10 @@ package graph
 
 import (
 	"fmt"
-	"runtime"
 	"slices"
 	"sync"
+
+	"github.com/graftml/graft/graph/internal/cores"
 
 	"github.com/graftml/graft/graph/internal/gemm"
 	"github.com/graftml/graft/onnx"
@@ -349,7 +350,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
-	workers := runtime.GOMAXPROCS(0)
+	workers := cores.N()
 	outer, inner := 0, 1 // parallel over units, or within each
 	if units < workers {
 		outer, inner = 1, workers
@@ -432,7 +433,7 @@ func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
-	workers := runtime.GOMAXPROCS(0)
+	workers := cores.N()
 	outer, inner := 0, 1
 	if units < workers {
 		outer, inner = 1, workers
@@ -476,7 +477,7 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
-	workers := min(runtime.GOMAXPROCS(0), units)
+	workers := min(cores.N(), units)
 	// unit u adds dY_u · col_uᵀ to dW of its group; each worker sums its
 	// units into a dW of its own, and those are added at the end.
 	unit := func(u, inner int, acc []float32) {

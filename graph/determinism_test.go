@@ -35,7 +35,8 @@ func TestPerImageDeterminism(t *testing.T) {
 
 // checkDeterminism runs n images one at a time on 1 goroutine, then all
 // n at once in reverse order on GOMAXPROCS goroutines, then in batches of
-// 2, and compares each image's outputs bit for bit.
+// 2, then all at once again with SetThreads(1) (--threads 1), and compares
+// each image's outputs bit for bit.
 func checkDeterminism(t *testing.T, path string, n int) {
 	src, err := onnx.ReadFile(path, onnx.Limits{})
 	if err != nil {
@@ -71,7 +72,10 @@ func checkDeterminism(t *testing.T, path string, n int) {
 	for i := range order {
 		order[i] = n - 1 - i
 	}
-	for _, batch := range []int{n, 2} {
+	defer SetThreads(0)
+	for _, run := range []struct{ batch, threads int }{{n, 0}, {2, 0}, {n, 1}} {
+		batch := run.batch
+		SetThreads(run.threads)
 		mb, err := Build(src, Options{Batch: batch, Freeze: true})
 		if err != nil {
 			t.Fatal(err)
@@ -93,7 +97,7 @@ func checkDeterminism(t *testing.T, path string, n int) {
 					want := single[i][name].F
 					got := o.F[j*per : (j+1)*per]
 					if k := firstBitDiff(got, want); k >= 0 {
-						t.Fatalf("batch %d, image %d at position %d, output %s[%d]: %v, alone %v", batch, i, j, name, k, got[k], want[k])
+						t.Fatalf("batch %d, threads %d, image %d at position %d, output %s[%d]: %v, alone %v", batch, Threads(), i, j, name, k, got[k], want[k])
 					}
 				}
 			}

@@ -2,10 +2,11 @@ package graph
 
 import (
 	"fmt"
-	"runtime"
 	"runtime/debug"
 	"sync"
 	"sync/atomic"
+
+	"github.com/graftml/graft/graph/internal/cores"
 
 	"github.com/graftml/graft/graph/internal/gemm"
 	"gonum.org/v1/gonum/blas/gonum"
@@ -17,7 +18,7 @@ import (
 // where package graph/internal/gemm has an assembly kernel (gemm.Path()
 // is not "generic": amd64 with AVX2 and FMA), products with more than one
 // column go there; the rest take the pure-Go kernels below. Large
-// products run on runtime.GOMAXPROCS(0) goroutines.
+// products run on cores.N() goroutines.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	sgemmWorkers(0, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
@@ -37,7 +38,7 @@ const (
 // one column (it packs A on every call), so those stay here.
 var useGemm = gemm.Path() != "generic"
 
-// sgemmWorkers is sgemm on at most workers goroutines (0: GOMAXPROCS; 1
+// sgemmWorkers is sgemm on at most workers goroutines (0: cores.N(); 1
 // for callers that already run several products in parallel).
 func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 0 || n == 0 {
@@ -63,7 +64,7 @@ func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, 
 		return
 	}
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = cores.N()
 	}
 	if m*n*k < gemmParallelWork {
 		workers = 1
@@ -218,11 +219,11 @@ func dotF32(x, y []float32) float32 {
 }
 
 // forEachPar calls f(0), ..., f(n-1) on up to workers goroutines (the
-// caller's included); 0 workers means runtime.GOMAXPROCS(0). Calls may run
+// caller's included); 0 workers means cores.N(). Calls may run
 // in any order and concurrently.
 func forEachPar(workers, n int, f func(i int)) {
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = cores.N()
 	}
 	workers = min(workers, n)
 	if workers <= 1 {

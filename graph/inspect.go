@@ -1,7 +1,6 @@
 package graph
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/graftml/graft/onnx"
@@ -28,6 +27,9 @@ type Report struct {
 	Metadata map[string]string `json:"metadata,omitempty"`
 	// BuildError says why shapes could not be computed, when they could not.
 	BuildError string `json:"build_error,omitempty"`
+	// ShapesAt gives the input shapes the node shapes were computed for
+	// (symbolic dimensions bound), when they were.
+	ShapesAt map[string][]int `json:"shapes_at,omitempty"`
 }
 
 // TensorInfo is a named tensor with its declared shape ("N" for a
@@ -43,7 +45,7 @@ type NodeInfo struct {
 	Name   string `json:"name"`
 	Op     string `json:"op"`
 	Output string `json:"output"`
-	Shape  []int  `json:"shape,omitempty"` // at batch 1; empty when unknown
+	Shape  []int  `json:"shape,omitempty"` // at Report.ShapesAt; empty when unknown
 	Params int64  `json:"params"`
 }
 
@@ -53,23 +55,16 @@ func describe(vi *onnx.ValueInfoProto) TensorInfo {
 	ti := TensorInfo{Name: vi.Name}
 	tt := vi.GetType().GetTensorType()
 	ti.Type = elemTypeNames[tt.GetElemType()]
-	for _, d := range tt.GetShape().GetDim() {
-		switch {
-		case d.GetDimValue() > 0:
-			ti.Shape = append(ti.Shape, fmt.Sprint(d.GetDimValue()))
-		case d.GetDimParam() != "":
-			ti.Shape = append(ti.Shape, d.GetDimParam())
-		default:
-			ti.Shape = append(ti.Shape, "?")
-		}
-	}
+	ti.Shape = onnx.DimNames(tt.GetShape())
 	return ti
 }
 
-// Inspect summarizes a model. It builds the graph at batch size 1 to learn
-// every node's output shape; when that fails (for instance on an
-// unsupported op) the report says why and leaves shapes out.
-func Inspect(src *onnx.Model) *Report {
+// Inspect summarizes a model. It builds the graph (at opt.Batch, 1 when
+// zero, with opt.Shapes binding symbolic input dimensions) to learn every
+// node's output shape; when that fails (an unsupported op, an image size
+// nothing binds) the report says why and leaves shapes out. Inputs and
+// outputs are shown as declared, symbols included.
+func Inspect(src *onnx.Model, opt Options) *Report {
 	mp := src.Proto
 	g := mp.Graph
 	r := &Report{File: src.Path, Producer: mp.ProducerName, IRVersion: mp.IrVersion, Opsets: map[string]int{}, Ops: map[string]int{}}
@@ -127,9 +122,14 @@ func Inspect(src *onnx.Model) *Report {
 			r.Unsupported = ue.Nodes
 		}
 	}
-	built, err := Build(src, Options{Freeze: true})
+	built, err := Build(src, Options{Freeze: true, Batch: opt.Batch, Shapes: opt.Shapes})
 	if err != nil {
 		r.BuildError = err.Error()
+	} else {
+		r.ShapesAt = map[string][]int{}
+		for _, in := range built.Inputs {
+			r.ShapesAt[in.Name] = in.Shape
+		}
 	}
 	for _, n := range g.Node {
 		r.Ops[n.OpType]++

@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"slices"
 	"sort"
@@ -142,6 +143,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		return nil, &onnx.UnsupportedError{File: file, Msg: fmt.Sprintf("opset %d; graft reads opsets %d to %d (convert the model with onnx.version_converter)", opset, MinOpset, MaxOpset)}
 	}
 	if err := CheckOps(src); err != nil {
+		return nil, err
+	}
+	if err := CheckShapes(src, opt.Shapes); err != nil {
 		return nil, err
 	}
 	orig := src
@@ -318,9 +322,9 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: "not a tensor"}
 	}
 	dtype := onnx.Float32
-	switch tt.ElemType {
-	case 1, 10, 11, 16: // float, float16, double, bfloat16
-	case 2, 3, 4, 5, 6, 7, 9, 12, 13:
+	switch {
+	case isFloatElem(tt.ElemType):
+	case slices.Contains([]int32{2, 3, 4, 5, 6, 7, 9, 12, 13}, tt.ElemType): // integers and bool
 		dtype = onnx.Int64
 	default:
 		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: fmt.Sprintf("element type %d", tt.ElemType)}
@@ -334,7 +338,7 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	if dtype != onnx.Float32 {
 		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: "integer inputs must be given a value when the graph is built"}
 	}
-	shape, ok := opt.Shapes[in.Name]
+	shape, ok := opt.Shapes[in.Name] // checked by CheckShapes
 	if !ok {
 		var err error
 		shape, err = ImageShape(in, batch, b.pre)
@@ -406,6 +410,62 @@ func ImageShape(in *onnx.ValueInfoProto, batch int, pre *onnx.Preprocessing) ([]
 		shape[i] = v
 	}
 	return shape, nil
+}
+
+// isFloatElem tells whether an ONNX element type is one graft computes in
+// float32: float, float16, double, bfloat16.
+func isFloatElem(t int32) bool {
+	return t == 1 || t == 10 || t == 11 || t == 16
+}
+
+// CheckShapes checks shapes given for a model's inputs by name
+// (Options.Shapes, --input-shape): each names a graph input and agrees
+// with its declaration (see checkGivenShape).
+func CheckShapes(src *onnx.Model, shapes map[string][]int) error {
+	if len(shapes) == 0 {
+		return nil
+	}
+	ins := map[string]*onnx.ValueInfoProto{}
+	var names []string
+	for _, in := range src.Inputs() {
+		ins[in.Name] = in
+		names = append(names, in.Name)
+	}
+	for _, name := range slices.Sorted(maps.Keys(shapes)) {
+		in, ok := ins[name]
+		if !ok {
+			return fmt.Errorf("%s: a shape is given for input %q, but the model's inputs are %q", src.Path, name, names)
+		}
+		if err := checkGivenShape(in, shapes[name]); err != nil {
+			return fmt.Errorf("%s: input %q: %w", src.Path, name, err)
+		}
+	}
+	return nil
+}
+
+// checkGivenShape checks a shape given for an input (Options.Shapes)
+// against its declaration: the same rank (when declared), no negative
+// dimension, and the declared fixed dimensions after the first (the
+// batch, which graft may rebind).
+func checkGivenShape(in *onnx.ValueInfoProto, shape []int) error {
+	for i, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("the shape given for it, %v, has dimension %d = %d; dimensions cannot be negative", shape, i, d)
+		}
+	}
+	sp := in.GetType().GetTensorType().GetShape()
+	if sp == nil {
+		return nil
+	}
+	if len(sp.Dim) != len(shape) {
+		return fmt.Errorf("the shape given for it, %v, has %d dimensions; the model declares %d (%s)", shape, len(shape), len(sp.Dim), onnx.ShapeString(sp))
+	}
+	for i, d := range sp.Dim {
+		if v := int(d.GetDimValue()); i > 0 && v > 0 && v != shape[i] {
+			return fmt.Errorf("the shape given for it, %v, makes dimension %d %d; the model fixes it at %d (%s)", shape, i, shape[i], v, onnx.ShapeString(sp))
+		}
+	}
+	return nil
 }
 
 // Run computes the outputs for the given inputs (by name). Inputs must

@@ -3,7 +3,6 @@ package graph
 import (
 	"bytes"
 	"context"
-	"math/rand"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -19,75 +18,8 @@ import (
 // Caffe2) write: weights as Constant nodes, a MatMul+Add classifier, and an
 // image input whose height and width are symbolic.
 
-func randConst(r *rand.Rand, shape ...int) *onnx.Tensor {
-	t := onnx.NewFloat(shape, nil)
-	for i := range t.F {
-		t.F[i] = float32(r.NormFloat64() * 0.5)
-	}
-	return t
-}
-
-func constNode(name string, t *onnx.Tensor) *onnx.NodeProto {
-	tp := t.ToProto()
-	tp.Name = ""
-	return &onnx.NodeProto{Name: name, OpType: "Constant", Output: []string{name},
-		Attribute: []*onnx.AttributeProto{{Name: "value", Type: onnx.AttrTensor, T: tp}}}
-}
-
-func floatAttr(name string, v float32) *onnx.AttributeProto {
-	return &onnx.AttributeProto{Name: name, Type: onnx.AttrFloat, F: v}
-}
-
-// symbolicInput declares x: [N, C, H, W] with H and W symbolic.
-func symbolicInput(name string, c int) *onnx.ValueInfoProto {
-	vi := onnx.ValueInfo(name, []int{1, c, 1, 1}, 1, "N")
-	dims := vi.Type.GetTensorType().Shape.Dim
-	dims[2].Value = &onnx.DimParam{DimParam: "H"}
-	dims[3].Value = &onnx.DimParam{DimParam: "W"}
-	return vi
-}
-
-// constClassifier is Conv(W, B via Identity) -> Clip(constant bounds) ->
-// GlobalAveragePool -> Reshape(constant shape) -> MatMul(constant W) ->
-// Add(constant b) -> Softmax, every weight a Constant node, at opset 13.
-func constClassifier(t *testing.T) (*onnx.ModelProto, string) {
-	r := rand.New(rand.NewSource(7))
-	nodes := []*onnx.NodeProto{
-		constNode("conv_w", randConst(r, 4, 3, 3, 3)),
-		constNode("conv_b_raw", randConst(r, 4)),
-		{Name: "conv_b_id", OpType: "Identity", Input: []string{"conv_b_raw"}, Output: []string{"conv_b"}},
-		{Name: "conv", OpType: "Conv", Input: []string{"x", "conv_w", "conv_b"}, Output: []string{"c1"},
-			Attribute: []*onnx.AttributeProto{onnx.IntsAttr("pads", 1, 1, 1, 1)}},
-		constNode("clip_lo", onnx.NewFloat([]int{}, []float32{0})),
-		constNode("clip_hi", onnx.NewFloat([]int{}, []float32{6})),
-		{Name: "clip", OpType: "Clip", Input: []string{"c1", "clip_lo", "clip_hi"}, Output: []string{"a1"}},
-		{Name: "gap", OpType: "GlobalAveragePool", Input: []string{"a1"}, Output: []string{"p1"}},
-		constNode("shape", onnx.NewInt([]int{2}, []int64{-1, 4})),
-		{Name: "flat", OpType: "Reshape", Input: []string{"p1", "shape"}, Output: []string{"feat"}},
-		constNode("fc_w", randConst(r, 4, 5)),
-		{Name: "fc", OpType: "MatMul", Input: []string{"feat", "fc_w"}, Output: []string{"mm"}},
-		constNode("fc_b", randConst(r, 5)),
-		{Name: "fc_add", OpType: "Add", Input: []string{"mm", "fc_b"}, Output: []string{"logits"}},
-		{Name: "prob", OpType: "Softmax", Input: []string{"logits"}, Output: []string{"y"},
-			Attribute: []*onnx.AttributeProto{onnx.IntAttr("axis", 1)}},
-	}
-	mp := &onnx.ModelProto{
-		IrVersion:    8,
-		ProducerName: "paddle2onnx-like",
-		OpsetImport:  []*onnx.OperatorSetIdProto{{Domain: "", Version: 13}},
-		Graph: &onnx.GraphProto{
-			Name:   "const_classifier",
-			Node:   nodes,
-			Input:  []*onnx.ValueInfoProto{symbolicInput("x", 3)},
-			Output: []*onnx.ValueInfoProto{onnx.ValueInfo("y", []int{1, 5}, 1, "N")},
-		},
-	}
-	path := filepath.Join(t.TempDir(), "const_classifier.onnx")
-	if err := onnx.WriteFile(path, mp, false); err != nil {
-		t.Fatal(err)
-	}
-	return mp, path
-}
+// constClassifier is onnxtest.ConstClassifier.
+func constClassifier(t *testing.T) (*onnx.ModelProto, string) { return onnxtest.ConstClassifier(t) }
 
 func TestConstantWeights(t *testing.T) {
 	mp, path := constClassifier(t)
@@ -114,7 +46,7 @@ func TestConstantWeights(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r := Inspect(src); r.Params != params {
+	if r := Inspect(src, Options{}); r.Params != params {
 		t.Errorf("inspect counts %d parameters, want %d", r.Params, params)
 	}
 	cut, err := surgery.FindCut(src)
@@ -303,7 +235,7 @@ func TestParamCountsUnchanged(t *testing.T) {
 		if n := surgery.CountParams(src.Proto); n != floats {
 			t.Errorf("%s: CountParams %d, the float initializers hold %d", p, n, floats)
 		}
-		if r := Inspect(src); r.Params != all {
+		if r := Inspect(src, Options{}); r.Params != all {
 			t.Errorf("%s: inspect counts %d parameters, the initializers hold %d", p, r.Params, all)
 		}
 	}

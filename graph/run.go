@@ -3,6 +3,7 @@ package graph
 import (
 	"context"
 	"fmt"
+	"math/rand"
 	"os"
 	"path/filepath"
 	"slices"
@@ -21,6 +22,12 @@ type RunConfig struct {
 	// OutDir, when set, receives one OUTPUT.pb per output.
 	OutDir string
 	Limits onnx.Limits
+	// Shapes gives float inputs' shapes by name (--input-shape). A given
+	// input file must have that shape; a float input with a shape and no
+	// file gets standard normal values drawn from Seed (a smoke test of a
+	// model, e.g. one whose image size is free).
+	Shapes map[string][]int
+	Seed   int64
 }
 
 // RunResult holds the outputs, in graph order, and the files written.
@@ -38,6 +45,9 @@ func RunFiles(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 		return nil, err
 	}
 	if err := CheckOps(src); err != nil {
+		return nil, err
+	}
+	if err := CheckShapes(src, cfg.Shapes); err != nil {
 		return nil, err
 	}
 	ins := src.Inputs()
@@ -69,7 +79,20 @@ func RunFiles(ctx context.Context, cfg RunConfig) (*RunResult, error) {
 		if err := checkInput(ins[idx], t); err != nil {
 			return nil, fmt.Errorf("%s: input %q: %w", file, name, err)
 		}
+		if s, ok := cfg.Shapes[name]; ok && !slices.Equal(s, t.Shape) {
+			return nil, onnx.OptionErrorf("RunConfig.Shapes", "%s: input %q has shape %v, not the %v given for it", file, name, t.Shape, s)
+		}
 		bound[name] = t
+	}
+	rng := rand.New(rand.NewSource(cfg.Seed))
+	for _, in := range ins { // in graph order, so the values depend on the seed only
+		if s, ok := cfg.Shapes[in.Name]; ok && bound[in.Name] == nil && isFloatElem(in.GetType().GetTensorType().GetElemType()) {
+			t := onnx.NewFloat(s, nil)
+			for i := range t.F {
+				t.F[i] = float32(rng.NormFloat64())
+			}
+			bound[in.Name] = t
+		}
 	}
 	opt := Options{Shapes: map[string][]int{}, Values: map[string]*onnx.Tensor{}}
 	feed := map[string]*onnx.Tensor{}

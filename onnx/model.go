@@ -303,3 +303,25 @@ type (
 	TypeTensor           = pb.TypeProto_TensorType
 	TypeProtoTensor      = pb.TypeProto_Tensor
 )
+
+// DimNames spells a declared shape's dimensions: the size of a fixed one,
+// the symbol of a symbolic one (N, H, W), "?" for one left unknown.
+func DimNames(sp *TensorShapeProto) []string {
+	var names []string
+	for _, d := range sp.GetDim() {
+		switch {
+		case d.GetDimValue() > 0:
+			names = append(names, strconv.FormatInt(d.GetDimValue(), 10))
+		case d.GetDimParam() != "":
+			names = append(names, d.GetDimParam())
+		default:
+			names = append(names, "?")
+		}
+	}
+	return names
+}
+
+// ShapeString is a declared shape as [N,3,H,W] (see DimNames).
+func ShapeString(sp *TensorShapeProto) string {
+	return "[" + strings.Join(DimNames(sp), ",") + "]"
+}

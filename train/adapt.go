@@ -46,8 +46,13 @@ type AdaptConfig struct {
 	// ImageNet's (see dataset.PreprocessFor).
 	Resize    int
 	Mean, Std []float32
-	ValSplit  float64 // fraction of each class held out when Data has no val folder
-	Strict    bool    // an image that does not decode fails Adapt instead of being skipped
+	// Shapes binds symbolic input dimensions by input name (--input-shape):
+	// a model whose image input leaves height and width free
+	// (x: [N, 3, H, W]) runs at the size given here; see
+	// dataset.Overrides.Shapes. The batch given is not used.
+	Shapes   map[string][]int
+	ValSplit float64 // fraction of each class held out when Data has no val folder
+	Strict   bool    // an image that does not decode fails Adapt instead of being skipped
 
 	Optimizer      OptimizerKind // default DefaultOptimizer
 	LR             float64       // default DefaultLR

@@ -93,7 +93,7 @@ func (a *adaptation) verifyExport(path string) (float64, error) {
 		samples = a.ds.Train
 	}
 	samples = samples[:min(8, len(samples))]
-	data, kept, _, err := dataset.LoadTensors(samples, a.prep, 0, false)
+	data, kept, _, err := dataset.LoadTensors(samples, a.prep, graph.Threads(), false)
 	if err != nil {
 		return 0, err
 	}

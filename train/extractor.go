@@ -198,7 +198,7 @@ func (e *Extractor) extractMisses(parent context.Context, samples []dataset.Samp
 				ms[j] = samples[i]
 			}
 			c := decodedChunk{idx: idx}
-			c.data, c.kept, c.skipped, c.err = dataset.LoadTensors(ms, p, 0, opt.Strict)
+			c.data, c.kept, c.skipped, c.err = dataset.LoadTensors(ms, p, graph.Threads(), opt.Strict)
 			select {
 			case chunks <- c:
 			case <-ctx.Done():

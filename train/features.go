@@ -108,7 +108,12 @@ type FeaturesConfig struct {
 	Cut       string // "" or "auto": the input of the final classifier
 	Resize    int
 	Mean, Std []float32
-	Strict    bool // an image that does not decode fails the call
+	// Shapes binds symbolic input dimensions by input name (--input-shape):
+	// a model whose image input leaves height and width free
+	// (x: [N, 3, H, W]) runs at the size given here; see
+	// dataset.Overrides.Shapes. The batch given is not used.
+	Shapes map[string][]int
+	Strict bool // an image that does not decode fails the call
 	// Shard restricts the call to one shard of the images; the zero
 	// Shard is all of them.
 	Shard Shard
@@ -179,10 +184,10 @@ func ExtractFeatures(ctx context.Context, cfg FeaturesConfig) (*FeaturesResult, 
 	}
 	t0 := time.Now()
 	rep := orNop(cfg.Reporter)
-	a := &adaptation{ctx: ctx, rep: rep, res: &AdaptResult{}, cfg: AdaptConfig{Model: cfg.Model, Data: cfg.Data, Cut: cfg.Cut, Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std,
+	a := &adaptation{ctx: ctx, rep: rep, res: &AdaptResult{}, cfg: AdaptConfig{Model: cfg.Model, Data: cfg.Data, Cut: cfg.Cut, Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std, Shapes: cfg.Shapes,
 		Strict: cfg.Strict, CacheDir: cfg.CacheDir, Limits: cfg.Limits, MaxPixels: cfg.MaxPixels}}
 	a.cfg.defaults()
-	ov := dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std}
+	ov := dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std, Shapes: cfg.Shapes}
 	var err error
 	a.src, a.input, a.prep, err = openImageModel(cfg.Model, cfg.Limits, ov, cfg.MaxPixels)
 	if err != nil {

@@ -4,11 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"image"
-	"image/color"
-	"image/png"
 	"math/rand"
-	"os"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -78,29 +74,7 @@ func bnModel(t *testing.T, path string) {
 	}
 }
 
-// colorImages writes DIR/train/<class>/*.png and DIR/test/<class>/*.png:
-// 8x8 noisy images whose mean color depends on the class.
-func colorImages(t *testing.T, dir string, perClass int) {
-	t.Helper()
-	r := rand.New(rand.NewSource(5))
-	base := [][3]float64{{200, 60, 60}, {60, 200, 60}, {60, 60, 200}}
-	for _, split := range []string{"train", "test"} {
-		for c, b := range base {
-			d := filepath.Join(dir, split, fmt.Sprintf("class%d", c))
-			os.MkdirAll(d, 0o755)
-			for i := 0; i < perClass; i++ {
-				img := image.NewRGBA(image.Rect(0, 0, 8, 8))
-				for p := 0; p < 64; p++ {
-					ch := func(k int) uint8 { return uint8(max(0, min(255, b[k]+60*r.NormFloat64()))) }
-					img.Set(p%8, p/8, color.RGBA{ch(0), ch(1), ch(2), 255})
-				}
-				var buf bytes.Buffer
-				png.Encode(&buf, img)
-				os.WriteFile(filepath.Join(d, fmt.Sprintf("%02d.png", i)), buf.Bytes(), 0o644)
-			}
-		}
-	}
-}
+func colorImages(t *testing.T, dir string, perClass int) { onnxtest.ColorImages(t, dir, perClass, 8) }
 
 func initializers(t *testing.T, path string) map[string]*onnx.TensorProto {
 	t.Helper()

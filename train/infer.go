@@ -27,6 +27,11 @@ type InferConfig struct {
 	Resize int
 	Mean   []float32
 	Std    []float32
+	// Shapes binds symbolic input dimensions by input name (--input-shape):
+	// a model whose image input leaves height and width free
+	// (x: [N, 3, H, W]) runs at the size given here; see
+	// dataset.Overrides.Shapes. The batch given is not used.
+	Shapes map[string][]int
 	Batch  int  // images per forward pass; default DefaultInferBatch
 	Strict bool // an image that does not decode is an error instead of being skipped
 	// Labels name the model's outputs, in order, for a model without
@@ -68,6 +73,9 @@ func openImageModel(path string, lim onnx.Limits, ov dataset.Overrides, maxPixel
 	if err := graph.CheckOps(src); err != nil {
 		return nil, "", nil, err
 	}
+	if err := graph.CheckShapes(src, ov.Shapes); err != nil {
+		return nil, "", nil, err
+	}
 	ins := src.Inputs()
 	if len(ins) != 1 {
 		return nil, "", nil, fmt.Errorf("%s: graft works with models of one image input; this one has %d inputs", path, len(ins))
@@ -96,7 +104,7 @@ func preprocessNote(src *onnx.Model, prep *dataset.Preprocess, ov dataset.Overri
 }
 
 func openClassifier(cfg InferConfig) (*classifier, error) {
-	ov := dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std}
+	ov := dataset.Overrides{Resize: cfg.Resize, Mean: cfg.Mean, Std: cfg.Std, Shapes: cfg.Shapes}
 	src, input, prep, err := openImageModel(cfg.Model, cfg.Limits, ov, cfg.MaxPixels)
 	if err != nil {
 		return nil, err

@@ -80,7 +80,7 @@ func (a *adaptation) close() {
 // load reads the model, works out its preprocessing and lists the data.
 func (a *adaptation) load() error {
 	var err error
-	ov := dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std}
+	ov := dataset.Overrides{Resize: a.cfg.Resize, Mean: a.cfg.Mean, Std: a.cfg.Std, Shapes: a.cfg.Shapes}
 	a.src, a.input, a.prep, err = openImageModel(a.cfg.Model, a.cfg.Limits, ov, a.cfg.MaxPixels)
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/train/dataset"
 )
@@ -49,7 +50,7 @@ func loadTensors(ctx context.Context, samples []dataset.Sample, p *dataset.Prepr
 			return nil, nil, nil, fmt.Errorf("decoding image %d of %d: %w", start+1, len(samples), err)
 		}
 		end := min(start+progressChunk, len(samples))
-		d, k, s, err := dataset.LoadTensors(samples[start:end], p, 0, strict)
+		d, k, s, err := dataset.LoadTensors(samples[start:end], p, graph.Threads(), strict)
 		if err != nil {
 			return nil, nil, nil, err
 		}

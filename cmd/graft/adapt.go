@@ -110,6 +110,7 @@ func adaptFlags() []cli.Flag {
 		&cli.Float64Flag{Name: "dropout", Usage: "dropout `P` in [0,1) before each layer after the first of an mlp head"},
 		&cli.Int64Flag{Name: "seed", Usage: "random `SEED` (head initialisation, shuffling, splits)"},
 		&cli.IntFlag{Name: "resize", Usage: "resize the shorter image side to `N` before the center crop (default: the model's metadata, else its input size)"},
+		inputShapeFlag(),
 		&cli.StringFlag{Name: "mean", Usage: "per-channel `MEAN` on the [0,1] scale, e.g. 0.485,0.456,0.406 (default: the model's metadata, else ImageNet's)"},
 		&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 		&cli.Float64Flag{Name: "val-split", Usage: "hold out fraction `F` in [0,1) of each class for validation when there is no val/ folder"},
@@ -163,6 +164,9 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 		Checkpoint: c.String("checkpoint"), Resume: c.Bool("resume"),
 	}
 	var err error
+	if cfg.Shapes, err = inputShapes(c); err != nil {
+		return cfg, err
+	}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
 	}

@@ -45,6 +45,9 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		cmd.OnUsageError = onUsageError
 		cmd.HideHelpCommand = true
 		tidyHelp(cmd.Flags)
+		if hasFlag(cmd, "threads") {
+			cmd.Before = applyThreads
+		}
 	}
 	return app
 }

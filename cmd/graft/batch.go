@@ -82,7 +82,7 @@ Examples:
 func runnerFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.IntFlag{Name: "jobs", Usage: "run `N` jobs at once (default: cores / --threads)"},
-		&cli.IntFlag{Name: "threads", Usage: "cores each job may use; sets the default of --jobs (default: all)"},
+		threadsFlag(),
 		&cli.StringFlag{Name: "report", Usage: "write `DIR`/report.json and DIR/index.html"},
 		&cli.BoolFlag{Name: "resume", Usage: "skip jobs whose output exists and verifies; redo the rest"},
 		&cli.Float64Flag{Name: "parity-tol", Usage: "fail a job whose output differs from its source by more than `F` (relative) on the unchanged part (default 1e-4)"},

@@ -306,3 +306,55 @@ func TestBatchResumeAfterKill(t *testing.T) {
 	}
 	t.Logf("killed after %v; resume redid %d of %d jobs", before, res.OK, len(names))
 }
+
+// TestLeaderboard: two real backbones adapted to the same folder in one
+// call rank in a leaderboard (text and --json) with their accuracies,
+// parameters and speed, each writes its model, and --report writes the
+// index page naming both.
+func TestLeaderboard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("adapts two ImageNet-size backbones")
+	}
+	dir := t.TempDir()
+	models := linkInputs(t, filepath.Join(dir, "in"), []string{"squeezenet1_1", "resnet18"})
+	data := filepath.Join(dir, "data")
+	onnxtest.ColorImages(t, data, 10, 24)
+	out, rep := filepath.Join(dir, "out"), filepath.Join(dir, "rep")
+	args := []string{"adapt", "--model", models[0], "--model", models[1], "--data", data, "--out-dir", out, "--epochs", "20", "--val-split", "0.34", "-q"}
+	text := mustGraft(t, append(args, "--report", rep)...)
+	if !strings.Contains(text, "leaderboard (same data, split and seed):") {
+		t.Fatalf("no leaderboard:\n%s", text)
+	}
+	res := batchResult(t, mustGraft(t, append(args, "--json", "--force")...))
+	board := batch.Leaderboard(res)
+	if len(board) != 2 || !res.Succeeded() {
+		t.Fatalf("leaderboard of %d rows, succeeded %v: %+v", len(board), res.Succeeded(), res.Jobs)
+	}
+	for _, r := range board {
+		if r.ValAccuracy == nil || r.TestAccuracy == nil || *r.TestAccuracy < 0.8 || r.Params == 0 || r.FeaturesPerSec <= 0 || r.FileBytes == 0 {
+			t.Errorf("%s: incomplete or poor row %+v, val %v test %v (color classes need test accuracy >= 0.8)", r.Name, r, deref(r.ValAccuracy), deref(r.TestAccuracy))
+		}
+		if _, err := os.Stat(r.Out); err != nil {
+			t.Errorf("%s: %v", r.Name, err)
+		}
+		if !strings.Contains(text, r.Name) {
+			t.Errorf("the text leaderboard does not name %s", r.Name)
+		}
+	}
+	index, err := os.ReadFile(filepath.Join(rep, "index.html"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range board {
+		if !bytes.Contains(index, []byte(r.Name)) {
+			t.Errorf("report index does not name %s", r.Name)
+		}
+	}
+}
+
+func deref(p *float64) any {
+	if p == nil {
+		return nil
+	}
+	return *p
+}

@@ -42,8 +42,8 @@ Examples:
    graft bench ocr.onnx --input-shape x=1x3x48x192`,
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "batch", Value: 1, Usage: "images per forward pass"},
-			&cli.IntFlag{Name: "threads", Usage: "cores to use (default: all)"},
-			&cli.StringSliceFlag{Name: "input-shape", Usage: "bind input `NAME=1x3xHxW` (repeatable); --batch replaces its first dimension"},
+			threadsFlag(),
+			inputShapeFlag(),
 			&cli.IntFlag{Name: "rounds", Value: 5, Usage: "with --compare-ort: interleaved rounds of each runtime (at least 5)"},
 			&cli.BoolFlag{Name: "compare-ort", Usage: "also time ONNX Runtime on the same model and input"},
 			&cli.StringFlag{Name: "ort-modules", EnvVars: []string{"GRAFT_ORT_MODULES"}, Usage: "`DIR`: a node_modules folder holding onnxruntime-node (default: ./node_modules, then graft's test copy)"},
@@ -92,7 +92,7 @@ func benchAction(c *cli.Context) error {
 	if rounds < 5 {
 		return usagef(c, "--rounds %d: at least 5 rounds are needed to compare", rounds)
 	}
-	if opt.Shapes, err = parseInputShapes(c, c.StringSlice("input-shape")); err != nil {
+	if opt.Shapes, err = inputShapes(c); err != nil {
 		return err
 	}
 	src, err := onnx.ReadFile(path, lim)
@@ -124,30 +124,6 @@ func benchAction(c *cli.Context) error {
 	}
 	printBench(c.App.Writer, rep)
 	return nil
-}
-
-// parseInputShapes reads NAME=1x3xHxW values.
-func parseInputShapes(c *cli.Context, vals []string) (map[string][]int, error) {
-	if len(vals) == 0 {
-		return nil, nil
-	}
-	out := map[string][]int{}
-	for _, v := range vals {
-		name, dims, ok := strings.Cut(v, "=")
-		if !ok || name == "" {
-			return nil, usagef(c, "--input-shape %q: use NAME=1x3x224x224", v)
-		}
-		var shape []int
-		for _, d := range strings.Split(dims, "x") {
-			n, err := strconv.Atoi(d)
-			if err != nil || n < 1 {
-				return nil, usagef(c, "--input-shape %q: %q is not a positive dimension", v, d)
-			}
-			shape = append(shape, n)
-		}
-		out[name] = shape
-	}
-	return out, nil
 }
 
 // ortModules finds the node_modules folder holding onnxruntime-node.

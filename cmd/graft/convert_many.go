@@ -22,6 +22,7 @@ func convertRecipeFlags() []cli.Flag {
 		&cli.StringFlag{Name: "out-dir", Usage: "write each input's output to `DIR`/<input name>.onnx (several inputs)"},
 		&cli.BoolFlag{Name: "fold-bn", Usage: "fold BatchNormalization into the Conv or Gemm before it (inference)"},
 		&cli.BoolFlag{Name: "strip", Usage: "remove Dropout and Identity nodes"},
+		inputShapeFlag(),
 		&cli.StringSliceFlag{Name: "rename-input", Usage: "rename graph input `OLD=NEW` (repeatable)"},
 		&cli.StringSliceFlag{Name: "rename-output", Usage: "rename graph output `OLD=NEW` (repeatable)"},
 	}, runnerFlags()...)
@@ -46,6 +47,9 @@ func convertIsMany(c *cli.Context) bool {
 func applyRecipeFlags(c *cli.Context, cfg *graph.ConvertConfig) error {
 	cfg.FoldBN, cfg.Strip = c.Bool("fold-bn"), c.Bool("strip")
 	var err error
+	if cfg.Shapes, err = inputShapes(c); err != nil {
+		return err
+	}
 	if cfg.RenameInputs, err = renames(c, "rename-input"); err != nil {
 		return err
 	}

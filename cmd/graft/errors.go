@@ -27,6 +27,7 @@ var optionFlags = map[string]string{
 	"AdaptConfig.Head.Dropout":   "--dropout",
 	"AdaptConfig.Seed":           "--seed",
 	"AdaptConfig.Resize":         "--resize",
+	"AdaptConfig.Shapes":         "--input-shape",
 	"AdaptConfig.Mean":           "--mean",
 	"AdaptConfig.Std":            "--std",
 	"AdaptConfig.ValSplit":       "--val-split",
@@ -62,6 +63,7 @@ var optionFlags = map[string]string{
 	"FeaturesConfig.Out":      "--out",
 	"FeaturesConfig.Cut":      "--cut",
 	"FeaturesConfig.Resize":   "--resize",
+	"FeaturesConfig.Shapes":   "--input-shape",
 	"FeaturesConfig.Mean":     "--mean",
 	"FeaturesConfig.Std":      "--std",
 	"FeaturesConfig.Strict":   "--strict",
@@ -69,6 +71,7 @@ var optionFlags = map[string]string{
 	"FeaturesConfig.Batch":    "--batch",
 
 	"InferConfig.Resize": "--resize",
+	"InferConfig.Shapes": "--input-shape",
 	"InferConfig.Mean":   "--mean",
 	"InferConfig.Std":    "--std",
 	"InferConfig.Batch":  "--batch",
@@ -84,12 +87,15 @@ var optionFlags = map[string]string{
 	"ConvertConfig.BatchDim":   "--batch-dim",
 	"ConvertConfig.OutputName": "--output-name",
 	"ConvertConfig.Softmax":    "--softmax",
+	"ConvertConfig.Shapes":     "--input-shape",
 
 	"ConvertConfig.RenameInputs":  "--rename-input",
 	"ConvertConfig.RenameOutputs": "--rename-output",
 
 	"RunConfig.Inputs": "--input",
 	"RunConfig.OutDir": "--out",
+	"RunConfig.Shapes": "--input-shape",
+	"RunConfig.Seed":   "--seed",
 }
 
 // hints follow an error whose cause is one of the library's sentinels

@@ -19,7 +19,7 @@ func inferFlags() []cli.Flag {
 		&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 		&cli.IntFlag{Name: "batch", Value: train.DefaultInferBatch, Usage: "batch size `N`: images per forward pass"},
 		&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
-		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
+		quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(), threadsFlag(), inputShapeFlag(),
 	}
 }
 
@@ -30,6 +30,9 @@ func inferConfig(c *cli.Context, model string) (train.InferConfig, error) {
 		if cfg.Labels, err = readLabels(c.String("labels")); err != nil {
 			return cfg, usagef(c, "--labels: %v", err)
 		}
+	}
+	if cfg.Shapes, err = inputShapes(c); err != nil {
+		return cfg, err
 	}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err

@@ -42,7 +42,7 @@ Examples:
 			&cli.StringFlag{Name: "std", Usage: "per-channel `STD` on the [0,1] scale (default: the model's metadata, else ImageNet's)"},
 			&cli.BoolFlag{Name: "strict", Usage: "fail on an image that does not decode instead of skipping it"},
 			&cli.IntFlag{Name: "batch", Value: train.DefaultInferBatch, Usage: "batch size `N`: images per forward pass"},
-			&cli.IntFlag{Name: "threads", Usage: "cores to use (default: all)"},
+			threadsFlag(), inputShapeFlag(),
 			quietFlag(), jsonFlag(), maxMemoryFlag(), maxPixelsFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -94,6 +94,9 @@ func featuresConfig(c *cli.Context) (train.FeaturesConfig, error) {
 		runtime.GOMAXPROCS(t) // the whole process is this one extraction
 	}
 	var err error
+	if cfg.Shapes, err = inputShapes(c); err != nil {
+		return cfg, err
+	}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
 	}

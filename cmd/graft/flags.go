@@ -4,9 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 
+	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/train/dataset"
 	"github.com/urfave/cli/v2"
@@ -24,6 +26,59 @@ func maxMemoryFlag() cli.Flag {
 
 func quietFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, Usage: "no progress or notes on stderr"}
+}
+
+func threadsFlag() cli.Flag {
+	return &cli.IntFlag{Name: "threads", DefaultText: "all", Usage: "cores `N` one computation may use; with several jobs, the cores of each job"}
+}
+
+// applyThreads is the Before hook of every command with --threads: the
+// kernels of everything the command computes split their work into at
+// most that many goroutines (graph.SetThreads).
+func applyThreads(c *cli.Context) error {
+	t := c.Int("threads")
+	if t < 0 || c.IsSet("threads") && t == 0 {
+		return usagef(c, "--threads %d: must be at least 1", t)
+	}
+	graph.SetThreads(t)
+	return nil
+}
+
+func inputShapeFlag() cli.Flag {
+	return &cli.StringSliceFlag{Name: "input-shape", Usage: "bind the symbolic dimensions of input `NAME=1x3xHxW` (repeatable), e.g. the height and width of a model declaring [N,3,H,W]; --batch, where given, replaces its first dimension"}
+}
+
+// inputShapes reads --input-shape NAME=1x3xHxW values. On a command with
+// --batch, a first dimension other than the batch gets a note saying
+// --batch wins.
+func inputShapes(c *cli.Context) (map[string][]int, error) {
+	vals := c.StringSlice("input-shape")
+	if len(vals) == 0 {
+		return nil, nil
+	}
+	out := map[string][]int{}
+	for _, v := range vals {
+		name, dims, ok := strings.Cut(v, "=")
+		if !ok || name == "" {
+			return nil, usagef(c, "--input-shape %q: use NAME=1x3x224x224", v)
+		}
+		if _, dup := out[name]; dup {
+			return nil, usagef(c, "--input-shape %q: input %q has a shape already", v, name)
+		}
+		var shape []int
+		for _, d := range strings.Split(dims, "x") {
+			n, err := strconv.Atoi(d)
+			if err != nil || n < 1 {
+				return nil, usagef(c, "--input-shape %q: %q is not a positive dimension", v, d)
+			}
+			shape = append(shape, n)
+		}
+		if hasFlag(c.Command, "batch") && shape[0] != c.Int("batch") && shape[0] != 1 {
+			notef(c, "note: --input-shape %s: the batch is --batch %d, not %d", v, c.Int("batch"), shape[0])
+		}
+		out[name] = shape
+	}
+	return out, nil
 }
 
 func maxPixelsFlag() cli.Flag {
@@ -109,4 +164,14 @@ func readLabels(s string) ([]string, error) {
 		out = append(out, strings.TrimSpace(l))
 	}
 	return out, nil
+}
+
+// hasFlag tells whether cmd takes the flag named name.
+func hasFlag(cmd *cli.Command, name string) bool {
+	for _, f := range cmd.Flags {
+		if slices.Contains(f.Names(), name) {
+			return true
+		}
+	}
+	return false
 }

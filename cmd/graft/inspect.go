@@ -20,7 +20,7 @@ func inspectCommand() *cli.Command {
 		Description: `Examples:
    graft inspect resnet18.onnx
    graft inspect resnet18.onnx --json | jq .cut`,
-		Flags: []cli.Flag{quietFlag(), jsonFlag(), maxMemoryFlag()},
+		Flags: []cli.Flag{inputShapeFlag(), quietFlag(), jsonFlag(), maxMemoryFlag()},
 		Action: func(c *cli.Context) error {
 			if err := maxMemory(c); err != nil {
 				return err
@@ -33,7 +33,11 @@ func inspectCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			r := graph.Inspect(m)
+			shapes, err := inputShapes(c)
+			if err != nil {
+				return err
+			}
+			r := graph.Inspect(m, graph.Options{Shapes: shapes})
 			if c.Bool("json") {
 				return writeJSON(c.App.Writer, r)
 			}
@@ -83,6 +87,9 @@ func printReport(w io.Writer, r *graph.Report) error {
 	}
 	if r.BuildError != "" {
 		fmt.Fprintf(tw, "shapes\tunknown: %s\n", r.BuildError)
+	}
+	for _, name := range sortedKeys(r.ShapesAt) {
+		fmt.Fprintf(tw, "shapes at\t%s %v\n", name, r.ShapesAt[name])
 	}
 	if err := tw.Flush(); err != nil {
 		return err

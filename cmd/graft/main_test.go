@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
 )
@@ -207,5 +208,27 @@ func TestEveryArchitecture(t *testing.T) {
 			}
 			onnxtest.AssertClose(t, name+" via graft run", got, c.Sets[0].Outputs[0], 1e-5) // as graph.relTol: worst measured 9.8e-7
 		})
+	}
+}
+
+// TestThreadsFlag: every command that computes takes --threads, which the
+// kernels then keep to; 0 and negative values are usage errors.
+func TestThreadsFlag(t *testing.T) {
+	for _, cmd := range []string{"run", "convert", "adapt", "eval", "predict", "features", "bench", "batch"} {
+		if out := mustGraft(t, cmd, "--help"); !strings.Contains(out, "--threads") {
+			t.Errorf("graft %s has no --threads", cmd)
+		}
+	}
+	c := fixture(t, "conv_bn_pool_fc")
+	in := filepath.Join(c.Dir, "test_data_set_0", "input_0.pb")
+	defer graph.SetThreads(graph.SetThreads(0))
+	mustGraft(t, "run", c.ModelPath, "--input", in, "--threads", "1")
+	if graph.Threads() != 1 {
+		t.Errorf("after run --threads 1 the kernels may use %d goroutines", graph.Threads())
+	}
+	for _, v := range []string{"0", "-2"} {
+		if _, errs, code := graft(t, "run", c.ModelPath, "--input", in, "--threads", v); code != 2 || !strings.Contains(errs, "--threads "+v) {
+			t.Errorf("--threads %s: exit %d, %q", v, code, errs)
+		}
 	}
 }

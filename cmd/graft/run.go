@@ -21,7 +21,9 @@ func runCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "input", Usage: "`NAME=FILE` or FILE: a TensorProto (.pb) or NumPy (.npy) file; a FILE without a name binds to the next unbound model input"},
 			&cli.StringFlag{Name: "out", Usage: "write each output to `DIR`/<output name>.pb"},
-			quietFlag(), jsonFlag(), maxMemoryFlag(),
+			inputShapeFlag(),
+			&cli.Int64Flag{Name: "seed", Usage: "random `SEED` of the values of inputs given only by --input-shape"},
+			quietFlag(), jsonFlag(), maxMemoryFlag(), threadsFlag(),
 		},
 		Action: func(c *cli.Context) error {
 			if err := maxMemory(c); err != nil {
@@ -31,7 +33,11 @@ func runCommand() *cli.Command {
 			if err != nil {
 				return err
 			}
-			res, err := graph.RunFiles(c.Context, graph.RunConfig{Model: path, Inputs: c.StringSlice("input"), OutDir: c.String("out"), Limits: lim})
+			shapes, err := inputShapes(c)
+			if err != nil {
+				return err
+			}
+			res, err := graph.RunFiles(c.Context, graph.RunConfig{Model: path, Inputs: c.StringSlice("input"), OutDir: c.String("out"), Limits: lim, Shapes: shapes, Seed: c.Int64("seed")})
 			if err != nil {
 				return err
 			}

@@ -71,10 +71,10 @@ type Config struct {
 	Jobs []Job
 	// Parallel is the number of jobs run at once (0: DefaultParallel).
 	Parallel int
-	// Threads is the number of cores each job is meant to use, which sets
-	// the default of Parallel (0: all cores, one job at a time). graft's
-	// kernels size their worker pools from GOMAXPROCS; Threads is not yet
-	// passed down to them.
+	// Threads is the number of cores each job uses: its kernels split
+	// their work into at most Threads goroutines (graph.SetThreads, for
+	// the duration of Run). It sets the default of Parallel; 0 means the
+	// cores divided by the jobs run at once.
 	Threads int
 	// Force allows replacing outputs that exist; Resume verifies them and
 	// redoes only those that do not verify.
@@ -317,8 +317,13 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if par <= 0 {
 		par = DefaultParallel(cfg.Threads)
 	}
+	threads := cfg.Threads
+	if threads <= 0 {
+		threads = max(1, runtime.NumCPU()/min(par, max(1, len(cfg.Jobs))))
+	}
+	defer graph.SetThreads(graph.SetThreads(threads))
 	start := time.Now()
-	res := &Result{Jobs: make([]*JobResult, len(cfg.Jobs)), Parallel: par, Threads: cfg.Threads}
+	res := &Result{Jobs: make([]*JobResult, len(cfg.Jobs)), Parallel: par, Threads: threads}
 	next := make(chan int)
 	var wg sync.WaitGroup
 	for range min(par, len(cfg.Jobs)) {

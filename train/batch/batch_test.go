@@ -6,7 +6,9 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/graftml/graft/graph"
@@ -264,3 +266,44 @@ func TestReport(t *testing.T) {
 }
 
 var defaultLimits = onnx.Limits{}
+
+// threadsSeen records graph.Threads() as each job starts.
+type threadsSeen struct {
+	mu   sync.Mutex
+	seen []int
+}
+
+func (p *threadsSeen) JobStart(int, *Job) {
+	p.mu.Lock()
+	p.seen = append(p.seen, graph.Threads())
+	p.mu.Unlock()
+}
+func (p *threadsSeen) JobNote(int, *Job, string)     {}
+func (p *threadsSeen) JobDone(int, *Job, *JobResult) {}
+
+// TestThreadsPerJob: the jobs' kernels keep to Config.Threads cores each
+// (by default the cores shared among the jobs run at once), and the
+// setting is undone when Run returns.
+func TestThreadsPerJob(t *testing.T) {
+	before := graph.Threads()
+	for _, c := range []struct{ parallel, threads, want int }{
+		{1, 1, 1},
+		{2, 0, max(1, min(runtime.GOMAXPROCS(0), runtime.NumCPU()/2))},
+		{1, 0, runtime.GOMAXPROCS(0)},
+	} {
+		jobs := fixtureJobs(t, t.TempDir(), graph.ConvertConfig{Batch: "dynamic"}, "conv_bn_pool_fc", "fire")
+		p := &threadsSeen{}
+		res, err := Run(context.Background(), Config{Jobs: jobs, Parallel: c.parallel, Threads: c.threads, Progress: p})
+		if err != nil || !res.Succeeded() {
+			t.Fatalf("parallel %d threads %d: %v", c.parallel, c.threads, err)
+		}
+		for _, got := range p.seen {
+			if got != c.want {
+				t.Errorf("parallel %d threads %d: a job ran with %d threads, want %d", c.parallel, c.threads, got, c.want)
+			}
+		}
+		if graph.Threads() != before {
+			t.Errorf("after Run: %d threads, want %d as before", graph.Threads(), before)
+		}
+	}
+}

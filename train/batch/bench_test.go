@@ -17,9 +17,9 @@ import (
 //
 //	go test ./train/batch -run XXX -bench BatchJobs -benchtime 2x
 //
-// Threads only sets Parallel's default so far: the kernels size their
-// worker pools from GOMAXPROCS, so "jobs2_threads1" is two jobs sharing
-// the cores and "jobs1_threads2" one job using them all.
+// Each job's kernels keep to Threads goroutines (graph.SetThreads), so
+// "jobs2_threads1" is two one-core jobs side by side and "jobs1_threads2"
+// one job at a time using both cores.
 func BenchmarkBatchJobs(b *testing.B) {
 	names := []string{"squeezenet1_1", "mobilenet_v2", "resnet18", "efficientnet_b0"}
 	var models []string

@@ -3,6 +3,7 @@ package dataset
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"image"
@@ -273,15 +274,24 @@ func finite(f float32) bool {
 type Overrides struct {
 	Resize    int
 	Mean, Std []float32
+	// Shapes gives input shapes by name (--input-shape); the one of the
+	// image input binds its symbolic height, width and channels. Its
+	// batch is not used: the batch size is set per call.
+	Shapes map[string][]int
 }
 
 // PreprocessFor returns the preprocessing of m's first input (the first
 // graph input that is not an initializer). That input must be a 4-D image
-// tensor of fixed height and width: NCHW when its second dimension is 1 or
-// 3, otherwise NHWC when its last one is. The model's "preprocessing"
-// metadata, when present, gives the layout, color order, resize, scale,
-// mean and std, and must agree with the input's shape; ov overrides it;
-// the rest takes Preprocess's defaults.
+// tensor: NCHW when its second dimension is 1 or 3, otherwise NHWC when
+// its last one is. The model's "preprocessing" metadata, when present,
+// gives the layout, color order, resize, scale, mean and std, and must
+// agree with the input's shape; ov overrides it; the rest takes
+// Preprocess's defaults.
+//
+// A height or width the model leaves symbolic (x: [N, 3, H, W]) is bound,
+// in this order, by ov.Shapes, by the size the metadata records, or by
+// ov.Resize (a square center crop of the resized image); when none gives
+// it, the error says how to.
 func PreprocessFor(m *onnx.Model, ov Overrides) (*Preprocess, error) {
 	ins := m.Inputs()
 	if len(ins) == 0 {
@@ -300,13 +310,25 @@ func PreprocessFor(m *onnx.Model, ov Overrides) (*Preprocess, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: input %q: %w", m.Path, in.Name, err)
 	}
+	fixedH, fixedW := p.Height, p.Width // 0 where the model leaves them free
 	if meta != nil {
 		if err := p.apply(meta); err != nil {
 			return nil, fmt.Errorf("%s: metadata %q: %w", m.Path, onnx.KeyPreprocessing, err)
 		}
 	}
+	if given, ok := ov.Shapes[in.Name]; ok {
+		if err := p.bind(given, fixedH, fixedW); err != nil {
+			return nil, fmt.Errorf("%s: input %q: %w", m.Path, in.Name, err)
+		}
+	}
 	if ov.Resize != 0 {
 		p.Resize = ov.Resize
+	}
+	if p.Height == 0 || p.Width == 0 {
+		if ov.Resize == 0 {
+			return nil, fmt.Errorf("%s: input %q: shape %s leaves the image size free; choose one: the input's shape (Shapes; `--input-shape %s=%s` on the command line), or a resize to N x N crops (Resize; `--resize N`)", m.Path, in.Name, onnx.ShapeString(in.GetType().GetTensorType().GetShape()), in.Name, p.example())
+		}
+		p.Height, p.Width = cmp.Or(p.Height, ov.Resize), cmp.Or(p.Width, ov.Resize)
 	}
 	if ov.Mean != nil {
 		p.Mean = ov.Mean
@@ -342,19 +364,10 @@ func imageInput(in *onnx.ValueInfoProto, layout string) (*Preprocess, error) {
 		return nil, fmt.Errorf("the model declares no shape; graft needs [batch, channels, height, width] or [batch, height, width, channels]")
 	}
 	dims := make([]int, len(sp.Dim))
-	names := make([]string, len(sp.Dim))
 	for i, d := range sp.Dim {
 		dims[i] = int(d.GetDimValue())
-		switch {
-		case dims[i] > 0:
-			names[i] = strconv.Itoa(dims[i])
-		case d.GetDimParam() != "":
-			names[i] = d.GetDimParam()
-		default:
-			names[i] = "?"
-		}
 	}
-	shape := "[" + strings.Join(names, ",") + "]"
+	shape := onnx.ShapeString(sp)
 	if len(dims) != 4 {
 		return nil, fmt.Errorf("shape %s is %d-D, not an image tensor [batch, channels, height, width] or [batch, height, width, channels]", shape, len(dims))
 	}
@@ -381,10 +394,42 @@ func imageInput(in *onnx.ValueInfoProto, layout string) (*Preprocess, error) {
 	if !isChan(p.Channels) {
 		return nil, fmt.Errorf("shape %s read as %s has %d channels, not 1 or 3", shape, layout, p.Channels)
 	}
-	if p.Height <= 0 || p.Width <= 0 {
-		return nil, fmt.Errorf("shape %s has no fixed height and width; graft needs them (export the model with a fixed input size)", shape)
-	}
+	// a symbolic height or width stays 0 until something binds it
+	p.Height, p.Width = max(p.Height, 0), max(p.Width, 0)
 	return p, nil
+}
+
+// bind takes the height and width of a shape given for the input, which
+// must agree with its channels and with the height and width the model
+// fixes (0 where free; a given size wins over the metadata's there).
+func (p *Preprocess) bind(given []int, fixedH, fixedW int) error {
+	if len(given) != 4 {
+		return fmt.Errorf("the shape given for it, %v, is not 4-D", given)
+	}
+	c, h, w := given[1], given[2], given[3]
+	if p.Layout == NHWC {
+		c, h, w = given[3], given[1], given[2]
+	}
+	switch {
+	case c != p.Channels:
+		return fmt.Errorf("the shape given for it, %v, has %d channels; the model's input has %d (%s)", given, c, p.Channels, p.Layout)
+	case fixedH != 0 && h != fixedH || fixedW != 0 && w != fixedW:
+		return fmt.Errorf("the shape given for it, %v, is %dx%d; the model fixes %dx%d", given, h, w, fixedH, fixedW)
+	case h < 1 || w < 1:
+		return fmt.Errorf("the shape given for it, %v, has no positive height and width", given)
+	}
+	p.Height, p.Width = h, w
+	return nil
+}
+
+// example is an input shape to suggest for a model with a free image
+// size: batch 1, the input's channels, 224x224 where the size is free.
+func (p *Preprocess) example() string {
+	h, w := cmp.Or(p.Height, 224), cmp.Or(p.Width, 224)
+	if p.Layout == NHWC {
+		return fmt.Sprintf("1x%dx%dx%d", h, w, p.Channels)
+	}
+	return fmt.Sprintf("1x%dx%dx%d", p.Channels, h, w)
 }
 
 // apply takes the settings of a metadata record, checking it against the
@@ -392,6 +437,14 @@ func imageInput(in *onnx.ValueInfoProto, layout string) (*Preprocess, error) {
 func (p *Preprocess) apply(m *onnx.Preprocessing) error {
 	if m.Channels != 0 && m.Channels != p.Channels {
 		return fmt.Errorf("%d channels, but the input has %d", m.Channels, p.Channels)
+	}
+	// a free height or width takes the recorded size; a bound one must
+	// agree with it
+	if p.Height == 0 {
+		p.Height = m.Height
+	}
+	if p.Width == 0 {
+		p.Width = m.Width
 	}
 	if m.Height != 0 && m.Height != p.Height || m.Width != 0 && m.Width != p.Width {
 		return fmt.Errorf("size %dx%d, but the input is %dx%d", m.Height, m.Width, p.Height, p.Width)

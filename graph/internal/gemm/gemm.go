@@ -1,9 +1,10 @@
 package gemm
 
 import (
-	"runtime"
 	"sync"
 	"unsafe"
+
+	"github.com/graftml/graft/graph/internal/cores"
 )
 
 // Cache blocking (GotoBLAS/BLIS): op(A) is packed in panels of mr rows
@@ -35,7 +36,7 @@ func kBlocks(k int) int {
 // stored. As in BLAS, beta == 0 sets C without reading it (NaNs in C
 // vanish) and alpha == 0 or k == 0 only scales C by beta.
 //
-// It runs on at most workers goroutines (0: runtime.GOMAXPROCS(0)); the
+// It runs on at most workers goroutines (0: cores.N()); the
 // result is the same, bit for bit, whatever workers is.
 func Sgemm(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m <= 0 || n <= 0 {
@@ -70,7 +71,7 @@ type PackedA struct {
 }
 
 // PackA packs op(A), m×k (A, or Aᵀ when transA: A is then k×m, with row
-// stride lda), for Mul. It uses up to runtime.GOMAXPROCS(0) goroutines.
+// stride lda), for Mul. It uses up to cores.N() goroutines.
 func PackA(transA bool, m, k int, a []float32, lda int) *PackedA {
 	if m < 0 || k < 0 {
 		panic("gemm: negative dimension")
@@ -93,7 +94,7 @@ func (p *PackedA) Cols() int { return p.k }
 // Mul computes C = alpha·op(A)·op(B) + beta·C as Sgemm does, for the
 // op(A) packed in p: op(B) is k×n (B, or Bᵀ when transB: B is then n×k),
 // C is m×n. It runs on at most workers goroutines (0:
-// runtime.GOMAXPROCS(0)), and gives the same bits as Sgemm on the same
+// cores.N()), and gives the same bits as Sgemm on the same
 // path whatever workers is.
 func (p *PackedA) Mul(workers int, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	m, k := p.m, p.k
@@ -110,7 +111,7 @@ func (p *PackedA) Mul(workers int, transB bool, n int, alpha float32, b []float3
 
 func workerCount(workers, m, n, k int) int {
 	if workers <= 0 {
-		workers = runtime.GOMAXPROCS(0)
+		workers = cores.N()
 	}
 	if m*n*k < parallelWork {
 		return 1

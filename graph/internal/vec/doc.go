@@ -35,7 +35,7 @@
 // # Parallelism
 //
 // The kernels run on the caller's goroutine. [Par] splits a long slice
-// into chunks of [Chunk] values that run on up to GOMAXPROCS goroutines;
+// into chunks of [Chunk] values that run on up to cores.N() goroutines (graft's --threads);
 // the chunking is fixed, so results never depend on the number of
 // goroutines.
 package vec

@@ -1,9 +1,10 @@
 package vec
 
 import (
-	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/graftml/graft/graph/internal/cores"
 )
 
 // Chunk is the number of values [Par] hands to a goroutine at a time.
@@ -14,7 +15,7 @@ const Chunk = 16384
 const ParMin = 4 * Chunk
 
 // Par calls f(lo, hi) for consecutive chunks [lo, hi) of [0, n), each of
-// Chunk values but the last, on up to GOMAXPROCS goroutines (the caller's
+// Chunk values but the last, on up to cores.N() goroutines (the caller's
 // included); for n < ParMin it calls f(0, n) once. The chunk bounds depend
 // only on n, never on the number of goroutines, so a kernel applied per
 // chunk, or a reduction done per chunk and combined in chunk order, gives
@@ -28,7 +29,7 @@ func Par(n int, f func(lo, hi int)) {
 		return
 	}
 	chunks := (n + Chunk - 1) / Chunk
-	workers := min(runtime.GOMAXPROCS(0), chunks)
+	workers := min(cores.N(), chunks)
 	if workers <= 1 {
 		for lo := 0; lo < n; lo += Chunk {
 			f(lo, min(n, lo+Chunk))
