@@ -163,7 +163,7 @@ func TestRoundBFloat16(t *testing.T) {
 }
 
 func TestToProtoAsHalf(t *testing.T) {
-	x := onnx.NewFloat([]int{4}, []float32{1, 0.1, 65520, -3e-8})
+	x := onnx.NewFloat([]int{4}, []float32{1, 0.1, 65520, -2e-8})
 	x.Name = "w"
 	tp := x.ToProtoAs(10)
 	if tp.DataType != 10 || len(tp.RawData) != 8 {
