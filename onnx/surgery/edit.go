@@ -284,8 +284,12 @@ func CountParams(mp *onnx.ModelProto) int64 {
 			n += numElems(c.Tensor)
 		}
 	}
+	quant := map[string]bool{} // quantized weights count as the floats they stand for
+	for _, q := range QuantizedWeights(mp) {
+		quant[q.Tensor.Name] = true
+	}
 	for _, t := range mp.Graph.Initializer {
-		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 {
+		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 && !quant[t.Name] {
 			continue
 		}
 		c := int64(1)
