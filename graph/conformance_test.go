@@ -200,7 +200,7 @@ func runCase(m *onnx.Model, c *onnxtest.Case) error {
 
 // buildTimeFloats lists, per op, the float inputs graft reads when it
 // builds a graph.
-var buildTimeFloats = map[string][]int{"Resize": {1, 2}, "Upsample": {1}}
+var buildTimeFloats = map[string][]int{"Resize": {1, 2}, "Upsample": {1}, "QuantizeLinear": {1}, "DequantizeLinear": {1}}
 
 // buildTimeInput reports whether a graph input feeds one of those.
 func buildTimeInput(m *onnx.Model, name string) bool {

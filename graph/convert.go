@@ -335,7 +335,7 @@ func SetOutputsFor(mp *onnx.ModelProto, file string, shapes map[string][]int) er
 	}
 	for i, out := range mp.Graph.Output {
 		p := m.Outputs[i]
-		et := int32(1)
+		et := surgery.FloatType(mp, out.Name) // a float16 model's outputs stay float16
 		if p.DType == onnx.Int64 {
 			et = 7
 		}

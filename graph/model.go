@@ -193,6 +193,9 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		}
 	}
 	constW := surgery.ConstantWeights(src.Proto)
+	for name := range surgery.QuantizedWeights(src.Proto) {
+		constW[name] = surgery.ConstWeight{} // a folded DequantizeLinear weight
+	}
 	for i, n := range g.Node {
 		c := &nodeCtx{b: b, n: n, index: i, opset: opset}
 		for _, name := range n.Input {
@@ -245,6 +248,19 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 		}
 		if v.node == nil {
 			p.Const = v.t
+		}
+		if elem := declaredElem(g, name); narrowFloat(elem) != nil && p.DType == onnx.Float32 {
+			// a float16 output is written back as float16 values
+			if p.Const != nil {
+				p.Const = p.Const.Clone()
+				roundTensor(p.Const, elem)
+			} else {
+				r, err := b.narrowNode(name+"#rounded", p.Node, p.Shape, elem)
+				if err != nil {
+					return nil, err
+				}
+				p.Node = r
+			}
 		}
 		m.Outputs = append(m.Outputs, p)
 	}
@@ -348,8 +364,13 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	}
 	gs := gshape(shape)
 	n := G.NewTensor(b.m.G, G.Float32, len(gs), G.WithShape(gs...), G.WithName(in.Name))
-	b.vals[in.Name] = &value{name: in.Name, dtype: dtype, shape: shape, node: n}
-	b.m.nodes[in.Name] = n
+	// a float16 input holds float16 values whatever float32 it is fed
+	r, err := b.narrowNode(in.Name+"#rounded", n, shape, int(tt.ElemType))
+	if err != nil {
+		return err
+	}
+	b.vals[in.Name] = &value{name: in.Name, dtype: dtype, shape: shape, node: r}
+	b.m.nodes[in.Name] = r
 	b.m.Inputs = append(b.m.Inputs, Port{Name: in.Name, Shape: shape, DType: dtype, Node: n})
 	return nil
 }

@@ -65,6 +65,7 @@ var opTable = mergeOps(map[string]map[string]opDef{
 	"resize":      resizeOps,
 	"logic":       logicOps,
 	"instnorm":    instNormOps,
+	"quant":       quantOps,
 })
 
 func mergeOps(families map[string]map[string]opDef) map[string]opDef {

@@ -1300,6 +1300,9 @@ func buildCast(c *nodeCtx) error {
 	if !ok {
 		return c.errorf("cast to element type %d is not supported (graft holds float and integer tensors)", to)
 	}
+	if done, err := castNarrow(c, to, x); done || err != nil {
+		return err
+	}
 	if dtype == x.dtype && !boolean {
 		// graft holds every float as float32, every integer as int64
 		if err := c.passThrough(0, x); err != nil {

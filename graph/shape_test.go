@@ -4,14 +4,12 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
-	"path/filepath"
 	"slices"
 	"sort"
 	"testing"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"github.com/graftml/graft/onnx"
-	"github.com/graftml/graft/onnx/onnxtest"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -524,23 +522,9 @@ func TestReshapeDoesNotShareData(t *testing.T) {
 // Backend node cases for these ops whose data is int32 or bool, which
 // the conformance runner skips: graft holds them as int64 and folds them.
 func TestShapeIntegerConformance(t *testing.T) {
-	root := filepath.Join(onnxtest.BackendTestData(t), "node")
 	cases := []string{"test_edge_pad", "test_reflect_pad", "test_constantofshape_int_zeros", "test_constantofshape_int_shape_zero",
 		"test_range_int32_type_negative_delta", "test_dropout_default_mask", "test_dropout_default_mask_ratio"}
-	for _, name := range cases {
-		dir := filepath.Join(root, name)
-		m, err := onnx.ReadFile(filepath.Join(dir, "model.onnx"), onnx.Limits{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := onnxtest.LoadCase(dir)
-		if err != nil {
-			t.Fatalf("%s: %v", name, err)
-		}
-		if err := runCase(m, c); err != nil {
-			t.Errorf("%s: %v", name, err)
-		}
-	}
+	runBackendCases(t, cases...)
 }
 
 // Errors name the problem.

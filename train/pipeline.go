@@ -171,6 +171,12 @@ func (a *adaptation) selectTrainable() error {
 	if err != nil {
 		return &onnx.OptionError{Option: "AdaptConfig.Trainable", Err: err}
 	}
+	quant := surgery.QuantizedWeights(a.adapted.Proto)
+	for _, p := range backbone {
+		if q, ok := quant[p]; ok {
+			return onnx.OptionErrorf("AdaptConfig.Trainable", "selects %q, a quantized weight (DequantizeLinear of initializer %q); graft trains float weights only, so quantized layers stay frozen", p, q.Tensor.Name)
+		}
+	}
 	for _, l := range layers {
 		if slices.ContainsFunc(l.Params, func(p string) bool { return slices.Contains(backbone, p) }) {
 			a.res.TrainableLayers = append(a.res.TrainableLayers, l)

@@ -664,9 +664,10 @@ type wireResponse struct {
 }
 
 // Run runs the model file with the inputs (keyed by graph input name;
-// float32 and int64 tensors) and returns every graph output by name, with
-// Name set. Outputs of other numeric types come back converted to float32
-// (floating) or int64 (integer, bool).
+// float32 and int64 tensors; float16 inputs are sent as float16, rounded
+// to nearest even) and returns every graph output by name, with Name set.
+// Outputs of other numeric types come back converted to float32
+// (floating, float16 exactly) or int64 (integer, bool).
 func (r *Runtime) Run(modelPath string, inputs map[string]*onnx.Tensor) (map[string]*onnx.Tensor, error) {
 	outs, _, err := r.run(modelPath, inputs, 0)
 	return outs, err
@@ -701,8 +702,12 @@ func (r *Runtime) run(modelPath string, inputs map[string]*onnx.Tensor, repeat i
 	if repeat > 0 {
 		req.Threads = runtime.GOMAXPROCS(0)
 	}
+	half := halfInputs(abs)
 	for name, t := range inputs {
 		w, err := toWire(t)
+		if err == nil && half[name] && t.DType == onnx.Float32 {
+			w = wireTensor{DType: "float16", Dims: w.Dims, Data: onnx.Float32sToHalfBytes(t.F)}
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("input %q: %w", name, err)
 		}
@@ -774,11 +779,47 @@ func toWire(t *onnx.Tensor) (wireTensor, error) {
 	return w, nil
 }
 
+// halfInputs returns the float16 graph inputs of the model file (read
+// once per file and modification time), which are sent as float16:
+// ONNX Runtime takes no other type for them.
+func halfInputs(path string) map[string]bool {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil
+	}
+	key := fmt.Sprintf("%s\x00%d\x00%d", path, st.Size(), st.ModTime().UnixNano())
+	if v, ok := halfCache.Load(key); ok {
+		return v.(map[string]bool)
+	}
+	out := map[string]bool{}
+	if m, err := onnx.ReadFile(path, onnx.Limits{}); err == nil {
+		for _, in := range m.Inputs() {
+			if in.GetType().GetTensorType().GetElemType() == 10 {
+				out[in.Name] = true
+			}
+		}
+	}
+	halfCache.Store(key, out)
+	return out
+}
+
+var halfCache sync.Map
+
 func fromWire(name string, w wireTensor) (*onnx.Tensor, error) {
 	n := onnx.NumElems(w.Dims)
 	le := binary.LittleEndian
 	shape := append([]int{}, w.Dims...)
 	switch w.DType {
+	case "float16":
+		if len(w.Data) != 2*n {
+			return nil, fmt.Errorf("%d bytes for %d float16 values", len(w.Data), n)
+		}
+		t := onnx.NewFloat(shape, nil)
+		for i := range t.F {
+			t.F[i] = onnx.HalfToFloat32(le.Uint16(w.Data[2*i:]))
+		}
+		t.Name = name
+		return t, nil
 	case "float32":
 		if len(w.Data) != 4*n {
 			return nil, fmt.Errorf("%d bytes for %d float32 values", len(w.Data), n)

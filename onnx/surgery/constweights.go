@@ -113,6 +113,11 @@ func weightTensors(mp *onnx.ModelProto) map[string]*onnx.TensorProto {
 			out[name] = c.Tensor
 		}
 	}
+	for name, q := range QuantizedWeights(mp) {
+		if _, ok := out[name]; !ok {
+			out[name] = q.Tensor
+		}
+	}
 	return out
 }
 

@@ -26,6 +26,8 @@ type Cut struct {
 var passThrough = map[string]bool{
 	"Softmax": true, "LogSoftmax": true, "Identity": true, "Dropout": true,
 	"Flatten": true, "Reshape": true, "Squeeze": true, "Relu": true,
+	// the fake quantization of a quantized model's logits
+	"QuantizeLinear": true, "DequantizeLinear": true,
 }
 
 // FindCut finds the final classifier of an image model: the last Gemm, or

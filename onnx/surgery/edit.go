@@ -23,7 +23,7 @@ func CloneProto(mp *onnx.ModelProto) *onnx.ModelProto {
 // UpdateWeights writes new values into the initializers and Constant
 // weights (see ConstantWeights) of mp. A weight whose value did not change
 // keeps its original encoding; a changed initializer is rewritten as
-// float32 raw_data, a changed Constant stays a Constant holding float32
+// raw_data of its type (float32, or float16 rounded to nearest even), a changed Constant stays a Constant holding float32
 // raw_data. It returns the names of the weights it rewrote.
 func UpdateWeights(mp *onnx.ModelProto, weights map[string]*onnx.Tensor) ([]string, error) {
 	var changed []string
@@ -63,12 +63,12 @@ func UpdateWeights(mp *onnx.ModelProto, weights map[string]*onnx.Tensor) ([]stri
 		if sameBits(old.F, w.F) {
 			continue
 		}
-		if tp.DataType != 1 {
-			return nil, fmt.Errorf("initializer %q changed but is stored as ONNX type %d; graft writes changed weights as float32 only", tp.Name, tp.DataType)
+		if tp.DataType != 1 && tp.DataType != 10 {
+			return nil, fmt.Errorf("initializer %q changed but is stored as ONNX type %d; graft writes changed weights as float32 and float16 only", tp.Name, tp.DataType)
 		}
 		nt := w.Clone()
 		nt.Name = tp.Name
-		np := nt.ToProto()
+		np := nt.ToProtoAs(tp.DataType) // float16 stays float16, rounded to nearest even
 		np.DocString = tp.DocString
 		mp.Graph.Initializer[i] = np
 		changed = append(changed, tp.Name)
@@ -284,8 +284,12 @@ func CountParams(mp *onnx.ModelProto) int64 {
 			n += numElems(c.Tensor)
 		}
 	}
+	quant := map[string]bool{} // quantized weights count as the floats they stand for
+	for _, q := range QuantizedWeights(mp) {
+		quant[q.Tensor.Name] = true
+	}
 	for _, t := range mp.Graph.Initializer {
-		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 {
+		if t.DataType != 1 && t.DataType != 10 && t.DataType != 11 && !quant[t.Name] {
 			continue
 		}
 		c := int64(1)

@@ -50,9 +50,11 @@ func Layers(mp *onnx.ModelProto, cut string) []Layer {
 			}
 		}
 	}
+	quant := QuantizedWeights(mp)
 	isWeight := func(name string) (*onnx.TensorProto, bool) {
 		t, ok := weights[name]
-		return t, ok && isFloatType(t.DataType)
+		_, q := quant[name]
+		return t, ok && (isFloatType(t.DataType) || q)
 	}
 	var out []Layer
 	layerOf := map[string]int{} // output of a layer's node -> index in out

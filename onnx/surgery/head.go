@@ -68,6 +68,7 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 		return name
 	}
 	h := &Head{}
+	elem := FloatType(mp, cut) // a float16 model gets a float16 head
 	feat, dim := cut, 0
 	switch len(cutShape) {
 	case 2:
@@ -98,7 +99,7 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 					ratio := fresh(fmt.Sprintf("graft_head.%d.dropout_ratio", li))
 					t := onnx.NewFloat(nil, []float32{spec.Dropout})
 					t.Name = ratio
-					g.Initializer = append(g.Initializer, t.ToProto())
+					g.Initializer = append(g.Initializer, t.ToProtoAs(elem))
 					node.Input = append(node.Input, ratio)
 				}
 				g.Node = append(g.Node, node)
@@ -116,7 +117,7 @@ func AttachHead(mp *onnx.ModelProto, cut string, cutShape []int, spec HeadSpec) 
 		}
 		w.Name = fresh(fmt.Sprintf("graft_head.%d.weight", li))
 		b.Name = fresh(fmt.Sprintf("graft_head.%d.bias", li))
-		g.Initializer = append(g.Initializer, w.ToProto(), b.ToProto())
+		g.Initializer = append(g.Initializer, w.ToProtoAs(elem), b.ToProtoAs(elem))
 		h.Params = append(h.Params, w.Name, b.Name)
 		h.NumParams += len(w.F) + len(b.F)
 		y := fresh(fmt.Sprintf("graft_head/linear%d", li))

@@ -25,9 +25,9 @@
 //   {"error": "message"}
 //
 // data is the little-endian bytes of the elements in row-major order, base64
-// encoded. dtype is "float32" or "int64" in both directions; outputs of
-// other numeric types are converted: float64 and float16 to float32, all
-// integer and bool types to int64. Other types (strings) are an error.
+// encoded. dtype is "float32", "float16" (binary16 bits) or "int64" in both
+// directions; outputs of other numeric types are converted: float64 to
+// float32, all integer and bool types to int64. Other types (strings) are an error.
 //
 // Sessions are cached by model path, size and modification time (at most
 // MAX_SESSIONS, least recently used dropped first), so repeated runs of one
@@ -96,8 +96,10 @@ function decode(name, t) {
     data = new Float32Array(ab);
   } else if (t.dtype === 'int64') {
     data = new BigInt64Array(ab);
+  } else if (t.dtype === 'float16') {
+    data = new Uint16Array(ab); // binary16 bits
   } else {
-    throw new Error(`input ${JSON.stringify(name)}: dtype ${JSON.stringify(t.dtype)} is not float32 or int64`);
+    throw new Error(`input ${JSON.stringify(name)}: dtype ${JSON.stringify(t.dtype)} is not float32, float16 or int64`);
   }
   return new ort.Tensor(t.dtype, data, t.dims);
 }
@@ -110,8 +112,12 @@ function encode(name, t) {
       dtype = 'float32';
       data = t.data;
       break;
-    case 'float64':
     case 'float16':
+      // onnxruntime-node hands float16 data over as Uint16Array bits
+      dtype = 'float16';
+      data = t.data instanceof Uint16Array ? t.data : Uint16Array.from(t.data);
+      break;
+    case 'float64':
       dtype = 'float32';
       data = Float32Array.from(t.data, Number);
       break;
