@@ -89,7 +89,14 @@ type AdaptConfig struct {
 	OutputName string
 
 	CacheDir string // persist backbone features here
-	DryRun   bool   // stop after selecting the trainable layers
+	// MemoryBudget bounds the bytes fine-tuning keeps in RAM for the
+	// tensors it trains from: the outputs of the frozen layers before the
+	// first trainable one, or the decoded images when the trainable
+	// layers read them. Beyond it they are spilled to a file in CacheDir
+	// (else the system's temporary folder), deleted when Adapt returns.
+	// 0 means DefaultMemoryBudget. Augmentation keeps its images in RAM.
+	MemoryBudget int64
+	DryRun       bool // stop after selecting the trainable layers
 	// FindLR runs the learning-rate finder on the head (see FindLR) after
 	// feature extraction, instead of training; AdaptResult.LRFind holds
 	// its curve and suggestion, and nothing is written.
@@ -197,6 +204,9 @@ func (c *AdaptConfig) defaults() {
 	if c.BN == "" {
 		c.BN = DefaultBN
 	}
+	if c.MemoryBudget == 0 {
+		c.MemoryBudget = DefaultMemoryBudget
+	}
 	if c.FinetuneEpochs > 0 && c.Trainable == "" && c.UnfreezeLast == 0 {
 		c.UnfreezeLast = DefaultUnfreezeLast
 	}
@@ -214,6 +224,9 @@ func (c *AdaptConfig) validate() error {
 	}
 	if c.Batch < 1 {
 		return onnx.OptionErrorf("AdaptConfig.Batch", "batch size %d must be at least 1", c.Batch)
+	}
+	if c.MemoryBudget < 0 {
+		return onnx.OptionErrorf("AdaptConfig.MemoryBudget", "%d bytes must not be negative", c.MemoryBudget)
 	}
 	if c.WeightDecay < 0 || math.IsNaN(c.WeightDecay) || math.IsInf(c.WeightDecay, 0) {
 		return onnx.OptionErrorf("AdaptConfig.WeightDecay", "%g must be 0 or more", c.WeightDecay)

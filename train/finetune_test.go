@@ -239,7 +239,7 @@ func TestFrozenPrefixEquivalent(t *testing.T) {
 	}
 	want := train(full, images)
 
-	pre, sub, err := frozenPrefix(src, "input", logits, trainable, 16)
+	pre, sub, err := frozenPrefix(src, "input", logits, trainable, 16, append([]int{1}, images.Shape...))
 	if err != nil || pre == nil {
 		t.Fatalf("no frozen prefix: %v", err)
 	}

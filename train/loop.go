@@ -15,8 +15,10 @@ import (
 // Examples are preprocessed inputs (images or cached features) with
 // their labels, held in memory.
 type Examples struct {
-	X      []float32 // len(Labels) rows of Size() floats
-	Shape  []int     // the shape of one example, e.g. [3 32 32] or [576]
+	// X holds len(Labels) rows of Size() floats, unless the rows were
+	// spilled to disk (beyond AdaptConfig.MemoryBudget): then X is nil.
+	X      []float32
+	Shape  []int // the shape of one example, e.g. [3 32 32] or [576]
 	Labels []int
 	// Refresh, when set, rewrites X at the start of every epoch (data
 	// augmentation); Clean then holds the unaugmented examples.
@@ -25,6 +27,27 @@ type Examples struct {
 	// Paths, when set, names the image each example came from (for
 	// per-image predictions).
 	Paths []string
+
+	spill *spillFile // the rows, when not in X
+}
+
+// close deletes the spill file, if any.
+func (e *Examples) close() {
+	if e != nil && e.spill != nil {
+		e.spill.close()
+		e.spill = nil
+	}
+}
+
+// rows returns the n rows from first on: a slice of X, or dst (resized)
+// filled from the spill file.
+func (e *Examples) rows(first, n int, dst []float32) ([]float32, error) {
+	size := e.Size()
+	if e.spill == nil {
+		return e.X[first*size : (first+n)*size], nil
+	}
+	dst = slices.Grow(dst[:0], n*size)[:n*size]
+	return dst, e.spill.read(first, dst)
 }
 
 // Len is the number of examples.
@@ -34,16 +57,23 @@ func (e *Examples) Len() int { return len(e.Labels) }
 func (e *Examples) Size() int { return onnx.NumElems(e.Shape) }
 
 // batch gathers the rows idx into a tensor [len(idx), Shape...].
-func (e *Examples) batch(idx []int, dst *onnx.Tensor) *onnx.Tensor {
+func (e *Examples) batch(idx []int, dst *onnx.Tensor) (*onnx.Tensor, error) {
 	size := e.Size()
 	shape := append([]int{len(idx)}, e.Shape...)
 	if dst == nil || !slices.Equal(dst.Shape, shape) {
 		dst = onnx.NewFloat(shape, nil)
 	}
 	for r, i := range idx {
-		copy(dst.F[r*size:(r+1)*size], e.X[i*size:(i+1)*size])
+		row := dst.F[r*size : (r+1)*size]
+		if e.spill != nil {
+			if err := e.spill.read(i, row); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		copy(row, e.X[i*size:(i+1)*size])
 	}
-	return dst
+	return dst, nil
 }
 
 // Net is what the loop trains: a model whose named input takes examples
@@ -135,7 +165,9 @@ func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
 		if err != nil {
 			return nil, err
 		}
-		buf = ex.batch(idx, buf)
+		if buf, err = ex.batch(idx, buf); err != nil {
+			return nil, err
+		}
 		res, err := m.Run(map[string]*onnx.Tensor{n.Input: buf})
 		if err != nil {
 			return nil, err
@@ -388,7 +420,9 @@ func (r *runner) step(epoch, s int, perm []int) (float64, error) {
 		r.targets[len(idx)] = tgt
 	}
 	fillTargets(tgt, idx, train.Labels, cfg.Classes, cfg.LabelSmoothing)
-	r.xbuf = train.batch(idx, r.xbuf)
+	if r.xbuf, err = train.batch(idx, r.xbuf); err != nil {
+		return 0, err
+	}
 	loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{r.net.Input: r.xbuf}, tgt)
 	if err != nil {
 		return 0, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)

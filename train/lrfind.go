@@ -125,7 +125,9 @@ func FindLR(ctx context.Context, net *Net, train *Examples, cfg LRFindConfig, r 
 			targets[len(idx)] = tgt
 		}
 		fillTargets(tgt, idx, train.Labels, cfg.Classes, 0)
-		xbuf = train.batch(idx, xbuf)
+		if xbuf, err = train.batch(idx, xbuf); err != nil {
+			return nil, err
+		}
 		loss, _, grads, err := tg.Step(map[string]*onnx.Tensor{net.Input: xbuf}, tgt)
 		if err != nil {
 			return nil, fmt.Errorf("learning-rate finder, step %d: %w", step+1, err)

@@ -1,10 +1,12 @@
 package train
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -51,6 +53,9 @@ type adaptation struct {
 	pending *onnx.AtomicFile
 	// ck saves the training state (AdaptConfig.Checkpoint); nil without
 	ck *checkpointer
+	// mem is what is left of AdaptConfig.MemoryBudget for the examples
+	// fine-tuning trains from, and their spill files
+	mem *budget
 }
 
 func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
@@ -64,7 +69,8 @@ func newAdaptation(ctx context.Context, cfg AdaptConfig) (*adaptation, error) {
 		return nil, err
 	}
 	return &adaptation{ctx: ctx, cfg: cfg, rep: orNop(cfg.Reporter), weights: map[string]*onnx.Tensor{},
-		res: &AdaptResult{Out: cfg.Out, Head: cfg.Head.String(), DryRun: cfg.DryRun}}, nil
+		res: &AdaptResult{Out: cfg.Out, Head: cfg.Head.String(), DryRun: cfg.DryRun},
+		mem: &budget{left: cfg.MemoryBudget, dir: cfg.CacheDir}}, nil
 }
 
 // close releases what the steps opened.
@@ -75,6 +81,7 @@ func (a *adaptation) close() {
 	if a.pending != nil {
 		a.pending.Abort() // after Commit, this does nothing
 	}
+	a.mem.close()
 }
 
 // load reads the model, works out its preprocessing and lists the data.
@@ -235,8 +242,10 @@ func (a *adaptation) trainHead() error {
 		return nil
 	}
 	// Fine-tuning needs the images themselves later: without a feature
-	// cache, decode them once and take the features from them.
-	if a.cfg.FinetuneEpochs > 0 && a.cfg.CacheDir == "" {
+	// cache, decode them once and take the features from them, when they
+	// take at most half the memory budget (else each stage decodes them
+	// as it goes).
+	if a.cfg.FinetuneEpochs > 0 && a.cfg.CacheDir == "" && a.imageBytes() <= a.mem.left/2 {
 		if err := a.loadImages(true); err != nil {
 			return err
 		}
@@ -281,11 +290,6 @@ func (a *adaptation) fineTune() error {
 			a.res.Kept.Reason = "the head's best validation loss"
 		}
 		return nil
-	}
-	if a.images == nil {
-		if err := a.loadImages(false); err != nil {
-			return err
-		}
 	}
 	headOnly := struct {
 		final   *Net
@@ -508,11 +512,11 @@ func (a *adaptation) extractFeatures() (map[string]*Examples, error) {
 	base := 0 // images of the splits done, for progress
 	ext.Progress = func(done int) { progress(a.rep, PhaseFeatures, base+done) }
 	for name, im := range a.images {
-		f, err := ext.Run(a.ctx, im.X, im.Len(), im.Shape)
-		if err != nil {
+		f := &Examples{Shape: []int{h.FeatureDim}, Labels: im.Labels, Paths: im.Paths}
+		if err := a.runRows(ext, im, base, func(rows []float32) error { f.X = append(f.X, rows...); return nil }); err != nil {
 			return nil, err
 		}
-		feats[name] = &Examples{X: f, Shape: []int{h.FeatureDim}, Labels: im.Labels, Paths: im.Paths}
+		feats[name] = f
 		a.res.Cache.Misses += im.Len()
 		base += im.Len()
 	}
@@ -562,19 +566,32 @@ func (a *adaptation) loadImages(record bool) error {
 	t0, base := time.Now(), 0
 	a.rep.PhaseStart(PhaseDecode, len(a.ds.Train)+len(a.ds.Val)+len(a.ds.Test))
 	for _, sp := range splits(a.ds) {
-		data, kept, skipped, err := loadTensors(a.ctx, sp.samples, a.prep, a.cfg.Strict, func(done int) { progress(a.rep, PhaseDecode, base+done) })
+		ex := &Examples{Shape: a.prep.Shape(1)[1:]}
+		var kept []dataset.Sample
+		rows := newRowBuilder(a.mem, a.prep.Size())
+		emit := rows.add
+		if a.cfg.Augment { // rewritten every epoch: kept in memory
+			emit = func(d []float32) error { ex.X = append(ex.X, d...); return nil }
+		}
+		skipped, err := eachChunk(a.ctx, sp.samples, a.prep, a.cfg.Strict, func(done int) { progress(a.rep, PhaseDecode, base+done) },
+			func(d []float32, k []dataset.Sample) error {
+				kept = append(kept, k...)
+				return emit(d)
+			})
 		if err != nil {
 			return err
 		}
+		if !a.cfg.Augment {
+			rows.fill(ex)
+		}
 		base += len(sp.samples)
 		a.skipped(skipped, record)
-		ex := &Examples{X: data, Shape: a.prep.Shape(1)[1:]}
 		for _, s := range kept {
 			ex.Labels = append(ex.Labels, s.Label)
 			ex.Paths = append(ex.Paths, s.Path)
 		}
 		if sp.name == "train" && a.cfg.Augment {
-			ex.Clean = slices.Clone(data)
+			ex.Clean = slices.Clone(ex.X)
 			ex.Refresh = augmenter(ex, kept, a.prep, a.cfg.Seed)
 		}
 		images[sp.name] = ex
@@ -596,29 +613,27 @@ func (a *adaptation) loadImages(record bool) error {
 // tensor, they run once per image and training starts from that tensor;
 // a.prefix then maps images to the net's input.
 func (a *adaptation) trainOnImages(phase Phase, trainable []string, start map[string]*onnx.Tensor, epochs int, lrScale []float64) (*Fit, error) {
-	src, netInput, ex := a.adapted, a.input, a.images
+	src, netInput := a.adapted, a.input
+	var ex map[string]*Examples
 	var prefix *Extractor
 	if !a.cfg.Augment {
-		if p, sub, err := frozenPrefix(a.adapted, a.input, a.head.Logits, trainable, a.cfg.Batch); err != nil {
+		if p, sub, err := frozenPrefix(a.adapted, a.input, a.head.Logits, trainable, a.cfg.Batch, a.prep.Shape(1)); err != nil {
 			notef(a.rep, "%s: frozen layers run every step: %v", phase, err)
 		} else if p != nil {
-			t0, base := time.Now(), 0
-			ex = map[string]*Examples{}
-			a.rep.PhaseStart(PhaseFeatures, countAll(a.images))
-			p.Progress = func(done int) { progress(a.rep, PhaseFeatures, base+done) }
-			for name, e := range a.images {
-				f, err := p.Run(a.ctx, e.X, e.Len(), e.Shape)
-				if err != nil {
-					return nil, err
-				}
-				ex[name] = &Examples{X: f, Shape: p.shape, Labels: e.Labels, Paths: e.Paths}
-				base += e.Len()
+			if ex, err = a.boundary(phase, p); err != nil {
+				return nil, err
 			}
-			p.Progress = nil
-			a.rep.PhaseEnd(PhaseFeatures, time.Since(t0))
-			notef(a.rep, "%s: frozen layers up to %q ran once per image (%.2fs)", phase, p.Features, time.Since(t0).Seconds())
 			src, netInput, prefix = sub, p.Features, p
 		}
+	}
+	if prefix == nil { // the trainable layers read the images
+		if a.images == nil {
+			if err := a.loadImages(false); err != nil {
+				return nil, err
+			}
+			a.noteSpill(phase, "decoded images")
+		}
+		ex = a.images
 	}
 	net, err := NewNet(src, netInput, a.head.Logits, trainable, a.cfg.Seed)
 	if err != nil {
@@ -642,7 +657,7 @@ func (a *adaptation) trainOnImages(phase Phase, trainable []string, start map[st
 // end in one tensor: an Extractor computing that tensor from images, and
 // the model from that tensor to the logits. It returns nil when the
 // trainable part reads the images directly.
-func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string, batch int) (*Extractor, *onnx.Model, error) {
+func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string, batch int, inputShape []int) (*Extractor, *onnx.Model, error) {
 	front := surgery.Frontier(adapted.Proto, trainable)
 	if len(front) != 1 {
 		return nil, nil, fmt.Errorf("the trainable layers read %d tensors of the frozen ones (%s)", len(front), strings.Join(front, ", "))
@@ -650,7 +665,7 @@ func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string,
 	if front[0] == input {
 		return nil, nil, nil
 	}
-	probe, err := graph.Build(adapted, graph.Options{Freeze: true, Outputs: []string{front[0]}})
+	probe, err := graph.Build(adapted, graph.Options{Freeze: true, Outputs: []string{front[0]}, Shapes: map[string][]int{input: inputShape}})
 	if err != nil {
 		return nil, nil, err
 	}
@@ -664,6 +679,104 @@ func frozenPrefix(adapted *onnx.Model, input, logits string, trainable []string,
 	}
 	ext := &Extractor{Src: adapted, Input: input, Features: front[0], Batch: max(batch, 16), Dim: onnx.NumElems(shape[1:]), shape: shape[1:]}
 	return ext, &onnx.Model{Proto: sub, Path: adapted.Path}, nil
+}
+
+// boundary computes the frozen layers' outputs that fine-tuning trains
+// from, once per image: from the decoded images when they are loaded
+// (which are then released), else decoding the images a chunk at a time.
+// The outputs stay in RAM within the memory budget and are spilled to
+// disk beyond it.
+func (a *adaptation) boundary(phase Phase, p *Extractor) (map[string]*Examples, error) {
+	t0, base := time.Now(), 0
+	a.rep.PhaseStart(PhaseFeatures, len(a.ds.Train)+len(a.ds.Val)+len(a.ds.Test))
+	out := map[string]*Examples{}
+	for _, sp := range splits(a.ds) {
+		rows := newRowBuilder(a.mem, p.Dim)
+		e := &Examples{Shape: p.shape}
+		if a.images != nil {
+			im := a.images[sp.name]
+			if im == nil {
+				continue
+			}
+			if err := a.runRows(p, im, base, rows.add); err != nil {
+				return nil, err
+			}
+			e.Labels, e.Paths = im.Labels, im.Paths
+		} else {
+			shape := a.prep.Shape(1)[1:]
+			done := 0
+			p.Progress = func(n int) { progress(a.rep, PhaseFeatures, base+done+n) }
+			sk, err := eachChunk(a.ctx, sp.samples, a.prep, a.cfg.Strict, nil, func(d []float32, k []dataset.Sample) error {
+				f, err := p.Run(a.ctx, d, len(k), shape)
+				if err != nil {
+					return err
+				}
+				for _, s := range k {
+					e.Labels = append(e.Labels, s.Label)
+					e.Paths = append(e.Paths, s.Path)
+				}
+				done += len(k)
+				return rows.add(f)
+			})
+			p.Progress = nil
+			if err != nil {
+				return nil, err
+			}
+			a.skipped(sk, false)
+		}
+		base += len(sp.samples)
+		rows.fill(e)
+		out[sp.name] = e
+	}
+	a.rep.PhaseEnd(PhaseFeatures, time.Since(t0))
+	notef(a.rep, "%s: frozen layers up to %q ran once per image (%.2fs)", phase, p.Features, time.Since(t0).Seconds())
+	if a.images != nil { // the outputs replace them
+		for _, im := range a.images {
+			a.mem.release(im)
+		}
+		a.images = nil
+	}
+	a.noteSpill(phase, fmt.Sprintf("outputs of %q", p.Features))
+	return out, nil
+}
+
+// runRows runs ext over the examples' rows a chunk at a time (they may
+// be on disk), handing each chunk's outputs to emit; progress counts from
+// base.
+func (a *adaptation) runRows(ext *Extractor, e *Examples, base int, emit func([]float32) error) error {
+	var buf []float32
+	defer func(prev func(int)) { ext.Progress = prev }(ext.Progress)
+	for start := 0; start < e.Len(); start += featureChunk {
+		n := min(featureChunk, e.Len()-start)
+		x, err := e.rows(start, n, buf)
+		if err != nil {
+			return err
+		}
+		buf = x[:0]
+		ext.Progress = func(done int) { progress(a.rep, PhaseFeatures, base+start+done) }
+		f, err := ext.Run(a.ctx, x, n, e.Shape)
+		if err != nil {
+			return err
+		}
+		if err := emit(f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// imageBytes is the size of every image of the data set decoded.
+func (a *adaptation) imageBytes() int64 {
+	return int64(len(a.ds.Train)+len(a.ds.Val)+len(a.ds.Test)) * int64(a.prep.Size()) * 4
+}
+
+// noteSpill says, once per stage, how much went to disk.
+func (a *adaptation) noteSpill(phase Phase, what string) {
+	if a.mem.spilled > a.mem.noted {
+		notef(a.rep, "%s: %.1f MB of %s beyond the memory budget (%.1f MB; AdaptConfig.MemoryBudget) spilled to a temporary file in %s",
+			phase, float64(a.mem.spilled-a.mem.noted)/1e6, what, float64(a.cfg.MemoryBudget)/1e6, cmp.Or(a.mem.dir, os.TempDir()))
+		a.mem.noted = a.mem.spilled
+	}
 }
 
 func countAll(m map[string]*Examples) int {

@@ -45,23 +45,41 @@ const progressChunk = featureChunk
 // with the number of samples done after each chunk and checking ctx
 // between chunks.
 func loadTensors(ctx context.Context, samples []dataset.Sample, p *dataset.Preprocess, strict bool, report func(done int)) (data []float32, kept []dataset.Sample, skipped []dataset.Skipped, err error) {
+	skipped, err = eachChunk(ctx, samples, p, strict, report, func(d []float32, k []dataset.Sample) error {
+		data = append(data, d...)
+		kept = append(kept, k...)
+		return nil
+	})
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	return data, kept, skipped, nil
+}
+
+// eachChunk decodes the samples a chunk at a time and hands each chunk's
+// tensors and kept samples to emit, so that only one chunk of decoded
+// images is alive at once; otherwise it is loadTensors.
+func eachChunk(ctx context.Context, samples []dataset.Sample, p *dataset.Preprocess, strict bool, report func(done int), emit func(data []float32, kept []dataset.Sample) error) (skipped []dataset.Skipped, err error) {
 	for start := 0; start < len(samples); start += progressChunk {
 		if err := ctx.Err(); err != nil {
-			return nil, nil, nil, fmt.Errorf("decoding image %d of %d: %w", start+1, len(samples), err)
+			return nil, fmt.Errorf("decoding image %d of %d: %w", start+1, len(samples), err)
 		}
 		end := min(start+progressChunk, len(samples))
 		d, k, s, err := dataset.LoadTensors(samples[start:end], p, graph.Threads(), strict)
 		if err != nil {
-			return nil, nil, nil, err
+			return nil, err
 		}
-		data = append(data, d[:len(k)*p.Size()]...)
-		kept = append(kept, k...)
+		if len(k) > 0 {
+			if err := emit(d[:len(k)*p.Size()], k); err != nil {
+				return nil, err
+			}
+		}
 		skipped = append(skipped, s...)
 		if report != nil {
 			report(end)
 		}
 	}
-	return data, kept, skipped, nil
+	return skipped, nil
 }
 
 // scoreSamples decodes the samples and runs the model on them a chunk at

@@ -133,6 +133,7 @@ func adaptFlags() []cli.Flag {
 		&cli.StringFlag{Name: "bn", Value: string(train.DefaultBN), Usage: "BatchNormalization when fine-tuning, `MODE`: frozen (running statistics) or train (batch statistics, running statistics updated)"},
 		&cli.BoolFlag{Name: "augment", Usage: "random resized crop and horizontal flip of training images, drawn anew each epoch (bypasses the feature cache)"},
 		&cli.StringFlag{Name: "cache", Usage: "keep backbone features in `DIR` so later runs skip the backbone"},
+		&cli.StringFlag{Name: "memory-budget", DefaultText: humanBytes(train.DefaultMemoryBudget), Usage: "RAM fine-tuning may hold for the tensors it trains from (frozen-layer outputs or decoded images), `SIZE` like 512MiB; beyond it they spill to a file in --cache DIR (else the temporary folder)"},
 		&cli.BoolFlag{Name: "dry-run", Usage: "print the trainable and frozen layers and parameter counts, and stop"},
 		&cli.StringFlag{Name: "log", Usage: "write per-epoch metrics to `FILE`.csv or FILE.jsonl"},
 		&cli.StringFlag{Name: "checkpoint", Usage: "save the training state in `DIR` every epoch and when interrupted"},
@@ -169,6 +170,11 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 	}
 	if cfg.Limits, err = limits(c); err != nil {
 		return cfg, err
+	}
+	if c.IsSet("memory-budget") {
+		if cfg.MemoryBudget, err = parseBytes(c.String("memory-budget")); err != nil {
+			return cfg, usagef(c, "--memory-budget: %v", err)
+		}
 	}
 	if cfg.MaxPixels, err = maxPixels(c); err != nil {
 		return cfg, err

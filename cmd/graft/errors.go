@@ -52,6 +52,7 @@ var optionFlags = map[string]string{
 	"AdaptConfig.BN":             "--bn",
 	"AdaptConfig.Augment":        "--augment",
 	"AdaptConfig.CacheDir":       "--cache",
+	"AdaptConfig.MemoryBudget":   "--memory-budget",
 	"AdaptConfig.Log":            "--log",
 	"AdaptConfig.Softmax":        "--softmax",
 	"AdaptConfig.BatchDim":       "--batch-dim",
