@@ -2,6 +2,8 @@ package onnx
 
 import (
 	"fmt"
+	"strconv"
+	"strings"
 )
 
 // checkStructure enforces the structural limits of lim on the graph and
@@ -133,4 +135,25 @@ func (s *structure) attr(label string, a *AttributeProto, depth int) error {
 		}
 	}
 	return nil
+}
+
+// ParseSize reads a size in bytes written like 4GiB, 512MiB, 100MB or
+// 100000 (KiB, MiB, GiB, TiB: powers of 1024; KB, MB, GB, TB: of 1000).
+func ParseSize(s string) (int64, error) {
+	t := strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}} {
+		if strings.HasSuffix(t, u.suffix) {
+			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
+			break
+		}
+	}
+	v, err := strconv.ParseFloat(t, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("%q is not a size (e.g. 4GiB)", s)
+	}
+	return int64(v * float64(mult)), nil
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/models"
+	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/train"
 	"github.com/urfave/cli/v2"
 )
@@ -172,7 +173,7 @@ func adaptConfig(c *cli.Context) (train.AdaptConfig, error) {
 		return cfg, err
 	}
 	if c.IsSet("memory-budget") {
-		if cfg.MemoryBudget, err = parseBytes(c.String("memory-budget")); err != nil {
+		if cfg.MemoryBudget, err = onnx.ParseSize(c.String("memory-budget")); err != nil {
 			return cfg, usagef(c, "--memory-budget: %v", err)
 		}
 	}

@@ -96,31 +96,11 @@ func maxPixels(c *cli.Context) (int64, error) {
 
 // limits maps --max-memory to onnx.Limits.
 func limits(c *cli.Context) (onnx.Limits, error) {
-	n, err := parseBytes(c.String("max-memory"))
+	n, err := onnx.ParseSize(c.String("max-memory"))
 	if err != nil {
 		return onnx.Limits{}, fmt.Errorf("--max-memory: %w", err)
 	}
 	return onnx.Limits{MaxBytes: n}, nil
-}
-
-// parseBytes reads sizes like 4GiB, 512MB, 100000.
-func parseBytes(s string) (int64, error) {
-	t := strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}, {"TiB", 1 << 40}, {"KB", 1e3}, {"MB", 1e6}, {"GB", 1e9}, {"TB", 1e12}, {"B", 1}} {
-		if strings.HasSuffix(t, u.suffix) {
-			t, mult = strings.TrimSpace(strings.TrimSuffix(t, u.suffix)), u.m
-			break
-		}
-	}
-	v, err := strconv.ParseFloat(t, 64)
-	if err != nil || v <= 0 {
-		return 0, fmt.Errorf("%q is not a size (e.g. 4GiB)", s)
-	}
-	return int64(v * float64(mult)), nil
 }
 
 // oneArg returns the single positional argument a command takes.

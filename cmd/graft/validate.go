@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/graftml/graft/onnx"
 	"github.com/urfave/cli/v2"
 )
 
@@ -154,7 +155,7 @@ func maxMemory(c *cli.Context) error {
 	if c.Command.Flags == nil || !slices.ContainsFunc(c.Command.Flags, func(f cli.Flag) bool { return slices.Contains(f.Names(), "max-memory") }) {
 		return nil
 	}
-	if _, err := parseBytes(c.String("max-memory")); err != nil {
+	if _, err := onnx.ParseSize(c.String("max-memory")); err != nil {
 		return usagef(c, "%s: %s", typed(c, "max-memory"), err)
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -196,10 +197,10 @@ jobs:
     model: m.onnx
     out: heads/h.onnx
     parity_tol: 1e-3
-    convert: {head: 3, labels: [a, b, c], softmax: true}
+    convert: {head: 3, labels: [a, b, c], softmax: true, input_shape: {x: [1, 3, 48, 192]}}
   - name: pets
     model: m.onnx
-    adapt: {data: photos, epochs: 5, head: "mlp:16", lr: 0.001}
+    adapt: {data: photos, epochs: 5, head: "mlp:16", lr: 0.001, memory_budget: 256MiB, input_shape: {x: [1, 3, 64, 64]}}
 `)
 	m, jobs, err := ReadManifest(good, defaultLimits, 0)
 	if err != nil {
@@ -212,10 +213,11 @@ jobs:
 		!j.Convert.FoldBN || j.Convert.RenameInputs["input"] != "image" || j.ParityTol != 1e-5 {
 		t.Errorf("job 0: %+v", j)
 	}
-	if j := jobs[1]; j.Convert.Head == nil || j.Convert.Head.Classes != 3 || !j.Convert.Head.Softmax || j.Convert.Out != filepath.Join(dir, "heads", "h.onnx") || j.ParityTol != 1e-3 {
+	if j := jobs[1]; j.Convert.Head == nil || j.Convert.Head.Classes != 3 || !j.Convert.Head.Softmax || j.Convert.Out != filepath.Join(dir, "heads", "h.onnx") || j.ParityTol != 1e-3 || !slices.Equal(j.Convert.Shapes["x"], []int{1, 3, 48, 192}) {
 		t.Errorf("job 1: %+v", j)
 	}
-	if j := jobs[2]; j.Kind != KindAdapt || j.Adapt.Data != filepath.Join(dir, "photos") || j.Adapt.Epochs != 5 || len(j.Adapt.Head.Hidden) != 1 || j.Adapt.LR != 0.001 {
+	if j := jobs[2]; j.Kind != KindAdapt || j.Adapt.Data != filepath.Join(dir, "photos") || j.Adapt.Epochs != 5 || len(j.Adapt.Head.Hidden) != 1 || j.Adapt.LR != 0.001 ||
+		j.Adapt.MemoryBudget != 256<<20 || !slices.Equal(j.Adapt.Shapes["x"], []int{1, 3, 64, 64}) {
 		t.Errorf("job 2: %+v", j)
 	}
 	for _, c := range []struct{ text, want string }{
@@ -228,6 +230,7 @@ jobs:
 		{"jobs:\n  - name: a\n    model: m.onnx\n    adapt: {epochs: 3}\n", `job "a": adapt needs data`},
 		{"jobs:\n  - name: a\n    model: m.onnx\n    convert: {labels: [x]}\n", `job "a": labels:`},
 		{"jobs:\n  - name: a\n    model: m.onnx\n    adapt: {data: d, head: big}\n", `job "a": head:`},
+		{"jobs:\n  - name: a\n    model: m.onnx\n    adapt: {data: d, memory_budget: lots}\n", `job "a": memory_budget: "lots" is not a size`},
 		{"jobs: []\n", "no jobs"},
 	} {
 		_, _, err := ReadManifest(writeManifest(t, dir, c.text), defaultLimits, 0)

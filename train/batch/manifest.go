@@ -64,6 +64,7 @@ type ConvertSpec struct {
 	Strip        bool              `yaml:"strip"`
 	RenameInput  map[string]string `yaml:"rename_input"`
 	RenameOutput map[string]string `yaml:"rename_output"`
+	InputShape   map[string][]int  `yaml:"input_shape"`
 }
 
 // AdaptSpec is an adapt job's settings, as graft adapt's flags.
@@ -96,6 +97,10 @@ type AdaptSpec struct {
 	BN             string    `yaml:"bn"`
 	Augment        bool      `yaml:"augment"`
 	Cache          string    `yaml:"cache"`
+	// InputShape binds symbolic input dimensions ({x: [1, 3, 48, 192]}).
+	InputShape map[string][]int `yaml:"input_shape"`
+	// MemoryBudget is a size like 512MiB (empty: the default).
+	MemoryBudget string `yaml:"memory_budget"`
 }
 
 // ManifestError is a problem in a manifest, naming the file, the line,
@@ -263,7 +268,7 @@ func (r *manifestReader) job(m *Manifest, i int, node *yaml.Node, outDir string)
 		c := mj.Convert
 		j.Kind = KindConvert
 		j.Convert = graph.ConvertConfig{Model: r.rel(mj.Model), Out: out, Cut: c.Cut, Labels: c.Labels, Batch: c.BatchDim,
-			FoldBN: c.FoldBN, Strip: c.Strip, RenameInputs: c.RenameInput, RenameOutputs: c.RenameOutput, Limits: r.lim}
+			FoldBN: c.FoldBN, Strip: c.Strip, RenameInputs: c.RenameInput, RenameOutputs: c.RenameOutput, Limits: r.lim, Shapes: c.InputShape}
 		if c.Head != 0 {
 			seed := int64(1)
 			if c.Seed != nil {
@@ -293,7 +298,12 @@ func (r *manifestReader) job(m *Manifest, i int, node *yaml.Node, outDir string)
 		Schedule: train.ScheduleKind(a.Schedule), Warmup: a.Warmup, Epochs: a.Epochs, Batch: a.Batch, LabelSmoothing: a.LabelSmoothing,
 		Patience: a.Patience, Trainable: a.Trainable, UnfreezeLast: a.UnfreezeLast, FinetuneEpochs: a.FinetuneEpochs,
 		BackboneLRMult: a.BackboneLRMult, BN: train.BNMode(a.BN), Augment: a.Augment, CacheDir: r.rel(a.Cache),
-		Limits: r.lim, MaxPixels: r.maxPixels}
+		Limits: r.lim, MaxPixels: r.maxPixels, Shapes: a.InputShape}
+	if a.MemoryBudget != "" {
+		if j.Adapt.MemoryBudget, err = onnx.ParseSize(a.MemoryBudget); err != nil {
+			r.fail(node, name, "memory_budget: %v", err)
+		}
+	}
 	return j, true
 }
 
