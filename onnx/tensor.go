@@ -179,7 +179,7 @@ func TensorFromProto(tp *TensorProto) (*Tensor, error) {
 	dt := pb.TensorProto_DataType(tp.DataType)
 	size := elemSize(dt)
 	if size == 0 {
-		return nil, fmt.Errorf("tensor %q: data type %s is not supported (graft reads float, float16, double and integer tensors)", tp.Name, dt)
+		return nil, fmt.Errorf("tensor %q: data type %s is not supported (graft reads float, float16, double and integer tensors)", tp.Name, ElemTypeName(tp.DataType))
 	}
 	if n64 > math.MaxInt32*8 {
 		return nil, fmt.Errorf("tensor %q: %d elements is too many", tp.Name, n64)
