@@ -1050,6 +1050,9 @@ func buildSlice(c *nodeCtx) error {
 	if len(ends) != len(starts) || len(axes) != len(starts) || len(steps) != len(starts) {
 		return c.errorf("starts %v, ends %v, axes %v and steps %v differ in length", starts, ends, axes, steps)
 	}
+	if r == 0 && len(axes) > 0 {
+		return c.errorf("axes %v: a scalar cannot be sliced", axes)
+	}
 	first := make([]int, r)
 	step := make([]int, r)
 	count := slices.Clone(x.shape)
