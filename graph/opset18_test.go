@@ -429,3 +429,21 @@ func TestOpsetRevisionCases(t *testing.T) {
 		}
 	}
 }
+
+// TestPadWrapBeyondAxis: Pad-19 wrap with pads longer than the axis wraps
+// again, as ONNX's reference (numpy.pad mode wrap) does; ONNX Runtime 1.30
+// gives zeros there, so this case is checked against numpy's values.
+func TestPadWrapBeyondAxis(t *testing.T) {
+	c := opsetCase{name: "Pad-19/wrap-beyond", opset: 19,
+		nodes: []opsetNode{onode("Pad", []string{"x", "pads"}, map[string]any{"mode": "wrap"})},
+		ins:   []opIn{fin("x", onnx.NewFloat([]int{3}, []float32{1, 2, 3})), ints("pads", 4, 5)}, outs: fy}
+	got, err := opsetRunGraft(c.model(t), c.ins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// numpy.pad([1, 2, 3], (4, 5), "wrap")
+	want := onnx.NewFloat([]int{12}, []float32{3, 1, 2, 3, 1, 2, 3, 1, 2, 3, 1, 2})
+	if err := allClose(got["y"], want, 0, 0); err != nil {
+		t.Error(err)
+	}
+}
