@@ -9,7 +9,7 @@ import (
 )
 
 // Activations: elementwise nonlinearities (Relu, LeakyRelu, PRelu, Elu,
-// Sigmoid, Tanh, HardSigmoid, HardSwish, Clip) and the normalizing
+// Sigmoid, Tanh, HardSigmoid, HardSwish, Clip, Mish, Gelu) and the normalizing
 // Softmax and LogSoftmax.
 //
 // Gradients at kinks follow PyTorch: Relu passes nothing at x == 0,
@@ -29,6 +29,8 @@ var activationOps = map[string]opDef{
 	"PRelu":       {build: buildPRelu, grad: true, weights: []int{1}},
 	"Softmax":     {build: buildSoftmax(false), grad: true, passThrough: true},
 	"LogSoftmax":  {build: buildSoftmax(true), grad: true, passThrough: true},
+	"Mish":        {build: buildActivation(fixed(mishKernel)), grad: true, since: 18},
+	"Gelu":        {build: buildActivation(geluFor), grad: true, since: 20},
 }
 
 func reluKernel() *unaryKernel {
@@ -466,4 +468,69 @@ func softmaxNode(c *nodeCtx, log bool) error {
 		return err
 	}
 	return c.apply(0, newSoftmax(log, x.shape, a, flat), x.shape, onnx.Float32, 0)
+}
+
+// mishKernel is Mish (opset 18): x·tanh(softplus(x)), in float64.
+func mishKernel() *unaryKernel {
+	return &unaryKernel{
+		f: f32(func(x float64) float64 { return x * math.Tanh(softplus64(x)) }),
+		df: func(x, _ float32) float32 {
+			v := float64(x)
+			t := math.Tanh(softplus64(v))
+			s := 1 / (1 + math.Exp(-v))
+			return float32(t + v*s*(1-t*t))
+		},
+	}
+}
+
+// softplus64 is log(1+e^x) without overflow.
+func softplus64(x float64) float64 {
+	if x > 0 {
+		return x + math.Log1p(math.Exp(-x))
+	}
+	return math.Log1p(math.Exp(x))
+}
+
+// geluFor reads Gelu's approximate attribute (opset 20): "none" for
+// x·Φ(x), "tanh" for the tanh approximation PyTorch also offers.
+func geluFor(c *nodeCtx) (*unaryKernel, error) {
+	approx, err := c.attrString("approximate", "none")
+	if err != nil {
+		return nil, err
+	}
+	switch approx {
+	case "none":
+		return geluKernel(), nil
+	case "tanh":
+		return geluTanhKernel(), nil
+	}
+	return nil, c.errorf("approximate %q is not defined (none, tanh)", approx)
+}
+
+func geluKernel() *unaryKernel {
+	return &unaryKernel{
+		f: f32(func(x float64) float64 { return 0.5 * x * (1 + math.Erf(x/math.Sqrt2)) }),
+		df: func(x, _ float32) float32 {
+			v := float64(x)
+			cdf := 0.5 * (1 + math.Erf(v/math.Sqrt2))
+			pdf := math.Exp(-0.5*v*v) / math.Sqrt(2*math.Pi)
+			return float32(cdf + v*pdf)
+		},
+	}
+}
+
+// geluTanhC is sqrt(2/π).
+var geluTanhC = math.Sqrt(2 / math.Pi)
+
+func geluTanhKernel() *unaryKernel {
+	return &unaryKernel{
+		f: f32(func(x float64) float64 {
+			return 0.5 * x * (1 + math.Tanh(geluTanhC*(x+0.044715*x*x*x)))
+		}),
+		df: func(x, _ float32) float32 {
+			v := float64(x)
+			t := math.Tanh(geluTanhC * (v + 0.044715*v*v*v))
+			return float32(0.5*(1+t) + 0.5*v*(1-t*t)*geluTanhC*(1+3*0.044715*v*v))
+		},
+	}
 }

@@ -9,7 +9,7 @@ import (
 )
 
 // testAttrs turns Go values into ONNX attributes, in name order: int,
-// float32, float64, string and []int.
+// float32, float64, string, []int, []float32 and tensors.
 func testAttrs(t *testing.T, attrs map[string]any) []*onnx.AttributeProto {
 	t.Helper()
 	var out []*onnx.AttributeProto
@@ -29,6 +29,12 @@ func testAttrs(t *testing.T, attrs map[string]any) []*onnx.AttributeProto {
 			for _, x := range v {
 				a.Ints = append(a.Ints, int64(x))
 			}
+		case []float32:
+			a.Type, a.Floats = onnx.AttrFloats, v
+		case *onnx.Tensor:
+			a.Type, a.T = onnx.AttrTensor, v.ToProto()
+		case *onnx.TensorProto:
+			a.Type, a.T = onnx.AttrTensor, v
 		default:
 			t.Fatalf("attribute %s: unsupported type %T", name, v)
 		}

@@ -49,12 +49,18 @@ type NodeInfo struct {
 	Params int64  `json:"params"`
 }
 
-var elemTypeNames = map[int32]string{1: "float32", 2: "uint8", 3: "int8", 4: "uint16", 5: "int16", 6: "int32", 7: "int64", 8: "string", 9: "bool", 10: "float16", 11: "float64", 12: "uint32", 13: "uint64", 16: "bfloat16"}
+// elemTypeName names an ONNX element type; "" when the type is not set.
+func elemTypeName(t int32) string {
+	if t == 0 {
+		return ""
+	}
+	return onnx.ElemTypeName(t)
+}
 
 func describe(vi *onnx.ValueInfoProto) TensorInfo {
 	ti := TensorInfo{Name: vi.Name}
 	tt := vi.GetType().GetTensorType()
-	ti.Type = elemTypeNames[tt.GetElemType()]
+	ti.Type = elemTypeName(tt.GetElemType())
 	ti.Shape = onnx.DimNames(tt.GetShape())
 	return ti
 }

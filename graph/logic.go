@@ -327,12 +327,7 @@ func cosKernel() *unaryKernel {
 // softplusKernel is log(1+exp(x)), computed without overflow.
 func softplusKernel() *unaryKernel {
 	return &unaryKernel{
-		f: f32(func(x float64) float64 {
-			if x > 0 {
-				return x + math.Log1p(math.Exp(-x))
-			}
-			return math.Log1p(math.Exp(x))
-		}),
+		f:  f32(softplus64),
 		df: func(x, _ float32) float32 { return sigmoid(x) },
 	}
 }

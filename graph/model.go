@@ -115,8 +115,12 @@ func CheckOps(m *onnx.Model) error {
 			continue
 		}
 		def, ok := opTable[n.OpType]
-		if !ok || !def.reads(opset) {
+		switch {
+		case !ok:
 			bad = append(bad, fmt.Sprintf("%s (%s)", n.OpType, label))
+		case !def.reads(opset):
+			// the op, but not its definition at this opset
+			bad = append(bad, fmt.Sprintf("%s at opset %d (%s; graft reads %s at opsets %d to %d)", n.OpType, opset, label, n.OpType, def.since, def.until))
 		}
 	}
 	if len(bad) > 0 {
@@ -128,7 +132,7 @@ func CheckOps(m *onnx.Model) error {
 // MinOpset and MaxOpset bound the default-domain opsets graft interprets.
 const (
 	MinOpset = 7
-	MaxOpset = 17
+	MaxOpset = 21
 )
 
 // Build interprets the model's nodes by the opset it imports and builds a
@@ -343,7 +347,7 @@ func (b *builder) addInput(in *onnx.ValueInfoProto, batch int, opt Options) erro
 	case slices.Contains([]int32{2, 3, 4, 5, 6, 7, 9, 12, 13}, tt.ElemType): // integers and bool
 		dtype = onnx.Int64
 	default:
-		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: fmt.Sprintf("element type %d", tt.ElemType)}
+		return &onnx.UnsupportedError{File: b.file, Elem: elem, Msg: fmt.Sprintf("element type %s", onnx.ElemTypeName(tt.ElemType))}
 	}
 	if t, ok := opt.Values[in.Name]; ok {
 		t = t.Clone()

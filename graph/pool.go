@@ -46,7 +46,7 @@ func buildPool(c *nodeCtx) error {
 	} else if c.has("ceil_mode") {
 		return c.errorf("attribute \"ceil_mode\" is not part of %s before opset 10 (this model imports opset %d)", op, c.opset)
 	}
-	g, err := c.readWindow(x.shape, kernel, windowOpts{pool: true, ceil: ceil, dilations: isMax && c.opset >= 10})
+	g, err := c.readWindow(x.shape, kernel, windowOpts{pool: true, ceil: ceil, dilations: isMax && c.opset >= 10 || c.opset >= 19})
 	if err != nil {
 		return err
 	}
@@ -98,9 +98,10 @@ func (k *poolKernel) divisor(oh, ow, i0, i1, j0, j1 int) float32 {
 		return float32((i1 - i0) * (j1 - j0))
 	}
 	hs, ws := oh*g.sh-g.pt, ow*g.sw-g.pl
-	he := min(hs+g.kh, g.h+g.pb)
-	we := min(ws+g.kw, g.w+g.pr)
-	return float32((he - hs) * (we - ws))
+	he := min(hs+(g.kh-1)*g.dh+1, g.h+g.pb)
+	we := min(ws+(g.kw-1)*g.dw+1, g.w+g.pr)
+	// taps (every dh-th, dw-th position) from the window's start
+	return float32(((he - hs + g.dh - 1) / g.dh) * ((we - ws + g.dw - 1) / g.dw))
 }
 
 // argmax returns the input index (within its plane) of the first maximum

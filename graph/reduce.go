@@ -9,6 +9,8 @@ import (
 
 // Reductions: ReduceMean, ReduceSum, ReduceMax over any set of axes in one
 // strided pass (gorgonia's multi-axis Sum/Mean are wrong; see the notes).
+// Axes are an attribute until opset 17 (12 for ReduceSum) and the optional
+// input 1 after, with noop_with_empty_axes.
 
 var reduceOps = map[string]opDef{
 	"ReduceMean": {build: buildReduce, grad: true},
@@ -278,9 +280,9 @@ func buildReduce(c *nodeCtx) error {
 	}
 	var axes []int
 	noop := false
-	if c.n.OpType == "ReduceSum" && c.opset >= 13 {
+	if c.n.OpType == "ReduceSum" && c.opset >= 13 || c.opset >= 18 {
 		if c.has("axes") {
-			return c.errorf("from opset 13 ReduceSum takes axes as input 1, not as an attribute")
+			return c.errorf("%s at opset %d takes axes as input 1, not as an attribute", c.n.OpType, c.opset)
 		}
 		a, _, err := c.constInts(1)
 		if err != nil {
@@ -298,12 +300,16 @@ func buildReduce(c *nodeCtx) error {
 		}
 	}
 	rank := len(x.shape)
-	if len(axes) == 0 && noop {
+	op := reduceNames[c.n.OpType]
+	if len(axes) == 0 && noop && (op == "Sum" || op == "Mean" || op == "Max" || op == "Min" || op == "Prod" || op == "LogSumExp") {
+		// a reduction over no axes reduces each element alone: the
+		// identity for these; L1, L2, LogSum and SumSquare still apply
+		// their elementwise step (|x|, log x, x²) below
 		c.alias(0, x)
 		return nil
 	}
 	marked := make([]bool, rank)
-	if len(axes) == 0 {
+	if len(axes) == 0 && !noop {
 		for i := range marked {
 			marked[i] = true
 		}
@@ -321,10 +327,24 @@ func buildReduce(c *nodeCtx) error {
 		}
 		marked[n] = true
 	}
-	op := reduceNames[c.n.OpType]
 	k := newReduce(op, x.shape, marked, keep != 0)
 	if slices.Contains(x.shape, 0) && op != "Sum" && op != "SumSquare" && op != "L1" && op != "L2" && op != "Prod" && op != "LogSum" {
 		return c.errorf("%s of an empty tensor is undefined", c.n.OpType)
 	}
-	return c.apply(0, k, k.out, x.dtype, 0)
+	if !x.carried {
+		return c.apply(0, k, k.out, x.dtype, 0)
+	}
+	// a bool or integer computed at run time (carried as float32): Max,
+	// Min, Sum and Prod of integers are the integers the float kernel
+	// computes (ReduceMax and ReduceMin take bool from opset 20)
+	if op != "Max" && op != "Min" && op != "Sum" && op != "Prod" {
+		return c.errorf("%s of a bool or integer tensor computed at run time (%q) is not supported", c.n.OpType, x.name)
+	}
+	if err := c.apply(0, k, k.out, x.dtype, 0); err != nil {
+		return err
+	}
+	if v := c.b.vals[c.outName(0)]; v != nil {
+		v.carried = true
+	}
+	return nil
 }

@@ -2,11 +2,12 @@ package graph
 
 import (
 	"math"
+	"slices"
 
 	"github.com/graftml/graft/onnx"
 )
 
-// Resize (opsets 10-17) and Upsample (7-9). Every mode is a fixed linear
+// Resize (opsets 10-21) and Upsample (7-9). Every mode is a fixed linear
 // map from input to output elements, separable per axis: each axis gives
 // every output coordinate a few input coordinates with weights (1 for
 // nearest, 2 for linear, 4 for cubic), and an output element is the sum
@@ -149,6 +150,10 @@ func (a resizeAxis) taps() [][]tap {
 			if xo < 0 || xo > float64(a.in-1) {
 				continue // no taps: the extrapolation value
 			}
+		case "half_pixel_symmetric":
+			adj := float64(a.out) / lenOut
+			center := float64(a.in) / 2
+			xo = center*(1-adj) + (x+0.5)/a.scale - 0.5
 		case "pytorch_half_pixel":
 			if a.out > 1 {
 				xo = (x+0.5)/a.scale - 0.5
@@ -225,17 +230,48 @@ func buildResize(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
+	axes, err := resizeAxesOf(c, o, rank)
+	if err != nil {
+		return err
+	}
+	na := len(axes)
+	roiA := make([]float64, 2*na)
+	for j := range na {
+		roiA[na+j] = 1
+	}
+	scales, sizes, err := readResizeInputs(c, o, na, roiA)
+	if err != nil {
+		return err
+	}
 	roi := make([]float64, 2*rank)
 	for i := range rank {
 		roi[rank+i] = 1
 	}
-	scales, sizes, err := readResizeInputs(c, o, rank, roi)
-	if err != nil {
-		return err
+	for j, d := range axes {
+		roi[d], roi[rank+d] = roiA[j], roiA[na+j]
+	}
+	keep := 0.0
+	if c.opset >= 18 {
+		if scales, sizes, keep, err = expandResize18(c, o, axes, x.shape, scales, sizes); err != nil {
+			return err
+		}
 	}
 	out, sc, err := resizeOutShape(c, x.shape, scales, sizes)
 	if err != nil {
 		return err
+	}
+	if keep != 0 {
+		// the policy's one scale maps coordinates on the listed axes
+		for _, d := range axes {
+			sc[d] = keep
+		}
+	}
+	if o.antialias && o.mode != "nearest" {
+		for i := range rank {
+			if sc[i] < 1 && out[i] != x.shape[i] {
+				return c.errorf("antialias=1 when downscaling (axis %d from %d to %d) is not supported", i, x.shape[i], out[i])
+			}
+		}
 	}
 	if err := c.checkSize(out); err != nil {
 		return err
@@ -261,6 +297,110 @@ type resizeAttrs struct {
 	legacy               bool // Upsample, or Resize before opset 11
 	cubicA, extrap       float32
 	excl                 bool
+	// from opset 18
+	antialias bool
+	axes      []int  // the axes roi, scales and sizes are for; nil: all
+	keepRatio string // keep_aspect_ratio_policy
+}
+
+// readResize18 reads the attributes Resize gained at opset 18.
+func readResize18(c *nodeCtx, o *resizeAttrs) error {
+	aa, err := c.attrInt("antialias", 0)
+	if err != nil {
+		return err
+	}
+	o.antialias = aa != 0
+	if c.has("axes") {
+		if o.axes, err = c.attrInts("axes", nil); err != nil {
+			return err
+		}
+	}
+	if o.keepRatio, err = c.attrString("keep_aspect_ratio_policy", "stretch"); err != nil {
+		return err
+	}
+	if o.keepRatio != "stretch" && o.keepRatio != "not_larger" && o.keepRatio != "not_smaller" {
+		return c.errorf("keep_aspect_ratio_policy %q is not defined (stretch, not_larger, not_smaller)", o.keepRatio)
+	}
+	return nil
+}
+
+// resizeAxesOf resolves the axes attribute for an input of rank r: every
+// axis when it is absent.
+func resizeAxesOf(c *nodeCtx, o resizeAttrs, r int) ([]int, error) {
+	if o.axes == nil {
+		axes := make([]int, r)
+		for i := range axes {
+			axes[i] = i
+		}
+		return axes, nil
+	}
+	seen := make([]bool, r)
+	axes := make([]int, len(o.axes))
+	for j, a := range o.axes {
+		d, err := c.normAxis(a, r)
+		if err != nil {
+			return nil, err
+		}
+		if r == 0 || seen[d] {
+			return nil, c.errorf("axes %v: axis %d is given twice or the input is a scalar", o.axes, a)
+		}
+		seen[d] = true
+		axes[j] = d
+	}
+	return axes, nil
+}
+
+// expandResize18 turns scales or sizes given for the axes into values for
+// every axis of in (scale 1, the input's size elsewhere), applying
+// keep_aspect_ratio_policy to sizes. It returns the scale the policy
+// fixed for the listed axes, or 0.
+func expandResize18(c *nodeCtx, o resizeAttrs, axes, in []int, scales []float64, sizes []int) ([]float64, []int, float64, error) {
+	n := len(axes)
+	if scales != nil && len(scales) != n || sizes != nil && len(sizes) != n {
+		return nil, nil, 0, c.errorf("scales or sizes hold %d values for the %d axes %v", max(len(scales), len(sizes)), n, axes)
+	}
+	if scales != nil {
+		if o.keepRatio != "stretch" {
+			return nil, nil, 0, c.errorf("keep_aspect_ratio_policy %q needs sizes, not scales", o.keepRatio)
+		}
+		full := make([]float64, len(in))
+		for i := range full {
+			full[i] = 1
+		}
+		for j, d := range axes {
+			full[d] = scales[j]
+		}
+		return full, nil, 0, nil
+	}
+	if sizes == nil {
+		return nil, nil, 0, nil
+	}
+	keep := 0.0
+	if o.keepRatio != "stretch" {
+		keep = math.Inf(1)
+		if o.keepRatio == "not_smaller" {
+			keep = math.Inf(-1)
+		}
+		for j, d := range axes {
+			if in[d] == 0 {
+				return nil, nil, 0, c.errorf("keep_aspect_ratio_policy %q on an empty axis %d", o.keepRatio, d)
+			}
+			s := float64(sizes[j]) / float64(in[d])
+			if o.keepRatio == "not_larger" {
+				keep = min(keep, s)
+			} else {
+				keep = max(keep, s)
+			}
+		}
+	}
+	full := slices.Clone(in)
+	for j, d := range axes {
+		full[d] = sizes[j]
+		if keep != 0 {
+			full[d] = int(math.Round(keep * float64(in[d])))
+		}
+	}
+	return nil, full, keep, nil
 }
 
 func readResizeAttrs(c *nodeCtx) (resizeAttrs, error) {
@@ -275,16 +415,29 @@ func readResizeAttrs(c *nodeCtx) (resizeAttrs, error) {
 	if o.mode != "nearest" && o.mode != "linear" && o.mode != "cubic" {
 		return o, c.errorf("mode %q is not supported (nearest, linear, cubic)", o.mode)
 	}
-	for _, a := range []string{"antialias", "axes", "keep_aspect_ratio_policy"} {
-		if c.has(a) {
-			return o, c.errorf("attribute %q (Resize from opset 18) is not supported", a)
+	if c.opset < 18 {
+		for _, a := range []string{"antialias", "axes", "keep_aspect_ratio_policy"} {
+			if c.has(a) {
+				return o, c.errorf("attribute %q is part of Resize from opset 18 (this model imports opset %d)", a, c.opset)
+			}
 		}
+	} else if err := readResize18(c, &o); err != nil {
+		return o, err
 	}
 	o.coord, o.nearest = "asymmetric", "floor"
 	o.legacy = c.n.OpType == "Upsample" || c.opset < 11
 	if !o.legacy {
 		if o.coord, err = c.attrString("coordinate_transformation_mode", "half_pixel"); err != nil {
 			return o, err
+		}
+		switch o.coord {
+		case "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_crop_and_resize", "tf_half_pixel_for_nn":
+		case "half_pixel_symmetric":
+			if c.opset < 19 {
+				return o, c.errorf("coordinate_transformation_mode %q is part of Resize from opset 19 (this model imports opset %d)", o.coord, c.opset)
+			}
+		default:
+			return o, c.errorf("coordinate_transformation_mode %q is not defined", o.coord)
 		}
 		if o.nearest, err = c.attrString("nearest_mode", "round_prefer_floor"); err != nil {
 			return o, err

@@ -167,7 +167,7 @@ func checkInput(vi *onnx.ValueInfoProto, t *onnx.Tensor) error {
 		want = onnx.Int64
 	}
 	if t.DType != want {
-		return fmt.Errorf("the model wants %s data, the file holds %s", elemTypeNames[tt.GetElemType()], t.DType)
+		return fmt.Errorf("the model wants %s data, the file holds %s", elemTypeName(tt.GetElemType()), t.DType)
 	}
 	dims := tt.GetShape().GetDim()
 	if tt.GetShape() == nil {

@@ -454,6 +454,8 @@ func newPadMove(in, begin, end []int, mode string) *moveKernel {
 				switch mode {
 				case "edge":
 					i = min(max(i, 0), n-1)
+				case "wrap":
+					i = ((i % n) + n) % n
 				case "reflect":
 					if n == 1 {
 						i = 0
@@ -879,6 +881,11 @@ func buildSplit(c *nodeCtx) error {
 	}
 	n := len(c.n.Output)
 	dim := x.shape[axis]
+	if c.opset >= 18 {
+		if split, err = splitParts18(c, split, dim, n); err != nil {
+			return err
+		}
+	}
 	if len(split) == 0 {
 		if n == 0 || dim%n != 0 {
 			return c.errorf("cannot split axis %d of shape %v into %d equal parts", axis, x.shape, n)
@@ -921,6 +928,38 @@ func buildSplit(c *nodeCtx) error {
 		start[axis] += s
 	}
 	return nil
+}
+
+// splitParts18 applies Split-18's rule: the split input, or else the
+// num_outputs attribute, which cuts dim into parts of ceil(dim/n) and a
+// smaller last part.
+func splitParts18(c *nodeCtx, split []int, dim, outputs int) ([]int, error) {
+	if !c.has("num_outputs") {
+		if !c.optional(1) {
+			return nil, c.errorf("Split at opset %d needs the split input or the num_outputs attribute", c.opset)
+		}
+		return split, nil
+	}
+	if c.optional(1) {
+		return nil, c.errorf("give the split input or the num_outputs attribute, not both")
+	}
+	n, err := c.attrInt("num_outputs", 0)
+	if err != nil {
+		return nil, err
+	}
+	if n < 1 || n != outputs {
+		return nil, c.errorf("num_outputs is %d; the node has %d outputs", n, outputs)
+	}
+	chunk := (dim + n - 1) / n
+	parts := make([]int, n)
+	for j := range parts {
+		parts[j] = chunk
+	}
+	parts[n-1] = dim - chunk*(n-1)
+	if parts[n-1] < 0 {
+		return nil, c.errorf("axis of length %d cannot be split into %d parts of %d", dim, n, chunk)
+	}
+	return parts, nil
 }
 
 // sliceBounds resolves one axis of a Slice: the first index and the
@@ -1011,6 +1050,9 @@ func buildSlice(c *nodeCtx) error {
 	if len(ends) != len(starts) || len(axes) != len(starts) || len(steps) != len(starts) {
 		return c.errorf("starts %v, ends %v, axes %v and steps %v differ in length", starts, ends, axes, steps)
 	}
+	if r == 0 && len(axes) > 0 {
+		return c.errorf("axes %v: a scalar cannot be sliced", axes)
+	}
 	first := make([]int, r)
 	step := make([]int, r)
 	count := slices.Clone(x.shape)
@@ -1087,8 +1129,11 @@ func buildPad(c *nodeCtx) error {
 	if err != nil {
 		return err
 	}
-	if mode != "constant" && mode != "reflect" && mode != "edge" {
-		return c.errorf("mode %q is not supported (constant, reflect, edge)", mode)
+	switch {
+	case mode == "wrap" && c.opset < 19:
+		return c.errorf("mode \"wrap\" is part of Pad from opset 19 (this model imports opset %d)", c.opset)
+	case mode != "constant" && mode != "reflect" && mode != "edge" && mode != "wrap":
+		return c.errorf("mode %q is not supported (constant, reflect, edge, wrap)", mode)
 	}
 	var pads []int
 	var fill float32
@@ -1123,6 +1168,11 @@ func buildPad(c *nodeCtx) error {
 			}
 		}
 	}
+	if c.opset >= 18 && c.optional(3) {
+		if pads, err = padsForAxes(c, pads, r); err != nil {
+			return err
+		}
+	}
 	if len(pads) != 2*r {
 		return c.errorf("pads %v: want %d values for rank %d", pads, 2*r, r)
 	}
@@ -1139,6 +1189,9 @@ func buildPad(c *nodeCtx) error {
 		}
 		if mode != "constant" && n == 0 && (begin[d] > 0 || end[d] > 0) {
 			return c.errorf("%s padding of an empty axis %d", mode, d)
+		}
+		if mode == "wrap" && min(begin[d], end[d]) < 0 && max(begin[d], end[d]) > 0 {
+			return c.errorf("wrap padding that crops one side of axis %d and pads the other (pads %v) is not supported", d, pads)
 		}
 		zero = zero && begin[d] == 0 && end[d] == 0
 	}
@@ -1160,6 +1213,36 @@ func buildPad(c *nodeCtx) error {
 	}
 	k.fillF = fill
 	return c.applyMove(0, k, k.out, x.dtype, 0)
+}
+
+// padsForAxes expands Pad-18's pads for the axes input (begin values
+// then end values, one per listed axis) to pads for every axis of a
+// rank-r input.
+func padsForAxes(c *nodeCtx, pads []int, r int) ([]int, error) {
+	axes, _, err := c.constInts(3)
+	if err != nil {
+		return nil, err
+	}
+	if len(pads) != 2*len(axes) {
+		return nil, c.errorf("pads %v: want %d values for the %d axes %v", pads, 2*len(axes), len(axes), axes)
+	}
+	if r == 0 && len(axes) > 0 {
+		return nil, c.errorf("axes %v: a scalar has no axes to pad", axes)
+	}
+	full := make([]int, 2*r)
+	seen := make([]bool, r)
+	for j, a := range axes {
+		d, err := c.normAxis(a, r)
+		if err != nil {
+			return nil, err
+		}
+		if seen[d] {
+			return nil, c.errorf("axis %d is given twice in axes %v", a, axes)
+		}
+		seen[d] = true
+		full[d], full[r+d] = pads[j], pads[len(axes)+j]
+	}
+	return full, nil
 }
 
 func buildExpand(c *nodeCtx) error {
@@ -1298,7 +1381,7 @@ func buildCast(c *nodeCtx) error {
 	}
 	dtype, boolean, ok := castTarget(to)
 	if !ok {
-		return c.errorf("cast to element type %d is not supported (graft holds float and integer tensors)", to)
+		return c.errorf("cast to %s is not supported (graft holds float and integer tensors)", onnx.ElemTypeName(int32(to)))
 	}
 	if done, err := castNarrow(c, to, x); done || err != nil {
 		return err

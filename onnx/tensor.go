@@ -179,7 +179,7 @@ func TensorFromProto(tp *TensorProto) (*Tensor, error) {
 	dt := pb.TensorProto_DataType(tp.DataType)
 	size := elemSize(dt)
 	if size == 0 {
-		return nil, fmt.Errorf("tensor %q: data type %s is not supported (graft reads float, float16, double and integer tensors)", tp.Name, dataTypeName(dt))
+		return nil, fmt.Errorf("tensor %q: data type %s is not supported (graft reads float, float16, double and integer tensors)", tp.Name, ElemTypeName(tp.DataType))
 	}
 	if n64 > math.MaxInt32*8 {
 		return nil, fmt.Errorf("tensor %q: %d elements is too many", tp.Name, n64)
@@ -339,17 +339,4 @@ func (t *Tensor) ToProto() *TensorProto {
 		le.PutUint32(tp.RawData[4*i:], math.Float32bits(v))
 	}
 	return tp
-}
-
-// newerTypes names the ONNX element types added after IR version 8,
-// which the protobuf binding does not know.
-var newerTypes = map[pb.TensorProto_DataType]string{
-	17: "FLOAT8E4M3FN", 18: "FLOAT8E4M3FNUZ", 19: "FLOAT8E5M2", 20: "FLOAT8E5M2FNUZ", 21: "UINT4", 22: "INT4", 23: "FLOAT4E2M1",
-}
-
-func dataTypeName(dt pb.TensorProto_DataType) string {
-	if n, ok := newerTypes[dt]; ok {
-		return n
-	}
-	return dt.String()
 }

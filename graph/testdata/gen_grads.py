@@ -1118,6 +1118,45 @@ def _(r):
     return unary_case("Softplus", F.softplus, U(r, (4, 25), -4, 4))
 
 
+# ---- opsets 18 to 21 (onnx 1.12's checker knows opsets up to 17 only:
+# build_model skips it for these and sets the IR version by hand)
+
+@case("mish_opset18")
+def _(r):
+    return Spec("Mish", lambda T: F.mish(T["X"]), [("X", U(r, (4, 25), -4, 4))], opset=18)
+
+
+@case("gelu_opset20")
+def _(r):
+    return Spec("Gelu", lambda T: F.gelu(T["X"]), [("X", U(r, (4, 25), -4, 4))], opset=20)
+
+
+@case("gelu_tanh_opset20")
+def _(r):
+    return Spec("Gelu", lambda T: F.gelu(T["X"], approximate="tanh"), [("X", U(r, (4, 25), -4, 4))],
+                attrs={"approximate": "tanh"}, opset=20)
+
+
+@case("groupnorm_opset21")
+def _(r):
+    # from opset 21 scale and bias are per channel, as in nn.GroupNorm
+    return Spec("GroupNormalization", lambda T: F.group_norm(T["X"], 2, T["S"], T["B"], eps=1e-3),
+                [("X", U(r, (2, 6, 3, 4), -2, 2))], [("S", U(r, (6,), 0.5, 1.5)), ("B", U(r, (6,)))],
+                attrs={"num_groups": 2, "epsilon": 1e-3}, opset=21)
+
+
+@case("groupnorm_opset18")
+def _(r):
+    # at opset 18 scale and bias hold one value per group
+    def fn(T):
+        y = F.group_norm(T["X"], 3, eps=1e-5)
+        s = T["S"].repeat_interleave(2)[None, :, None, None]
+        b = T["B"].repeat_interleave(2)[None, :, None, None]
+        return y * s + b
+    return Spec("GroupNormalization", fn, [("X", U(r, (2, 6, 2, 3), -2, 2))], [("S", U(r, (3,), 0.5, 1.5)), ("B", U(r, (3,)))],
+                attrs={"num_groups": 3}, opset=18)
+
+
 @case("softsign")
 def _(r):
     return unary_case("Softsign", F.softsign, signed(r, (4, 25), MARGIN, 3))
@@ -1453,6 +1492,10 @@ def build_model(spec, out_shapes):
     graph = helper.make_graph(nodes, "grad_case", ins, outs, init)
     model = helper.make_model(graph, producer_name="graft gen_grads.py",
                               opset_imports=[helper.make_opsetid("", spec.opset)])
+    if spec.opset > 17:
+        # onnx 1.12 knows opsets up to 17 and IR versions up to 8
+        model.ir_version = {18: 8, 19: 9, 20: 9, 21: 10}[spec.opset]
+        return model
     onnx.checker.check_model(model, full_check=spec.strict)
     return model
 

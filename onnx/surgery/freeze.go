@@ -13,7 +13,7 @@ import (
 var weightedOps = map[string]bool{
 	"Conv": true, "Gemm": true, "MatMul": true, "BatchNormalization": true,
 	"LayerNormalization": true, "PRelu": true, "ConvTranspose": true,
-	"InstanceNormalization": true,
+	"InstanceNormalization": true, "GroupNormalization": true,
 }
 
 // Layer is a node with weights.
