@@ -163,3 +163,23 @@ func WriteFile(path string, mp *ModelProto, replace bool) error {
 	}
 	return WriteAtomic(path, data, replace)
 }
+
+// CreateScratch creates a temporary file in dir (the system's temporary
+// folder when empty) for data a run writes and reads back itself, never
+// an output: the file is unlinked at once where the system allows it
+// (Unix), so a killed process leaves nothing behind; elsewhere the caller
+// removes it after closing.
+func CreateScratch(dir, pattern string) (*os.File, error) {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	if err := os.MkdirAll(dir, 0o777); err != nil {
+		return nil, err
+	}
+	f, err := os.CreateTemp(dir, pattern)
+	if err != nil {
+		return nil, err
+	}
+	os.Remove(f.Name()) // fails on Windows while the file is open
+	return f, nil
+}

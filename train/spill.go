@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"os"
+
+	"github.com/graftml/graft/onnx"
 )
 
 // DefaultMemoryBudget is AdaptConfig.MemoryBudget's default: the RAM
@@ -93,9 +95,9 @@ func (r *rowBuilder) fill(ex *Examples) {
 	ex.X, ex.spill = r.x, r.file
 }
 
-// spillFile holds rows of float32 values (little-endian) in a file that
-// is deleted once opened on Unix (elsewhere when closed), so nothing is
-// left behind when the process dies.
+// spillFile holds rows of float32 values (little-endian) in a scratch
+// file (onnx.CreateScratch): deleted once opened on Unix, elsewhere when
+// closed, so nothing is left behind when the process dies.
 type spillFile struct {
 	f    *os.File
 	size int // floats per row
@@ -104,17 +106,10 @@ type spillFile struct {
 }
 
 func newSpillFile(dir string, size int) (*spillFile, error) {
-	if dir == "" {
-		dir = os.TempDir()
-	}
-	if err := os.MkdirAll(dir, 0o777); err != nil {
-		return nil, fmt.Errorf("spilling examples beyond the memory budget: %w", err)
-	}
-	f, err := os.CreateTemp(dir, "graft-spill-*.f32")
+	f, err := onnx.CreateScratch(dir, "graft-spill-*.f32")
 	if err != nil {
 		return nil, fmt.Errorf("spilling examples beyond the memory budget: %w", err)
 	}
-	os.Remove(f.Name()) // fails on Windows while open; close retries
 	return &spillFile{f: f, size: size}, nil
 }
 

@@ -15,18 +15,6 @@ import (
 	"github.com/graftml/graft/onnx/onnxtest"
 )
 
-// lowpTol is how far graft may be from ONNX Runtime on the float16 and
-// QDQ fixtures, relative to the largest output magnitude. float16: ONNX
-// Runtime rounds to float16 after every op (it casts around its float32
-// kernels), graft only at the output; each rounding is 2^-11 relative,
-// and the fixtures have five ops that round before the logits. QDQ:
-// ONNX Runtime runs the quantized ops in integer arithmetic
-// (QLinearConv, requantizing with its own rounding), graft in float32
-// with fake quantization; a value on a rounding tie may land one
-// quantization step apart, which the next layers spread. The logits'
-// step is 1/255 of their range: the tolerance allows about 2 steps.
-var lowpTol = map[string]float64{"f16_classifier": 1e-2, "qdq_classifier": 2e-2}
-
 // relDiff is max |a-b| / max |b|.
 func relDiff(t *testing.T, a, b *onnx.Tensor) float64 {
 	t.Helper()
@@ -86,7 +74,7 @@ func TestLowPrecisionModels(t *testing.T) {
 	for _, name := range []string{"f16_classifier", "qdq_classifier"} {
 		t.Run(name, func(t *testing.T) {
 			c := fixture(t, name)
-			tol := lowpTol[name]
+			tol := onnxtest.LowPrecisionTol[name]
 			feeds, err := c.Feeds(0)
 			if err != nil {
 				t.Fatal(err)

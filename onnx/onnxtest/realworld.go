@@ -121,3 +121,18 @@ func ColorImages(t testing.TB, dir string, perClass, size int) {
 		}
 	}
 }
+
+// LowPrecisionTol is how far graft may be from ONNX Runtime on the float16 and
+// QDQ fixtures, relative to the largest output magnitude. float16: ONNX
+// Runtime rounds to float16 after every op (it casts around its float32
+// kernels), graft only at the output; each rounding is 2^-11 relative,
+// and the fixtures have five ops that round before the logits. QDQ:
+// ONNX Runtime runs the quantized ops in integer arithmetic
+// (QLinearConv, requantizing with its own rounding), graft in float32
+// with fake quantization; a value on a rounding tie may land one
+// quantization step apart, which the next layers spread. The logits'
+// step is 1/255 of their range: the tolerance allows about 2 steps.
+//
+// It also bounds ONNX Runtime's distance from the fixtures' stored
+// output_0.pb, which gen_lowp.py computes with the float32 network.
+var LowPrecisionTol = map[string]float64{"f16_classifier": 1e-2, "qdq_classifier": 2e-2}
