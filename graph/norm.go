@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -181,14 +182,25 @@ func (k *bnKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 			return errIntUnsupported
 		}
 	}
-	a := make([]float64, k.l.c)
-	b := make([]float64, k.l.c)
+	// y = x·a + b per channel, a and b worked out in float64 and rounded
+	// once; the planes are split over the cores (each value is computed
+	// alone, so the split does not change a bit)
+	a := make([]float32, k.l.c)
+	b := make([]float32, k.l.c)
 	scale, bias, mean, vr := in[1].F, in[2].F, in[3].F, in[4].F
 	for ch := range a {
-		a[ch] = float64(scale[ch]) / math.Sqrt(float64(vr[ch])+k.eps)
-		b[ch] = float64(bias[ch]) - float64(mean[ch])*a[ch]
+		ac := float64(scale[ch]) / math.Sqrt(float64(vr[ch])+k.eps)
+		a[ch], b[ch] = float32(ac), float32(float64(bias[ch])-float64(mean[ch])*ac)
 	}
-	k.l.affine(in[0].F, out.F, a, b)
+	x, y, inner := in[0].F, out.F, k.l.inner
+	planesPer := max(1, vec.Chunk/max(inner, 1)) // about a chunk of values per task
+	planes := k.l.n * k.l.c
+	forEachPar(0, (planes+planesPer-1)/planesPer, func(t int) {
+		for p := t * planesPer; p < min(planes, (t+1)*planesPer); p++ {
+			ch := p % k.l.c
+			vec.ScaleShift(y[p*inner:(p+1)*inner], x[p*inner:(p+1)*inner], a[ch], b[ch])
+		}
+	})
 	return nil
 }
 
