@@ -81,7 +81,7 @@ Examples:
 // runnerFlags are the flags of every command that runs several jobs.
 func runnerFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.IntFlag{Name: "jobs", Usage: "run `N` jobs at once (default: cores / --threads)"},
+		&cli.IntFlag{Name: "jobs", Usage: "run `N` jobs at once (default: cores / --threads; without --threads, one per core for convert jobs, one at a time on all cores with adapt jobs)"},
 		threadsFlag(),
 		&cli.StringFlag{Name: "report", Usage: "write `DIR`/report.json and DIR/index.html"},
 		&cli.BoolFlag{Name: "resume", Usage: "skip jobs whose output exists and verifies; redo the rest"},

@@ -159,19 +159,27 @@ type Result struct {
 func (r *Result) Succeeded() bool { return r.Failed == 0 && r.Canceled == 0 }
 
 // DefaultParallel is the number of jobs run at once when Config.Parallel
-// is 0: the cores divided by the threads per job, at least 1; with
-// threads 0, one job per core. BenchmarkBatchJobs on this project's
-// 2-core machine (four real exports, cut and dynamic batch) measured two
-// jobs at once at 7.07 and 9.09 s per batch and one job at a time at 7.82
-// and 8.53 s, in the same run: a tie within the machine's noise, where
-// jobs in parallel also overlap their reading and writing, so the default
-// runs one job per core.
-func DefaultParallel(threads int) int {
+// is 0: with threads given, the cores divided by them (at least 1);
+// otherwise one job per core for a batch of convert jobs and one job at a
+// time, on every core, when it holds adapt jobs. BenchmarkBatchJobs on
+// this project's 2-core machine, three rounds each in one run, medians:
+// four real exports converted took 0.44 s as two one-thread jobs at once
+// and 0.69 s one two-thread job at a time (converting is mostly reading,
+// editing and writing, which one job does on one core); a leaderboard of
+// two backbones (squeezenet1_1 and resnet18 adapted to one folder) took
+// 7.8 s and 7.1 s (their forward passes use both cores, and side by side
+// the faster job leaves a core idle once it is done).
+func DefaultParallel(threads int, jobs []Job) int {
 	cores := runtime.NumCPU()
-	if threads <= 0 {
-		return cores
+	if threads > 0 {
+		return max(1, cores/threads)
 	}
-	return max(1, cores/threads)
+	for _, j := range jobs {
+		if j.Kind == KindAdapt {
+			return 1
+		}
+	}
+	return cores
 }
 
 // JobError is the error of a job, naming it.
@@ -315,7 +323,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	par := cfg.Parallel
 	if par <= 0 {
-		par = DefaultParallel(cfg.Threads)
+		par = DefaultParallel(cfg.Threads, cfg.Jobs)
 	}
 	threads := cfg.Threads
 	if threads <= 0 {
