@@ -96,11 +96,62 @@ func BuildTraining(src *onnx.Model, opt TrainOptions) (*TrainGraph, error) {
 		tg.weights = append(tg.weights, weights[name])
 	}
 	if len(wrt) > 0 {
+		pruneGradients(m.G, wrt)
 		if tg.grads, err = gradSafe(tg.Loss, wrt); err != nil {
 			return nil, fmt.Errorf("%s: %w", src.Path, err)
 		}
 	}
 	return tg, nil
+}
+
+// pruneGradients marks as not differentiable every input of graft's ops
+// that depends on no node of wrt, so that backward builds no gradient
+// that nobody reads: gorgonia asks an op for the gradients of all its
+// differentiable inputs, and its tape runs every node it was given,
+// including those it then drops. This spares the gradients of frozen
+// weights (and of BatchNormalization's running statistics) and of the
+// tensor entering the first trainable layer, which cost as much as the
+// weight gradients themselves.
+func pruneGradients(g *G.ExprGraph, wrt G.Nodes) {
+	need := map[*G.Node]bool{}
+	for _, n := range wrt {
+		need[n] = true
+	}
+	sorted, err := G.Sort(g) // outputs first
+	if err != nil {
+		return // leave every input differentiable
+	}
+	for i := len(sorted) - 1; i >= 0; i-- {
+		n := sorted[i]
+		for _, c := range children(g, n) {
+			if need[c] {
+				need[n] = true
+				break
+			}
+		}
+	}
+	for _, n := range sorted {
+		op, ok := n.Op().(*kop)
+		if !ok {
+			continue
+		}
+		kids := children(g, n)
+		if len(kids) != len(op.diff) {
+			continue // not the kop's own inputs: leave it as it was
+		}
+		for i, c := range kids {
+			op.diff[i] = need[c]
+		}
+	}
+}
+
+// children returns n's arguments in order.
+func children(g *G.ExprGraph, n *G.Node) []*G.Node {
+	var out []*G.Node
+	for it := g.From(n.ID()); it.Next(); {
+		out = append(out, it.Node().(*G.Node))
+	}
+	return out
 }
 
 // gradSafe is G.Grad with the errors gorgonia raises by panicking while

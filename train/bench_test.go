@@ -11,7 +11,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -170,12 +172,14 @@ func mustShape(b *testing.B, src *onnx.Model, name string) ([]int, bool) {
 // torchStep times one fine-tuning step of torchvision's mobilenet_v2 with
 // BatchNorm replaced by identity (graft's import has it folded into the
 // convolutions), training features.16, features.17 and the classifier
-// with Adam at batch 16, 224x224. It prints the median step in ms and the
-// process's peak RSS in MiB.
+// with Adam at batch 16, 224x224, on as many threads as graft's
+// GOMAXPROCS (Debian's torch starts with one here). It prints the median
+// step in ms and the process's peak RSS in MiB.
 const torchStep = `
 import statistics, sys, time, torch, torchvision
 torch.manual_seed(0)
 n = int(sys.argv[1])
+torch.set_num_threads(int(sys.argv[2]))
 m = torchvision.models.mobilenet_v2(weights=None)
 def strip(mod):
     for name, ch in mod.named_children():
@@ -250,7 +254,7 @@ func BenchmarkFinetuneStep(b *testing.B) {
 	graftMS := float64(steps[len(steps)/2].Microseconds()) / 1000
 	b.ReportMetric(graftMS, "graft-ms")
 	b.ReportMetric(peakRSSMiB(), "graft-peak-MiB")
-	out, err := exec.Command("/usr/bin/python3", "-c", torchStep, "5").Output()
+	out, err := exec.Command("/usr/bin/python3", "-c", torchStep, "5", strconv.Itoa(runtime.GOMAXPROCS(0))).Output()
 	if err != nil {
 		onnxtest.Need(b, "PyTorch reference unavailable (Debian python3-torch): %v", err)
 		return
