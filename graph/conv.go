@@ -6,7 +6,7 @@ import (
 	"sync"
 
 	"github.com/graftml/graft/graph/internal/cores"
-
+	"github.com/graftml/graft/graph/internal/dwconv"
 	"github.com/graftml/graft/graph/internal/gemm"
 	"github.com/graftml/graft/onnx"
 )
@@ -637,10 +637,22 @@ func dwMaskBorder(g *window, dyp, buf []float32) []float32 {
 	return buf
 }
 
+// dwGeom returns the window as a dwconv geometry: square kernel and
+// strides, no dilation (the shapes dwconv may have a kernel for).
+func (g *window) dwGeom() (dwconv.Geom, bool) {
+	ok := g.kh == g.kw && g.sh == g.sw && g.dh == 1 && g.dw == 1
+	return dwconv.Geom{H: g.h, W: g.w, K: g.kh, S: g.sh, PT: g.pt, PL: g.pl, OH: g.oh, OW: g.ow}, ok
+}
+
 // dwForwardPlane computes one output plane of a depthwise convolution:
-// yp = bias + xp ⋆ wk. Interior outputs, where every tap is inside the
-// input, skip the bounds tests.
+// yp = bias + xp ⋆ wk. 3×3 and 5×5 filters at stride 1 or 2 run in
+// dwconv's vector kernels when the CPU has them; otherwise interior
+// outputs, where every tap is inside the input, skip the bounds tests.
 func dwForwardPlane(g *window, xp, yp, wk []float32, bias float32) {
+	if dg, ok := g.dwGeom(); ok && dwconv.Supported(dg) {
+		dwconv.Forward(dg, xp, wk, bias, yp)
+		return
+	}
 	oh0, oh1, ow0, ow1 := g.interior()
 	border := func(oh, ow int) float32 { return dwPixel(g, xp, wk, bias, oh, ow) }
 	if g.dwFlat() {

@@ -68,8 +68,8 @@ func choose(v string) *kernel {
 	return kernels[0]
 }
 
-// Path returns the name of the micro-kernel in use: "avx512" (not built
-// yet), "avx2" (AVX2 and FMA, amd64 assembly) or "generic" (pure Go,
+// Path returns the name of the micro-kernel in use: "avx512" (AVX-512F,
+// amd64 assembly), "avx2" (AVX2 and FMA, amd64 assembly) or "generic" (pure Go,
 // every architecture and the purego build tag).
 //
 // It is chosen once at start-up: the best the CPU supports, unless the

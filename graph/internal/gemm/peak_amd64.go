@@ -10,3 +10,11 @@ package gemm
 func fmaLoop(n int)
 
 const fmaLoopFlops = 12 * 8 * 2
+
+// fmaLoop512 is fmaLoop with 16-lane FMAs (AVX-512), in
+// kernel_avx512_amd64.s.
+//
+//go:noescape
+func fmaLoop512(n int)
+
+const fmaLoop512Flops = 12 * 16 * 2

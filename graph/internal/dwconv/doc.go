@@ -1,0 +1,34 @@
+// Package dwconv holds graft's vectorised depthwise convolution: one
+// input plane, one k×k filter (k 3 or 5), stride 1 or 2 on both axes, no
+// dilation, any zero padding. These are the depthwise layers of
+// MobileNet and EfficientNet.
+//
+// # Method
+//
+// [Forward] copies the input plane into a scratch buffer with its zero
+// padding written out, so that every output, border ones included, is
+// computed by the same vector code without bounds tests. The assembly
+// then walks the output rows in blocks of 16 (AVX-512) or 8 (AVX2)
+// outputs: the bias, then one fused multiply-add per tap in row-major
+// tap order, a padded tap adding w·0. A row's last, partial block is
+// stored through a mask. At stride 2 the taps' inputs, every other
+// value, are gathered from two vector loads by a permutation.
+//
+// # Paths
+//
+// The path is chosen once at start-up: "avx512" (AVX-512F, 16 lanes),
+// "avx2" (AVX2 and FMA, 8 lanes), or "generic" when the CPU has neither,
+// on other architectures, with the purego build tag, or when the
+// environment variable GRAFT_CPU says "generic" (GRAFT_CPU=avx2 on an
+// AVX-512 machine forces the 8-lane code). On the generic path
+// [Supported] is false and callers use their own pure-Go code.
+//
+// # Reproducibility
+//
+// Each output depends only on its own window, the filter and the bias,
+// and is computed by the same operations wherever it falls in a vector:
+// results do not depend on the plane's position in a batch, on the
+// number of goroutines, or on the plane's width. The two paths give the
+// same bits (the same fused multiply-adds in the same order); they
+// differ from unfused pure-Go code in the last bits only.
+package dwconv
