@@ -94,6 +94,43 @@ type Net struct {
 
 	train map[int]*graph.TrainGraph
 	eval  map[int]*graph.Model
+	// front runs the frozen layers before the first trainable one, when
+	// they end in one tensor, on the inference executor (which keeps a
+	// few activations, where a training graph keeps every one); the
+	// graphs then start at its output, in frontSrc. Looked for once, at
+	// the first graph (split).
+	split    bool
+	front    *Extractor
+	frontSrc *onnx.Model
+}
+
+// graphInput returns the model the graphs are built from, its input and
+// the shape of one of its examples, given that of the net's examples.
+func (n *Net) graphInput(ex []int) (*onnx.Model, string, []int) {
+	if !n.split {
+		n.split = true
+		if p, sub, err := frozenPrefix(n.Src, n.Input, n.Logits, n.Trainable, DefaultInferBatch, append([]int{1}, ex...)); err == nil && p != nil {
+			n.front, n.frontSrc = p, sub
+		}
+	}
+	if n.front == nil {
+		return n.Src, n.Input, ex
+	}
+	return n.frontSrc, n.front.Features, n.front.shape
+}
+
+// feed maps a batch of the net's examples to its graphs' input: through
+// the frozen front, when there is one.
+func (n *Net) feed(ctx context.Context, x *onnx.Tensor) (map[string]*onnx.Tensor, error) {
+	if n.front == nil {
+		return map[string]*onnx.Tensor{n.Input: x}, nil
+	}
+	b := x.Shape[0]
+	f, err := n.front.Run(ctx, x.F, b, x.Shape[1:])
+	if err != nil {
+		return nil, err
+	}
+	return map[string]*onnx.Tensor{n.front.Features: onnx.NewFloat(append([]int{b}, n.front.shape...), f)}, nil
 }
 
 // NewNet prepares a net; every float initializer of src gets a shared
@@ -111,17 +148,14 @@ func NewNet(src *onnx.Model, input, logits string, trainable []string, seed int6
 		train: map[int]*graph.TrainGraph{}, eval: map[int]*graph.Model{}}, nil
 }
 
-func (n *Net) inputShape(b int, ex []int) map[string][]int {
-	return map[string][]int{n.Input: append([]int{b}, ex...)}
-}
-
 // trainGraph returns the training graph for batch size b.
 func (n *Net) trainGraph(b int, ex []int) (*graph.TrainGraph, error) {
 	if tg, ok := n.train[b]; ok {
 		return tg, nil
 	}
-	tg, err := graph.BuildTraining(n.Src, graph.TrainOptions{
-		Options:   graph.Options{Shapes: n.inputShape(b, ex), Weights: n.Weights},
+	src, input, shape := n.graphInput(ex)
+	tg, err := graph.BuildTraining(src, graph.TrainOptions{
+		Options:   graph.Options{Shapes: map[string][]int{input: append([]int{b}, shape...)}, Weights: n.Weights},
 		Logits:    n.Logits,
 		Trainable: n.Trainable,
 		Seed:      n.Seed + int64(b),
@@ -139,7 +173,8 @@ func (n *Net) evalGraph(b int, ex []int) (*graph.Model, error) {
 	if m, ok := n.eval[b]; ok {
 		return m, nil
 	}
-	m, err := graph.Build(n.Src, graph.Options{Shapes: n.inputShape(b, ex), Weights: n.Weights, Outputs: []string{n.Logits}})
+	src, input, shape := n.graphInput(ex)
+	m, err := graph.Build(src, graph.Options{Shapes: map[string][]int{input: append([]int{b}, shape...)}, Weights: n.Weights, Outputs: []string{n.Logits}})
 	if err != nil {
 		return nil, err
 	}
@@ -168,7 +203,11 @@ func (n *Net) Predict(ex *Examples, batch int) (*onnx.Tensor, error) {
 		if buf, err = ex.batch(idx, buf); err != nil {
 			return nil, err
 		}
-		res, err := m.Run(map[string]*onnx.Tensor{n.Input: buf})
+		in, err := n.feed(context.Background(), buf)
+		if err != nil {
+			return nil, err
+		}
+		res, err := m.Run(in)
 		if err != nil {
 			return nil, err
 		}
@@ -423,7 +462,11 @@ func (r *runner) step(epoch, s int, perm []int) (float64, error) {
 	if r.xbuf, err = train.batch(idx, r.xbuf); err != nil {
 		return 0, err
 	}
-	loss, logits, grads, err := tg.Step(map[string]*onnx.Tensor{r.net.Input: r.xbuf}, tgt)
+	in, err := r.net.feed(r.ctx, r.xbuf)
+	if err != nil {
+		return 0, err
+	}
+	loss, logits, grads, err := tg.Step(in, tgt)
 	if err != nil {
 		return 0, fmt.Errorf("epoch %d, step %d: %w", epoch, s+1, err)
 	}

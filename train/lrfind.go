@@ -128,7 +128,11 @@ func FindLR(ctx context.Context, net *Net, train *Examples, cfg LRFindConfig, r 
 		if xbuf, err = train.batch(idx, xbuf); err != nil {
 			return nil, err
 		}
-		loss, _, grads, err := tg.Step(map[string]*onnx.Tensor{net.Input: xbuf}, tgt)
+		in, err := net.feed(ctx, xbuf)
+		if err != nil {
+			return nil, err
+		}
+		loss, _, grads, err := tg.Step(in, tgt)
 		if err != nil {
 			return nil, fmt.Errorf("learning-rate finder, step %d: %w", step+1, err)
 		}
