@@ -273,6 +273,111 @@ def _(r):
     return conv_case(r, (1, 2, 5, 5), (2, 2, 2, 2), bias=False, auto_pad="SAME_LOWER")
 
 
+# ---- ConvTranspose
+
+def convt_ref(x, w, b, strides, heads, ends, dil, group):
+    """ONNX ConvTranspose: the full transposed convolution (length
+    s*(in-1) + dilated kernel), extended by ends[i] zeros at the end
+    (output_padding, or an output_shape beyond the natural length; a
+    negative value crops), cropped by heads[i] at the start, plus bias."""
+    conv = F.conv_transpose2d if x.dim() == 4 else F.conv_transpose1d
+    y = conv(x, w, None, tuple(strides), 0, 0, group, tuple(dil))
+    sp = x.dim() - 2
+    for i in range(sp):
+        ax = 2 + i
+        e = ends[i]
+        if e > 0:
+            shp = list(y.shape)
+            shp[ax] = e
+            y = torch.cat([y, y.new_zeros(shp)], ax)
+        elif e < 0:
+            y = y.narrow(ax, 0, y.shape[ax] + e)
+        y = y.narrow(ax, heads[i], y.shape[ax] - heads[i])
+    if b is not None:
+        y = y + b.reshape([1, -1] + [1] * sp)
+    return y
+
+
+def convt_case(r, xs, ws, bias=True, strides=None, pads=None, dil=None, group=1,
+               out_pad=None, out_shape=None, auto_pad=None):
+    sp = len(xs) - 2
+    x, w = U(r, xs), U(r, ws)
+    inits = [("W", w)]
+    if bias:
+        inits.append(("B", U(r, (ws[1] * group,))))
+    attrs = {"kernel_shape": list(ws[2:])}
+    s = strides or [1] * sp
+    d = dil or [1] * sp
+    a = out_pad or [0] * sp
+    p = pads or [0] * (2 * sp)
+    for k, v in (("strides", strides), ("dilations", dil), ("pads", pads),
+                 ("output_padding", out_pad), ("output_shape", out_shape), ("auto_pad", auto_pad)):
+        if v:
+            attrs[k] = v
+    if group != 1:
+        attrs["group"] = group
+    heads, ends = [], []
+    for i in range(sp):
+        full = s[i] * (xs[2 + i] - 1) + a[i] + (ws[2 + i] - 1) * d[i] + 1
+        o = out_shape[i] if out_shape else (xs[2 + i] * s[i] if auto_pad else None)
+        if o is None:
+            h, t = p[i], p[i + sp]
+        else:
+            total = full - o
+            if total < 0:
+                h, t = 0, total
+            elif auto_pad == "SAME_UPPER":
+                h, t = total // 2, total - total // 2
+            else:
+                h, t = total - total // 2, total // 2
+        heads.append(h)
+        ends.append(a[i] - t)
+
+    def fn(T):
+        return convt_ref(T["X"], T["W"], T.get("B"), s, heads, ends, d, group)
+    return Spec("ConvTranspose", fn, [("X", x)], inits, attrs=attrs)
+
+
+@case("convtranspose_plain")
+def _(r):
+    return convt_case(r, (1, 2, 4, 4), (2, 3, 3, 3))
+
+
+@case("convtranspose_strides_asym_pads_outpad")
+def _(r):
+    return convt_case(r, (1, 2, 3, 4), (2, 3, 3, 2), strides=[2, 3], pads=[1, 0, 0, 1], out_pad=[1, 2])
+
+
+@case("convtranspose_group2_dilations_batch2_nobias")
+def _(r):
+    return convt_case(r, (2, 4, 3, 3), (4, 2, 2, 3), bias=False, dil=[2, 1], group=2, strides=[1, 2])
+
+
+@case("convtranspose_depthwise")
+def _(r):
+    return convt_case(r, (1, 3, 4, 4), (3, 1, 3, 3), group=3, strides=[2, 2], pads=[1, 1, 1, 1])
+
+
+@case("convtranspose_1d_output_shape")
+def _(r):
+    return convt_case(r, (2, 3, 5), (3, 2, 3), strides=[2], out_shape=[12])
+
+
+@case("convtranspose_output_shape_odd")
+def _(r):
+    return convt_case(r, (1, 2, 3, 3), (2, 1, 3, 3), strides=[2, 2], out_shape=[6, 7])
+
+
+@case("convtranspose_same_upper")
+def _(r):
+    return convt_case(r, (1, 2, 3, 3), (2, 2, 3, 3), strides=[2, 2], auto_pad="SAME_UPPER")
+
+
+@case("convtranspose_same_lower")
+def _(r):
+    return convt_case(r, (1, 2, 3, 4), (2, 2, 3, 3), strides=[2, 1], auto_pad="SAME_LOWER")
+
+
 # ---- BatchNormalization
 
 def bn_inference_ref(T, eps):
