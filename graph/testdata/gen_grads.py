@@ -1540,6 +1540,62 @@ def _(r):
                 [("scale", U(r, (4,), 0.5, 1.5)), ("B", U(r, (1, 4)))], attrs={"axis": -2}, opset=17)
 
 
+# ---- TopK and CumSum
+
+def topk_ref(x, k, axis, largest):
+    return torch.topk(x, k, dim=axis, largest=largest, sorted=True).values
+
+
+@case("topk_opset11_largest")
+def _(r):
+    x = distinct(U(r, (3, 5, 4)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 3, 1, True), [("X", x)],
+                consts=[("K", np.array([3]))], attrs={"axis": 1}, opset=11, extra_out=["I"])
+
+
+@case("topk_opset11_smallest_lastaxis")
+def _(r):
+    x = distinct(U(r, (2, 3, 6)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 2, -1, False), [("X", x)],
+                consts=[("K", np.array([2]))], attrs={"axis": -1, "largest": 0}, opset=11, extra_out=["I"])
+
+
+@case("topk_opset9_attribute_k")
+def _(r):
+    x = distinct(U(r, (4, 5)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 4, 0, True), [("X", x)],
+                attrs={"axis": 0, "k": 4}, opset=9, extra_out=["I"])
+
+
+def cumsum_ref(x, axis, exclusive, reverse):
+    if reverse:
+        x = torch.flip(x, [axis])
+    y = torch.cumsum(x, axis)
+    if exclusive:
+        y = y - x
+    if reverse:
+        y = torch.flip(y, [axis])
+    return y
+
+
+@case("cumsum_axis1")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], 1, False, False), [("X", U(r, (2, 5, 3)))],
+                consts=[("axis", np.array(1))], opset=11)
+
+
+@case("cumsum_exclusive_reverse_lastaxis")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], -1, True, True), [("X", U(r, (3, 6)))],
+                consts=[("axis", np.array(-1))], attrs={"exclusive": 1, "reverse": 1}, opset=14)
+
+
+@case("cumsum_exclusive_axis0")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], 0, True, False), [("X", U(r, (4, 3)))],
+                consts=[("axis", np.array(0))], attrs={"exclusive": 1}, opset=11)
+
+
 # ------------------------------------------------------------------ driver
 
 def to_torch(a, dtype):
