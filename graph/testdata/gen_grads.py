@@ -1596,6 +1596,97 @@ def _(r):
                 consts=[("axis", np.array(0))], attrs={"exclusive": 1}, opset=11)
 
 
+# ---- Scatter, ScatterElements, ScatterND
+
+def scatter_ref(data, upd, dst, reduction):
+    """data with update i written to (or added to, or multiplied into)
+    flat element dst[i], in order, elementwise so autograd follows."""
+    vals = list(data.reshape(-1).unbind())
+    for u, j in zip(upd.reshape(-1).unbind(), dst):
+        if reduction == "add":
+            vals[j] = vals[j] + u
+        elif reduction == "mul":
+            vals[j] = vals[j] * u
+        else:
+            vals[j] = u
+    return torch.stack(vals).reshape(data.shape)
+
+
+def elements_dst(shape, idx, axis):
+    dst = []
+    for co in np.ndindex(*idx.shape):
+        c = list(co)
+        c[axis] = int(idx[co]) % shape[axis]
+        dst.append(int(np.ravel_multi_index(c, shape)))
+    return dst
+
+
+def nd_dst(shape, idx):
+    q = idx.shape[-1]
+    slice_n = int(np.prod(shape[q:]))
+    dst = []
+    for t in idx.reshape(-1, q):
+        base = int(np.ravel_multi_index([int(v) % shape[d] for d, v in enumerate(t)], shape[:q])) * slice_n
+        dst += [base + s for s in range(slice_n)]
+    return dst
+
+
+def scatter_elements_case(r, op, shape, idx, axis, reduction=None, opset=16):
+    idx = np.array(idx)
+    dst = elements_dst(shape, idx, axis)
+    attrs = {"axis": axis}
+    if reduction:
+        attrs["reduction"] = reduction
+    return Spec(op, lambda T: scatter_ref(T["data"], T["updates"], dst, reduction),
+                [("data", U(r, shape, 0.5, 1.5)), ("updates", U(r, idx.shape, 0.5, 1.5))],
+                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=opset)
+
+
+@case("scatter_opset9_axis1")
+def _(r):
+    return scatter_elements_case(r, "Scatter", (3, 4), [[1, 3], [0, 2], [3, 0]], 1, opset=9)
+
+
+@case("scatterelements_axis0_negative")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (4, 3), [[-1, 0, 2], [1, 2, 0]], 0, opset=13)
+
+
+@case("scatterelements_add_duplicates")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (2, 5), [[1, 1, 4], [0, 3, 3]], 1, "add")
+
+
+@case("scatterelements_mul_duplicates")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (2, 5), [[1, 1, 4], [0, 3, 3]], 1, "mul")
+
+
+def scatter_nd_case(r, shape, idx, reduction=None):
+    idx = np.array(idx)
+    dst = nd_dst(shape, idx)
+    us = idx.shape[:-1] + tuple(shape[idx.shape[-1]:])
+    attrs = {"reduction": reduction} if reduction else {}
+    return Spec("ScatterND", lambda T: scatter_ref(T["data"], T["updates"], dst, reduction),
+                [("data", U(r, shape, 0.5, 1.5)), ("updates", U(r, us, 0.5, 1.5))],
+                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=16)
+
+
+@case("scatternd_slices")
+def _(r):
+    return scatter_nd_case(r, (4, 2, 3), [[2], [0]])
+
+
+@case("scatternd_elements_add_duplicates")
+def _(r):
+    return scatter_nd_case(r, (3, 4), [[0, 1], [2, 3], [0, 1]], "add")
+
+
+@case("scatternd_mul_duplicates")
+def _(r):
+    return scatter_nd_case(r, (3, 2, 2), [[[1, 0]], [[1, 0]]], "mul")
+
+
 # ------------------------------------------------------------------ driver
 
 def to_torch(a, dtype):
