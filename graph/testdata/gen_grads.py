@@ -1687,6 +1687,59 @@ def _(r):
     return scatter_nd_case(r, (3, 2, 2), [[[1, 0]], [[1, 0]]], "mul")
 
 
+# ---- Einsum
+
+def einsum_case(r, eq, *shapes):
+    names = ["A", "B"][:len(shapes)]
+    return Spec("Einsum", lambda T: torch.einsum(eq, *[T[n] for n in names]),
+                [(n, U(r, sh)) for n, sh in zip(names, shapes)], attrs={"equation": eq}, opset=12)
+
+
+@case("einsum_transpose")
+def _(r):
+    return einsum_case(r, "ij->ji", (3, 4))
+
+
+@case("einsum_sum_diagonal_ellipsis")
+def _(r):
+    return einsum_case(r, "...ii->...i", (2, 3, 3))
+
+
+@case("einsum_row_sums")
+def _(r):
+    return einsum_case(r, "ijk->ki", (2, 3, 4))
+
+
+@case("einsum_batch_matmul")
+def _(r):
+    return einsum_case(r, "bij,bjk->bik", (2, 3, 4), (2, 4, 5))
+
+
+@case("einsum_attention_scores")
+def _(r):
+    return einsum_case(r, "bhqd,bhkd->bhqk", (1, 2, 3, 4), (1, 2, 5, 4))
+
+
+@case("einsum_implicit_matmul")
+def _(r):
+    return einsum_case(r, "ij,jk", (3, 4), (4, 2))
+
+
+@case("einsum_contraction_sumout")
+def _(r):
+    return einsum_case(r, "abc,cde->da", (2, 3, 4), (4, 2, 3))
+
+
+@case("einsum_outer")
+def _(r):
+    return einsum_case(r, "i,j->ij", (3,), (4,))
+
+
+@case("einsum_inner_product")
+def _(r):
+    return einsum_case(r, "i,i", (5,), (5,))
+
+
 # ------------------------------------------------------------------ driver
 
 def to_torch(a, dtype):
