@@ -29,6 +29,9 @@ func transposeAxis(in, k, s, d, outPad, head, tail, out int, autoPad string) (o,
 	if outPad < 0 || head < 0 || tail < 0 {
 		return 0, 0, 0, fmt.Errorf("negative pads %d, %d or output_padding %d", head, tail, outPad)
 	}
+	if float64(s)*float64(in)+float64(outPad)+float64(k)*float64(d) > 1<<40 {
+		return 0, 0, 0, fmt.Errorf("stride %d, kernel %d, dilation %d and output_padding %d give an output too large", s, k, d, outPad)
+	}
 	full := s*(in-1) + outPad + (k-1)*d + 1
 	switch autoPad {
 	case "NOTSET", "", "VALID", "SAME_UPPER", "SAME_LOWER":

@@ -54,6 +54,7 @@ func TestConvTransposeRefused(t *testing.T) {
 		{"3-D", []int{1, 2, 3, 3, 3}, []int{2, 2, 2, 2, 2}, nil, "1-D and 2-D convolutions only"},
 		{"negative pads", []int{1, 2, 3, 3}, []int{2, 2, 2, 2}, map[string]any{"pads": []int{-1, 0, 0, 0}}, "negative pads"},
 		{"group", []int{1, 3, 3, 3}, []int{3, 2, 2, 2}, map[string]any{"group": 2}, "group 2"},
+		{"huge stride", []int{1, 2, 5, 5}, []int{2, 2, 2, 2}, map[string]any{"strides": []int{1 << 62, 1}}, "too large"},
 		{"output_shape rank", []int{1, 2, 3, 3}, []int{2, 2, 2, 2}, map[string]any{"output_shape": []int{1, 2, 3}}, "output_shape"},
 	} {
 		x := randT(r, c.x...)
