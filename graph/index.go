@@ -15,10 +15,10 @@ var indexOps = map[string]opDef{
 	"SpaceToDepth":   {build: buildDepthSpace, grad: true},
 	"Trilu":          {build: buildTrilu, grad: true, since: 14},
 	"GatherElements": {build: buildGatherElements, grad: true, since: 11},
-	// scatter.go; reductions max and min (opset 18) are not read
+	// scatter.go
 	"Scatter":         {build: buildScatterElements, grad: true, since: 9, until: 10},
-	"ScatterElements": {build: buildScatterElements, grad: true, since: 11, until: 17},
-	"ScatterND":       {build: buildScatterND, grad: true, since: 11, until: 17},
+	"ScatterElements": {build: buildScatterElements, grad: true, since: 11},
+	"ScatterND":       {build: buildScatterND, grad: true, since: 11},
 }
 
 // indexKernel gathers input elements by a fixed map.

@@ -9,20 +9,19 @@ import (
 
 // ScatterElements, Scatter (its name at opsets 9 and 10) and ScatterND:
 // a copy of data with the elements the indices select replaced by
-// updates, or combined with them (reduction add or mul, opset 16). The
+// updates, or combined with them (reduction add or mul from opset 16, max
+// or min from 18). The
 // indices must be known at build time, like GatherElements': they become
 // a fixed map from each update to the data element it writes, checked
 // against data's shape when the graph is built, so an index out of range
-// is an error naming the node, never a fault at run time. Opset 18 adds
-// reductions max and min, which graft does not read yet (the ops' table
-// entries end at 17).
+// is an error naming the node, never a fault at run time.
 
 // scatterKernel writes updates (input 1) into a copy of data (input 0)
 // at the flat positions dst.
 type scatterKernel struct {
 	shape []int
 	dst   []int32 // per update element, the data element it goes to
-	// reduction: "none", "add" or "mul"
+	// reduction: "none", "add", "mul", "max" or "min"
 	reduction string
 }
 
@@ -54,6 +53,10 @@ func scatterInto[T int64 | float32](out, upd []T, dst []int32, reduction string)
 			out[j] += upd[i]
 		case "mul":
 			out[j] *= upd[i]
+		case "max":
+			out[j] = max(out[j], upd[i])
+		case "min":
+			out[j] = min(out[j], upd[i])
 		default:
 			out[j] = upd[i]
 		}
@@ -63,7 +66,8 @@ func scatterInto[T int64 | float32](out, upd []T, dst []int32, reduction string)
 // backward: without a reduction dY flows to the last update written to
 // each element (the one that stays) and to the data elements no update
 // overwrote; with add to both; with mul each factor gets dY times the
-// product of the others written to its element.
+// product of the others written to its element; with max and min to the
+// value that won (the first of equal ones, data before updates).
 func (k *scatterKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	if err := k.check(in); err != nil {
 		return nil, err
@@ -110,6 +114,34 @@ func (k *scatterKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (
 			for a, u := range us {
 				g.F[u] = float32(float64(dy.F[j]) * pre * suf[a+1])
 				pre *= float64(upd[u])
+			}
+		}
+	case "max", "min":
+		// win[j] is the update that won element j, -1 for data
+		win := make(map[int32]int, len(k.dst))
+		best := map[int32]float32{}
+		for u, j := range k.dst {
+			b, ok := best[j]
+			if !ok {
+				b, win[j] = data[j], -1
+			}
+			if (k.reduction == "max" && upd[u] > b) || (k.reduction == "min" && upd[u] < b) {
+				b, win[j] = upd[u], u
+			}
+			best[j] = b
+		}
+		if i == 0 {
+			copy(g.F, dy.F)
+			for j, u := range win {
+				if u >= 0 {
+					g.F[j] = 0
+				}
+			}
+			return g, nil
+		}
+		for j, u := range win {
+			if u >= 0 {
+				g.F[u] = dy.F[j]
 			}
 		}
 	default:
@@ -160,8 +192,11 @@ func (c *nodeCtx) scatterCommon() (data, upd *value, idx *onnx.Tensor, reduction
 		err = c.errorf("attribute \"reduction\" is not part of %s at opset %d", c.n.OpType, c.opset)
 		return
 	}
-	if reduction != "none" && reduction != "add" && reduction != "mul" {
-		err = c.errorf("reduction %q: graft reads none, add and mul", reduction)
+	switch {
+	case reduction == "none" || reduction == "add" || reduction == "mul":
+	case (reduction == "max" || reduction == "min") && c.opset >= 18:
+	default:
+		err = c.errorf("reduction %q is not one %s reads at opset %d", reduction, c.n.OpType, c.opset)
 	}
 	return
 }

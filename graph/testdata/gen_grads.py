@@ -1607,6 +1607,10 @@ def scatter_ref(data, upd, dst, reduction):
             vals[j] = vals[j] + u
         elif reduction == "mul":
             vals[j] = vals[j] * u
+        elif reduction == "max":
+            vals[j] = torch.maximum(vals[j], u)
+        elif reduction == "min":
+            vals[j] = torch.minimum(vals[j], u)
         else:
             vals[j] = u
     return torch.stack(vals).reshape(data.shape)
@@ -1662,14 +1666,19 @@ def _(r):
     return scatter_elements_case(r, "ScatterElements", (2, 5), [[1, 1, 4], [0, 3, 3]], 1, "mul")
 
 
-def scatter_nd_case(r, shape, idx, reduction=None):
+@case("scatterelements_max_opset18")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (3, 4), [[1, 1, 2], [0, 3, 0], [2, 2, 2]], 1, "max", opset=18)
+
+
+def scatter_nd_case(r, shape, idx, reduction=None, opset=16):
     idx = np.array(idx)
     dst = nd_dst(shape, idx)
     us = idx.shape[:-1] + tuple(shape[idx.shape[-1]:])
     attrs = {"reduction": reduction} if reduction else {}
     return Spec("ScatterND", lambda T: scatter_ref(T["data"], T["updates"], dst, reduction),
                 [("data", U(r, shape, 0.5, 1.5)), ("updates", U(r, us, 0.5, 1.5))],
-                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=16)
+                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=opset)
 
 
 @case("scatternd_slices")
@@ -1685,6 +1694,11 @@ def _(r):
 @case("scatternd_mul_duplicates")
 def _(r):
     return scatter_nd_case(r, (3, 2, 2), [[[1, 0]], [[1, 0]]], "mul")
+
+
+@case("scatternd_min_opset18")
+def _(r):
+    return scatter_nd_case(r, (4, 3), [[2], [0], [2], [2]], "min", opset=18)
 
 
 # ---- Einsum
