@@ -16,8 +16,9 @@ import (
 // 2-D one of height 1.
 
 var convOps = map[string]opDef{
-	"Conv": {build: buildConv, grad: true, weights: []int{1, 2}},
-	"LRN":  {build: buildLRN, grad: true, family: "norm"}, // code in lrn.go
+	"Conv":          {build: buildConv, grad: true, weights: []int{1, 2}},
+	"ConvTranspose": {build: buildConvTranspose, grad: true, weights: []int{1, 2}}, // convtranspose.go
+	"LRN":           {build: buildLRN, grad: true, family: "norm"},                 // code in lrn.go
 }
 
 // window is the geometry of a 2-D sliding window over an h×w plane.
@@ -104,34 +105,30 @@ type windowOpts struct {
 	dilations bool // the op reads a dilations attribute
 }
 
-// readWindow reads strides, pads, dilations and auto_pad for a window of
-// the given spatial kernel over input shape x (N, C, spatial...), which
-// must have one or two spatial axes.
-func (c *nodeCtx) readWindow(x, kernel []int, o windowOpts) (window, error) {
-	sp := len(x) - 2
-	if len(kernel) != sp {
-		return window{}, c.errorf("kernel_shape %v does not match input shape %v", kernel, x)
-	}
+// readWindowAttrs reads strides, dilations (when the op has them), pads
+// and auto_pad for sp spatial axes, with ONNX's defaults, and checks their
+// lengths.
+func (c *nodeCtx) readWindowAttrs(sp int, dilations bool) (strides, dil, pads []int, autoPad string, err error) {
 	ones := slices.Repeat([]int{1}, sp)
-	strides, err := c.attrInts("strides", ones)
+	strides, err = c.attrInts("strides", ones)
 	if err != nil {
-		return window{}, err
+		return nil, nil, nil, "", err
 	}
-	dil := ones
-	if o.dilations {
+	dil = ones
+	if dilations {
 		if dil, err = c.attrInts("dilations", ones); err != nil {
-			return window{}, err
+			return nil, nil, nil, "", err
 		}
 	} else if c.has("dilations") {
-		return window{}, c.errorf("attribute \"dilations\" is not part of %s at opset %d", c.n.OpType, c.opset)
+		return nil, nil, nil, "", c.errorf("attribute \"dilations\" is not part of %s at opset %d", c.n.OpType, c.opset)
 	}
-	autoPad, err := c.attrString("auto_pad", "NOTSET")
+	autoPad, err = c.attrString("auto_pad", "NOTSET")
 	if err != nil {
-		return window{}, err
+		return nil, nil, nil, "", err
 	}
-	pads, err := c.attrInts("pads", make([]int, 2*sp))
+	pads, err = c.attrInts("pads", make([]int, 2*sp))
 	if err != nil {
-		return window{}, err
+		return nil, nil, nil, "", err
 	}
 	if len(strides) == 0 {
 		strides = ones
@@ -143,7 +140,22 @@ func (c *nodeCtx) readWindow(x, kernel []int, o windowOpts) (window, error) {
 		pads = make([]int, 2*sp)
 	}
 	if len(strides) != sp || len(dil) != sp || len(pads) != 2*sp {
-		return window{}, c.errorf("strides %v, dilations %v or pads %v do not fit %d spatial axes", strides, dil, pads, sp)
+		return nil, nil, nil, "", c.errorf("strides %v, dilations %v or pads %v do not fit %d spatial axes", strides, dil, pads, sp)
+	}
+	return strides, dil, pads, autoPad, nil
+}
+
+// readWindow reads strides, pads, dilations and auto_pad for a window of
+// the given spatial kernel over input shape x (N, C, spatial...), which
+// must have one or two spatial axes.
+func (c *nodeCtx) readWindow(x, kernel []int, o windowOpts) (window, error) {
+	sp := len(x) - 2
+	if len(kernel) != sp {
+		return window{}, c.errorf("kernel_shape %v does not match input shape %v", kernel, x)
+	}
+	strides, dil, pads, autoPad, err := c.readWindowAttrs(sp, o.dilations)
+	if err != nil {
+		return window{}, err
 	}
 	if o.pool && (autoPad == "NOTSET" || autoPad == "") {
 		for i, k := range kernel {
@@ -230,52 +242,69 @@ func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
 	return k
 }
 
-func buildConv(c *nodeCtx) error {
-	x, err := c.input(0)
-	if err != nil {
-		return err
+// convOperands reads what Conv and ConvTranspose share: X and W (float,
+// 1-D or 2-D, of equal rank), group, kernel_shape (which must match W's
+// spatial dims) and the optional bias of nb elements. The inputs the
+// kernel reads are returned (X, W and B when present).
+func (c *nodeCtx) convOperands(biasLen func(w *value, group int) int) (x, w *value, group int, inputs []int, err error) {
+	if x, err = c.input(0); err != nil {
+		return
 	}
-	w, err := c.input(1)
-	if err != nil {
-		return err
+	if w, err = c.input(1); err != nil {
+		return
 	}
 	if len(x.shape) != 3 && len(x.shape) != 4 {
-		return c.errorf("graft supports 1-D and 2-D convolutions only (input of rank 3 or 4); input %q has shape %v", x.name, x.shape)
+		err = c.errorf("graft supports 1-D and 2-D convolutions only (an input of rank 3 or 4); input %q has shape %v", x.name, x.shape)
+		return
 	}
 	if x.dtype != onnx.Float32 || w.dtype != onnx.Float32 {
-		return c.errorf("X and W must be float tensors")
+		err = c.errorf("X and W must be float tensors")
+		return
 	}
 	if len(w.shape) != len(x.shape) {
-		return c.errorf("weight %q has shape %v; a rank-%d input needs a rank-%d weight", w.name, w.shape, len(x.shape), len(x.shape))
+		err = c.errorf("weight %q has shape %v; a rank-%d input needs a rank-%d weight", w.name, w.shape, len(x.shape), len(x.shape))
+		return
 	}
-	group, err := c.attrInt("group", 1)
+	if group, err = c.attrInt("group", 1); err != nil {
+		return
+	}
+	if group < 1 {
+		err = c.errorf("group %d must be positive", group)
+		return
+	}
+	if ks, e := c.attrInts("kernel_shape", nil); e != nil {
+		err = e
+		return
+	} else if ks != nil && !slices.Equal(ks, w.shape[2:]) {
+		err = c.errorf("kernel_shape %v does not match weight shape %v", ks, w.shape)
+		return
+	}
+	inputs = []int{0, 1}
+	if c.optional(2) {
+		b, _ := c.input(2)
+		if m := biasLen(w, group); onnx.NumElems(b.shape) != m || len(b.shape) != 1 {
+			err = c.errorf("bias %q has shape %v; want [%d]", b.name, b.shape, m)
+			return
+		}
+		inputs = append(inputs, 2)
+	}
+	return x, w, group, inputs, nil
+}
+
+func buildConv(c *nodeCtx) error {
+	x, w, group, inputs, err := c.convOperands(func(w *value, _ int) int { return w.shape[0] })
 	if err != nil {
 		return err
 	}
 	n, ch, m := x.shape[0], x.shape[1], w.shape[0]
-	if group < 1 || ch%group != 0 || m%group != 0 || w.shape[1]*group != ch {
+	if ch%group != 0 || m%group != 0 || w.shape[1]*group != ch {
 		return c.errorf("group %d does not fit input channels %d (X %v) and weight shape %v", group, ch, x.shape, w.shape)
 	}
-	kernel := w.shape[2:]
-	if ks, err := c.attrInts("kernel_shape", nil); err != nil {
-		return err
-	} else if ks != nil && !slices.Equal(ks, kernel) {
-		return c.errorf("kernel_shape %v does not match weight shape %v", ks, w.shape)
-	}
-	g, err := c.readWindow(x.shape, kernel, windowOpts{dilations: true})
+	g, err := c.readWindow(x.shape, w.shape[2:], windowOpts{dilations: true})
 	if err != nil {
 		return err
 	}
-	inputs := []int{0, 1}
-	bias := c.optional(2)
-	if bias {
-		b, _ := c.input(2)
-		if onnx.NumElems(b.shape) != m || len(b.shape) != 1 {
-			return c.errorf("bias %q has shape %v; want [%d]", b.name, b.shape, m)
-		}
-		inputs = append(inputs, 2)
-	}
-	k := newConvKernel(g, len(x.shape), n, ch, m, group, bias)
+	k := newConvKernel(g, len(x.shape), n, ch, m, group, len(inputs) == 3)
 	k.constW = c.b.constWeights && w.t != nil
 	return c.apply(0, k, k.outShape, onnx.Float32, inputs...)
 }
@@ -399,20 +428,25 @@ func (k *convKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 	case 1:
 		return k.gradW(in[0].F, dy.F, in[1].Shape), nil
 	case 2:
-		g := onnx.NewFloat(in[2].Shape, nil)
-		ohw := k.g.oh * k.g.ow
-		for ni := 0; ni < k.n; ni++ {
-			for oc := 0; oc < k.m; oc++ {
-				var s float32
-				for _, v := range dy.F[(ni*k.m+oc)*ohw:][:ohw] {
-					s += v
-				}
-				g.F[oc] += s
-			}
-		}
-		return g, nil
+		return biasGrad(dy.F, k.n, k.m, k.g.oh*k.g.ow, in[2].Shape), nil
 	}
 	return nil, fmt.Errorf("Conv has no input %d", i)
+}
+
+// biasGrad is the gradient of a per-channel bias added to n×m planes of
+// hw elements: dy summed over the batch and the plane.
+func biasGrad(dy []float32, n, m, hw int, shape []int) *onnx.Tensor {
+	g := onnx.NewFloat(shape, nil)
+	for ni := 0; ni < n; ni++ {
+		for oc := 0; oc < m; oc++ {
+			var s float32
+			for _, v := range dy[(ni*m+oc)*hw:][:hw] {
+				s += v
+			}
+			g.F[oc] += s
+		}
+	}
+	return g
 }
 
 func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {

@@ -144,9 +144,11 @@ var fuzzAttrNames = []string{
 	"perm", "ratio", "size", "spatial", "split", "start", "starts", "strides", "to",
 	"training_mode", "value", "value_float", "value_floats", "value_int", "value_ints",
 	"transA", "transB", "lambd", "blocksize", "k", "largest", "sorted", "seed", "shape",
+	"output_padding", "output_shape", "exclusive", "reverse", "reduction", "equation",
 }
 
-var fuzzStrings = []string{"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "constant", "reflect", "edge", "DCR", "CRD", "", "nearest", "linear"}
+var fuzzStrings = []string{"NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID", "constant", "reflect", "edge", "DCR", "CRD", "", "nearest", "linear",
+	"add", "mul", "max", "ij,jk->ik", "...ii->...i", "i,i", "ij", "ab...,b...->a...", "i->ii"}
 
 func fuzzOps() []string {
 	var ops []string

@@ -5,7 +5,8 @@ import (
 )
 
 // Ops that pick input elements by an index map fixed at build time:
-// DepthToSpace, SpaceToDepth, Trilu, GatherElements. One kernel serves
+// DepthToSpace, SpaceToDepth, Trilu, GatherElements (and the scatter ops
+// of scatter.go, which write by such a map). One kernel serves
 // them all: out[i] = x[idx[i]] (0 where idx[i] < 0), and its gradient
 // adds dy back where each element came from.
 
@@ -14,6 +15,10 @@ var indexOps = map[string]opDef{
 	"SpaceToDepth":   {build: buildDepthSpace, grad: true},
 	"Trilu":          {build: buildTrilu, grad: true, since: 14},
 	"GatherElements": {build: buildGatherElements, grad: true, since: 11},
+	// scatter.go
+	"Scatter":         {build: buildScatterElements, grad: true, since: 9, until: 10},
+	"ScatterElements": {build: buildScatterElements, grad: true, since: 11},
+	"ScatterND":       {build: buildScatterND, grad: true, since: 11},
 }
 
 // indexKernel gathers input elements by a fixed map.

@@ -11,6 +11,7 @@ import (
 var linalgOps = map[string]opDef{
 	"Gemm":   {build: buildGemm, grad: true, weights: []int{1, 2}},
 	"MatMul": {build: buildMatMul, grad: true, weights: []int{1}},
+	"Einsum": {build: buildEinsum, grad: true, since: 12}, // einsum.go
 }
 
 // gemmKernel is Y = alpha*op(A)*op(B) + beta*C, op(A) m×k, op(B) k×n, C

@@ -66,6 +66,7 @@ var opTable = mergeOps(map[string]map[string]opDef{
 	"logic":       logicOps,
 	"instnorm":    instNormOps,
 	"quant":       quantOps,
+	"scan":        scanOps,
 })
 
 func mergeOps(families map[string]map[string]opDef) map[string]opDef {

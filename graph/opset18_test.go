@@ -338,6 +338,18 @@ func opsetCases() []opsetCase {
 				ins:   []opIn{fin("x", randT(r, 2, 3, 4)), initF("s", onnx.NewFloat([]int{}, []float32{0.02}))}, outs: fy})
 		}
 	}
+	// ScatterElements and ScatterND at 18: reductions max and min, with
+	// several updates to one element
+	for _, red := range []string{"max", "min"} {
+		add(opsetCase{name: "scatterelements_" + red, op: "ScatterElements", opset: 18,
+			nodes: []opsetNode{onode("ScatterElements", []string{"d", "i", "u"}, map[string]any{"axis": 1, "reduction": red})},
+			ins: []opIn{fin("d", randT(r, 3, 4)), {name: "i", t: onnx.NewInt([]int{3, 3}, []int64{0, 0, 3, 1, 2, 1, -1, 3, 0}), init: true},
+				fin("u", randT(r, 3, 3))}, outs: fy})
+		add(opsetCase{name: "scatternd_" + red, op: "ScatterND", opset: 18,
+			nodes: []opsetNode{onode("ScatterND", []string{"d", "i", "u"}, map[string]any{"reduction": red})},
+			ins: []opIn{fin("d", randT(r, 4, 3)), {name: "i", t: onnx.NewInt([]int{3, 1}, []int64{2, 0, 2}), init: true},
+				fin("u", randT(r, 3, 3))}, outs: fy})
+	}
 	return cs
 }
 

@@ -18,7 +18,7 @@ var realArchs = []string{
 // fixtures are the small committed models of graph/testdata/fixtures.
 var fixtures = []string{
 	"conv_bn_pool_fc", "mobile_block_op11", "mobile_block_op13", "fire", "dense_bnkeep",
-	"se_act_op13", "se_act_op14", "dynbatch_view", "softmax_head_op11", "softmax_head_op13",
+	"se_act_op13", "se_act_op14", "dynbatch_view", "softmax_head_op11", "softmax_head_op13", "tiny_unet",
 }
 
 // runCaseSet builds the case's model for set i's input shapes and runs it.

@@ -68,6 +68,7 @@ var onnxRevisions = map[string][]int{
 	"QuantizeLinear":   {19, 21},
 	"DequantizeLinear": {19, 21},
 	"ConvTranspose":    nil, "CumSum": nil, "Einsum": nil, "TopK": nil,
+	"Scatter": nil, // deprecated at 11, read at 9 and 10 only
 	// unchanged from 17 to 21
 	"Abs": nil, "Add": nil, "And": nil, "ArgMax": nil, "ArgMin": nil, "BatchNormalization": nil,
 	"Ceil": nil, "Clip": nil, "Concat": nil, "Conv": nil, "Cos": nil, "DepthToSpace": nil,

@@ -273,6 +273,111 @@ def _(r):
     return conv_case(r, (1, 2, 5, 5), (2, 2, 2, 2), bias=False, auto_pad="SAME_LOWER")
 
 
+# ---- ConvTranspose
+
+def convt_ref(x, w, b, strides, heads, ends, dil, group):
+    """ONNX ConvTranspose: the full transposed convolution (length
+    s*(in-1) + dilated kernel), extended by ends[i] zeros at the end
+    (output_padding, or an output_shape beyond the natural length; a
+    negative value crops), cropped by heads[i] at the start, plus bias."""
+    conv = F.conv_transpose2d if x.dim() == 4 else F.conv_transpose1d
+    y = conv(x, w, None, tuple(strides), 0, 0, group, tuple(dil))
+    sp = x.dim() - 2
+    for i in range(sp):
+        ax = 2 + i
+        e = ends[i]
+        if e > 0:
+            shp = list(y.shape)
+            shp[ax] = e
+            y = torch.cat([y, y.new_zeros(shp)], ax)
+        elif e < 0:
+            y = y.narrow(ax, 0, y.shape[ax] + e)
+        y = y.narrow(ax, heads[i], y.shape[ax] - heads[i])
+    if b is not None:
+        y = y + b.reshape([1, -1] + [1] * sp)
+    return y
+
+
+def convt_case(r, xs, ws, bias=True, strides=None, pads=None, dil=None, group=1,
+               out_pad=None, out_shape=None, auto_pad=None):
+    sp = len(xs) - 2
+    x, w = U(r, xs), U(r, ws)
+    inits = [("W", w)]
+    if bias:
+        inits.append(("B", U(r, (ws[1] * group,))))
+    attrs = {"kernel_shape": list(ws[2:])}
+    s = strides or [1] * sp
+    d = dil or [1] * sp
+    a = out_pad or [0] * sp
+    p = pads or [0] * (2 * sp)
+    for k, v in (("strides", strides), ("dilations", dil), ("pads", pads),
+                 ("output_padding", out_pad), ("output_shape", out_shape), ("auto_pad", auto_pad)):
+        if v:
+            attrs[k] = v
+    if group != 1:
+        attrs["group"] = group
+    heads, ends = [], []
+    for i in range(sp):
+        full = s[i] * (xs[2 + i] - 1) + a[i] + (ws[2 + i] - 1) * d[i] + 1
+        o = out_shape[i] if out_shape else (xs[2 + i] * s[i] if auto_pad else None)
+        if o is None:
+            h, t = p[i], p[i + sp]
+        else:
+            total = full - o
+            if total < 0:
+                h, t = 0, total
+            elif auto_pad == "SAME_UPPER":
+                h, t = total // 2, total - total // 2
+            else:
+                h, t = total - total // 2, total // 2
+        heads.append(h)
+        ends.append(a[i] - t)
+
+    def fn(T):
+        return convt_ref(T["X"], T["W"], T.get("B"), s, heads, ends, d, group)
+    return Spec("ConvTranspose", fn, [("X", x)], inits, attrs=attrs)
+
+
+@case("convtranspose_plain")
+def _(r):
+    return convt_case(r, (1, 2, 4, 4), (2, 3, 3, 3))
+
+
+@case("convtranspose_strides_asym_pads_outpad")
+def _(r):
+    return convt_case(r, (1, 2, 3, 4), (2, 3, 3, 2), strides=[2, 3], pads=[1, 0, 0, 1], out_pad=[1, 2])
+
+
+@case("convtranspose_group2_dilations_batch2_nobias")
+def _(r):
+    return convt_case(r, (2, 4, 3, 3), (4, 2, 2, 3), bias=False, dil=[2, 1], group=2, strides=[1, 2])
+
+
+@case("convtranspose_depthwise")
+def _(r):
+    return convt_case(r, (1, 3, 4, 4), (3, 1, 3, 3), group=3, strides=[2, 2], pads=[1, 1, 1, 1])
+
+
+@case("convtranspose_1d_output_shape")
+def _(r):
+    return convt_case(r, (2, 3, 5), (3, 2, 3), strides=[2], out_shape=[12])
+
+
+@case("convtranspose_output_shape_odd")
+def _(r):
+    return convt_case(r, (1, 2, 3, 3), (2, 1, 3, 3), strides=[2, 2], out_shape=[6, 7])
+
+
+@case("convtranspose_same_upper")
+def _(r):
+    return convt_case(r, (1, 2, 3, 3), (2, 2, 3, 3), strides=[2, 2], auto_pad="SAME_UPPER")
+
+
+@case("convtranspose_same_lower")
+def _(r):
+    return convt_case(r, (1, 2, 3, 4), (2, 2, 3, 3), strides=[2, 1], auto_pad="SAME_LOWER")
+
+
 # ---- BatchNormalization
 
 def bn_inference_ref(T, eps):
@@ -1433,6 +1538,220 @@ def _(r):
     # Scale [4] and B [1, 4] broadcast over the normalized [3, 4].
     return Spec("LayerNormalization", lambda T: ln_ref(T, -2, 1e-5), [("X", U(r, (2, 3, 4), -2, 2))],
                 [("scale", U(r, (4,), 0.5, 1.5)), ("B", U(r, (1, 4)))], attrs={"axis": -2}, opset=17)
+
+
+# ---- TopK and CumSum
+
+def topk_ref(x, k, axis, largest):
+    return torch.topk(x, k, dim=axis, largest=largest, sorted=True).values
+
+
+@case("topk_opset11_largest")
+def _(r):
+    x = distinct(U(r, (3, 5, 4)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 3, 1, True), [("X", x)],
+                consts=[("K", np.array([3]))], attrs={"axis": 1}, opset=11, extra_out=["I"])
+
+
+@case("topk_opset11_smallest_lastaxis")
+def _(r):
+    x = distinct(U(r, (2, 3, 6)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 2, -1, False), [("X", x)],
+                consts=[("K", np.array([2]))], attrs={"axis": -1, "largest": 0}, opset=11, extra_out=["I"])
+
+
+@case("topk_opset9_attribute_k")
+def _(r):
+    x = distinct(U(r, (4, 5)))
+    return Spec("TopK", lambda T: topk_ref(T["X"], 4, 0, True), [("X", x)],
+                attrs={"axis": 0, "k": 4}, opset=9, extra_out=["I"])
+
+
+def cumsum_ref(x, axis, exclusive, reverse):
+    if reverse:
+        x = torch.flip(x, [axis])
+    y = torch.cumsum(x, axis)
+    if exclusive:
+        y = y - x
+    if reverse:
+        y = torch.flip(y, [axis])
+    return y
+
+
+@case("cumsum_axis1")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], 1, False, False), [("X", U(r, (2, 5, 3)))],
+                consts=[("axis", np.array(1))], opset=11)
+
+
+@case("cumsum_exclusive_reverse_lastaxis")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], -1, True, True), [("X", U(r, (3, 6)))],
+                consts=[("axis", np.array(-1))], attrs={"exclusive": 1, "reverse": 1}, opset=14)
+
+
+@case("cumsum_exclusive_axis0")
+def _(r):
+    return Spec("CumSum", lambda T: cumsum_ref(T["X"], 0, True, False), [("X", U(r, (4, 3)))],
+                consts=[("axis", np.array(0))], attrs={"exclusive": 1}, opset=11)
+
+
+# ---- Scatter, ScatterElements, ScatterND
+
+def scatter_ref(data, upd, dst, reduction):
+    """data with update i written to (or added to, or multiplied into)
+    flat element dst[i], in order, elementwise so autograd follows."""
+    vals = list(data.reshape(-1).unbind())
+    for u, j in zip(upd.reshape(-1).unbind(), dst):
+        if reduction == "add":
+            vals[j] = vals[j] + u
+        elif reduction == "mul":
+            vals[j] = vals[j] * u
+        elif reduction == "max":
+            vals[j] = torch.maximum(vals[j], u)
+        elif reduction == "min":
+            vals[j] = torch.minimum(vals[j], u)
+        else:
+            vals[j] = u
+    return torch.stack(vals).reshape(data.shape)
+
+
+def elements_dst(shape, idx, axis):
+    dst = []
+    for co in np.ndindex(*idx.shape):
+        c = list(co)
+        c[axis] = int(idx[co]) % shape[axis]
+        dst.append(int(np.ravel_multi_index(c, shape)))
+    return dst
+
+
+def nd_dst(shape, idx):
+    q = idx.shape[-1]
+    slice_n = int(np.prod(shape[q:]))
+    dst = []
+    for t in idx.reshape(-1, q):
+        base = int(np.ravel_multi_index([int(v) % shape[d] for d, v in enumerate(t)], shape[:q])) * slice_n
+        dst += [base + s for s in range(slice_n)]
+    return dst
+
+
+def scatter_elements_case(r, op, shape, idx, axis, reduction=None, opset=16):
+    idx = np.array(idx)
+    dst = elements_dst(shape, idx, axis)
+    attrs = {"axis": axis}
+    if reduction:
+        attrs["reduction"] = reduction
+    return Spec(op, lambda T: scatter_ref(T["data"], T["updates"], dst, reduction),
+                [("data", U(r, shape, 0.5, 1.5)), ("updates", U(r, idx.shape, 0.5, 1.5))],
+                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=opset)
+
+
+@case("scatter_opset9_axis1")
+def _(r):
+    return scatter_elements_case(r, "Scatter", (3, 4), [[1, 3], [0, 2], [3, 0]], 1, opset=9)
+
+
+@case("scatterelements_axis0_negative")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (4, 3), [[-1, 0, 2], [1, 2, 0]], 0, opset=13)
+
+
+@case("scatterelements_add_duplicates")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (2, 5), [[1, 1, 4], [0, 3, 3]], 1, "add")
+
+
+@case("scatterelements_mul_duplicates")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (2, 5), [[1, 1, 4], [0, 3, 3]], 1, "mul")
+
+
+@case("scatterelements_max_opset18")
+def _(r):
+    return scatter_elements_case(r, "ScatterElements", (3, 4), [[1, 1, 2], [0, 3, 0], [2, 2, 2]], 1, "max", opset=18)
+
+
+def scatter_nd_case(r, shape, idx, reduction=None, opset=16):
+    idx = np.array(idx)
+    dst = nd_dst(shape, idx)
+    us = idx.shape[:-1] + tuple(shape[idx.shape[-1]:])
+    attrs = {"reduction": reduction} if reduction else {}
+    return Spec("ScatterND", lambda T: scatter_ref(T["data"], T["updates"], dst, reduction),
+                [("data", U(r, shape, 0.5, 1.5)), ("updates", U(r, us, 0.5, 1.5))],
+                consts=[("indices", idx)], node_in=["data", "indices", "updates"], attrs=attrs, opset=opset)
+
+
+@case("scatternd_slices")
+def _(r):
+    return scatter_nd_case(r, (4, 2, 3), [[2], [0]])
+
+
+@case("scatternd_elements_add_duplicates")
+def _(r):
+    return scatter_nd_case(r, (3, 4), [[0, 1], [2, 3], [0, 1]], "add")
+
+
+@case("scatternd_mul_duplicates")
+def _(r):
+    return scatter_nd_case(r, (3, 2, 2), [[[1, 0]], [[1, 0]]], "mul")
+
+
+@case("scatternd_min_opset18")
+def _(r):
+    return scatter_nd_case(r, (4, 3), [[2], [0], [2], [2]], "min", opset=18)
+
+
+# ---- Einsum
+
+def einsum_case(r, eq, *shapes):
+    names = ["A", "B"][:len(shapes)]
+    return Spec("Einsum", lambda T: torch.einsum(eq, *[T[n] for n in names]),
+                [(n, U(r, sh)) for n, sh in zip(names, shapes)], attrs={"equation": eq}, opset=12)
+
+
+@case("einsum_transpose")
+def _(r):
+    return einsum_case(r, "ij->ji", (3, 4))
+
+
+@case("einsum_sum_diagonal_ellipsis")
+def _(r):
+    return einsum_case(r, "...ii->...i", (2, 3, 3))
+
+
+@case("einsum_row_sums")
+def _(r):
+    return einsum_case(r, "ijk->ki", (2, 3, 4))
+
+
+@case("einsum_batch_matmul")
+def _(r):
+    return einsum_case(r, "bij,bjk->bik", (2, 3, 4), (2, 4, 5))
+
+
+@case("einsum_attention_scores")
+def _(r):
+    return einsum_case(r, "bhqd,bhkd->bhqk", (1, 2, 3, 4), (1, 2, 5, 4))
+
+
+@case("einsum_implicit_matmul")
+def _(r):
+    return einsum_case(r, "ij,jk", (3, 4), (4, 2))
+
+
+@case("einsum_contraction_sumout")
+def _(r):
+    return einsum_case(r, "abc,cde->da", (2, 3, 4), (4, 2, 3))
+
+
+@case("einsum_outer")
+def _(r):
+    return einsum_case(r, "i,j->ij", (3,), (4,))
+
+
+@case("einsum_inner_product")
+def _(r):
+    return einsum_case(r, "i,i", (5,), (5,))
 
 
 # ------------------------------------------------------------------ driver

@@ -274,6 +274,29 @@ class SoftmaxHead(nn.Module):
         return torch.cat([torch.softmax(z, dim=1), torch.log_softmax(z, dim=1), c], 1)
 
 
+class TinyUNet(nn.Module):
+    """(h) a U-Net at 8x8: two strided-conv downsamplings, one upsampling by ConvTranspose (stride 2, output_padding 1) and one by Resize (bilinear, pytorch_half_pixel), each followed by a Concat skip connection, and a 1x1 conv head with an image-shaped output."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc1 = nn.Conv2d(3, 4, 3, padding=1)  # 8x8
+        self.enc2 = nn.Conv2d(4, 8, 3, stride=2, padding=1)  # 4x4
+        self.mid = nn.Conv2d(8, 8, 3, stride=2, padding=1)  # 2x2
+        self.up = nn.ConvTranspose2d(8, 6, 3, stride=2, padding=1, output_padding=1)  # 4x4
+        self.dec2 = nn.Conv2d(14, 6, 3, padding=1)
+        self.dec1 = nn.Conv2d(10, 4, 3, padding=1)
+        self.head = nn.Conv2d(4, 2, 1)
+
+    def forward(self, x):
+        e1 = F.relu(self.enc1(x))
+        e2 = F.relu(self.enc2(e1))
+        m = F.relu(self.mid(e2))
+        d2 = F.relu(self.dec2(torch.cat([F.relu(self.up(m)), e2], 1)))
+        u1 = F.interpolate(d2, scale_factor=2, mode="bilinear", align_corners=False)
+        d1 = F.relu(self.dec1(torch.cat([u1, e1], 1)))
+        return self.head(d1)
+
+
 S8 = [(1, 3, 8, 8)]
 
 
@@ -289,6 +312,7 @@ def fixture_specs():
         Spec("dynbatch_view", DynBatchView, 13, [(1, 3, 8, 8), (2, 3, 8, 8)], dynamic=True),
         Spec("softmax_head_op11", SoftmaxHead, 11, S8, seed="softmax_head"),
         Spec("softmax_head_op13", SoftmaxHead, 13, S8, seed="softmax_head"),
+        Spec("tiny_unet", TinyUNet, 13, S8),
     ]
 
 

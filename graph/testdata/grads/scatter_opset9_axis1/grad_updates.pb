@@ -1,0 +1,1 @@
+Bgrad_updatesJ9Ijøœ>ø£=O?K“åΩÈSkø \ø
