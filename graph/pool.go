@@ -5,6 +5,7 @@ import (
 	"math"
 	"slices"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -246,25 +247,49 @@ func (k *globalPoolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) erro
 	if x.DType != onnx.Float32 || len(x.F) != k.planes*k.size {
 		return fmt.Errorf("input must be float32 of shape %v", k.inShape)
 	}
-	for pl := range out.F {
+	workers := 0
+	if len(x.F) < vec.ParMin {
+		workers = 1
+	}
+	forEachPar(workers, len(out.F), func(pl int) {
 		xp := x.F[pl*k.size:][:k.size]
 		if k.max {
-			m := xp[0]
-			for _, v := range xp[1:] {
-				if v > m {
-					m = v
-				}
-			}
-			out.F[pl] = m
-			continue
+			out.F[pl] = planeMax(xp)
+			return
 		}
-		var s float64
-		for _, v := range xp {
-			s += float64(v)
-		}
-		out.F[pl] = float32(s / float64(k.size))
-	}
+		out.F[pl] = float32(planeSum(xp) / float64(k.size))
+	})
 	return nil
+}
+
+// planeSum adds up a plane in float64, in four interleaved partial sums
+// (independent chains of additions, so the loop is not bound by the
+// latency of one), combined in a fixed order.
+func planeSum(x []float32) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += float64(x[i])
+		s1 += float64(x[i+1])
+		s2 += float64(x[i+2])
+		s3 += float64(x[i+3])
+	}
+	for ; i < len(x); i++ {
+		s0 += float64(x[i])
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// planeMax is the largest value of a non-empty plane, by a plain loop of
+// comparisons (a later value wins only when greater).
+func planeMax(x []float32) float32 {
+	m := x[0]
+	for _, v := range x[1:] {
+		if v > m {
+			m = v
+		}
+	}
+	return m
 }
 
 func (k *globalPoolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
