@@ -374,6 +374,9 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 			yp := y[u*ohw:][:ohw]
 			dwForwardPlane(g, x[(ni*k.c+ic)*hw:][:hw], yp, w[oc*khw:][:khw], b)
 			epi.apply(yp, u*ohw, in)
+			if epi != nil && epi.means != nil {
+				epi.means[u] = float32(planeSum(yp) / float64(ohw))
+			}
 		})
 		return nil
 	}

@@ -26,6 +26,10 @@ import (
 // epilogue is a chain of elementwise stages applied to a Conv's output.
 type epilogue struct {
 	stages []epStage
+	// means, when set, receives the mean of each output plane, taken
+	// once the plane is final and still in cache, for a
+	// GlobalAveragePool that reads the output (see fuseMeans).
+	means []float32
 }
 
 // epStage is one stage: y += in[add] when f is nil, y = f(y) or, with
@@ -194,7 +198,66 @@ func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 			out = append(out, st)
 		}
 	}
-	return out
+	return fuseMeans(out)
+}
+
+// fuseMeans lets a depthwise convolution whose output a
+// GlobalAveragePool reads (squeeze-excitation, in efficientnet and
+// mobilenet_v3) compute each plane's mean as it finishes the plane, while
+// it is in cache; the pool then copies them instead of reading the whole
+// tensor again. The means are the same bits the pool computes.
+func fuseMeans(steps []execStep) []execStep {
+	readers := map[int][]int{}
+	for i, st := range steps {
+		for _, s := range st.in {
+			readers[s] = append(readers[s], i)
+		}
+	}
+	for i, st := range steps {
+		var fc *fusedConv
+		switch k := st.op.k.(type) {
+		case *fusedConv:
+			fc = &fusedConv{convKernel: k.convKernel, epi: &epilogue{stages: k.epi.stages}}
+		case *convKernel:
+			fc = &fusedConv{convKernel: k, epi: &epilogue{}}
+		}
+		if fc == nil || !fc.depthwise {
+			continue
+		}
+		for _, j := range readers[st.out] {
+			gk, ok := steps[j].op.k.(*globalPoolKernel)
+			if !ok || gk.max || len(steps[j].in) != 1 || gk.planes != fc.n*fc.m || gk.size != fc.g.oh*fc.g.ow {
+				continue
+			}
+			fc.epi.means = make([]float32, gk.planes)
+			op := *st.op
+			op.k = fc
+			op.opType += "+mean"
+			steps[i].op = &op
+			pool := *steps[j].op
+			pool.k = &poolOfMeans{globalPoolKernel: gk, means: fc.epi.means}
+			steps[j].op = &pool
+			break
+		}
+	}
+	return steps
+}
+
+// poolOfMeans is a GlobalAveragePool whose means the convolution before
+// it computed (fuseMeans).
+type poolOfMeans struct {
+	*globalPoolKernel
+	means []float32
+}
+
+func (k *poolOfMeans) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
+	out := onnx.NewFloat(k.outShape, nil)
+	return out, k.forwardInto(in, out)
+}
+
+func (k *poolOfMeans) forwardInto(_ []*onnx.Tensor, out *onnx.Tensor) error {
+	copy(out.F, k.means)
+	return nil
 }
 
 // unaryOf returns the function of an elementwise activation step.

@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"strings"
 	"testing"
@@ -248,5 +249,60 @@ func TestPoolLimitCountsInPlace(t *testing.T) {
 	}
 	if m.exec.pool.made != 1 {
 		t.Errorf("pool allocated %d buffers over 3 runs, want 1", m.exec.pool.made)
+	}
+}
+
+// TestMeansFused: a GlobalAveragePool of a depthwise convolution's output
+// (squeeze-excitation) takes the plane means the convolution computed
+// while each plane was in cache: the same bits as averaging the output,
+// and the block's output as without fusion. Other convolutions keep their
+// pool.
+func TestMeansFused(t *testing.T) {
+	r := rand.New(rand.NewSource(2))
+	const c = 8
+	for _, cv := range []struct {
+		name  string
+		w     []int
+		attrs []*onnx.AttributeProto
+		want  string
+	}{
+		{"depthwise", []int{c, 1, 3, 3}, []*onnx.AttributeProto{onnx.IntAttr("group", c), onnx.IntsAttr("pads", 1, 1, 1, 1)}, "Conv+Sigmoid+Mul+mean"},
+		{"depthwise_5x5_s2", []int{c, 1, 5, 5}, []*onnx.AttributeProto{onnx.IntAttr("group", c), onnx.IntsAttr("pads", 2, 2, 2, 2), onnx.IntsAttr("strides", 2, 2)}, "Conv+Sigmoid+Mul+mean"},
+		{"3x3", []int{c, c, 3, 3}, []*onnx.AttributeProto{onnx.IntsAttr("pads", 1, 1, 1, 1)}, "Conv+Sigmoid+Mul"},
+	} {
+		for _, batch := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/batch%d", cv.name, batch), func(t *testing.T) {
+				nodes := []*onnx.NodeProto{
+					node("Conv", []string{"x", "w"}, []string{"y"}, cv.attrs...),
+					node("Sigmoid", []string{"y"}, []string{"s"}),
+					node("Mul", []string{"y", "s"}, []string{"p"}),
+					node("GlobalAveragePool", []string{"p"}, []string{"g"}),
+					node("Mul", []string{"p", "g"}, []string{"out"}),
+				}
+				spec := netSpec{opset: 13, x: []int{batch, c, 13, 11}, nodes: nodes, inits: []*onnx.Tensor{randNamed(r, "w", cv.w...)}, outs: []string{"out"}}
+				x := randNamed(r, "x", batch, c, 13, 11)
+				src := spec.model(t)
+				if got := runBoth(t, src, x, nil, 1e-6); fmt.Sprint(got) != fmt.Sprint([]string{cv.want}) {
+					t.Errorf("fused steps %v, want [%s]", got, cv.want)
+				}
+				// the pool's output is the mean of the block's planes, bit for bit
+				m, err := Build(src, Options{Shapes: map[string][]int{"x": x.Shape}, Freeze: true, Outputs: []string{"g", "p"}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				res, err := m.Run(map[string]*onnx.Tensor{"x": x})
+				if err != nil {
+					t.Fatal(err)
+				}
+				p, g := res["p"], res["g"]
+				size := p.Len() / g.Len()
+				for i := range g.F {
+					want := float32(planeSum(p.F[i*size:(i+1)*size]) / float64(size))
+					if math.Float32bits(g.F[i]) != math.Float32bits(want) {
+						t.Fatalf("plane %d: pool %v, mean of the output %v", i, g.F[i], want)
+					}
+				}
+			})
+		}
 	}
 }
