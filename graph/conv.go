@@ -411,7 +411,19 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 				}
 			}
 		}
-		if packed != nil && ohw > 1 {
+		if epi != nil && epi.scale != 0 { // the input's channels scaled per image: scale the weights
+			s := in[epi.scale].F[ni*k.c+gi*k.cg:][:k.cg]
+			khw := g.kh * g.kw
+			wp := getConvBuf(k.mg * kk)
+			defer putConvBuf(wp)
+			ws := (*wp)[:k.mg*kk]
+			for r := 0; r < k.mg; r++ {
+				for j := 0; j < kk; j++ {
+					ws[r*kk+j] = wg[r*kk+j] * s[j/khw]
+				}
+			}
+			sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, ws, kk, col, ohw, beta, yg, ohw)
+		} else if packed != nil && ohw > 1 {
 			packed[gi].Mul(inner, false, ohw, 1, col, ohw, beta, yg, ohw)
 		} else {
 			sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)

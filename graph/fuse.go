@@ -30,6 +30,11 @@ type epilogue struct {
 	// once the plane is final and still in cache, for a
 	// GlobalAveragePool that reads the output (see fuseMeans).
 	means []float32
+	// scale, when not 0, is the index among the kernel's inputs of a
+	// per-image, per-input-channel scale [N, C, 1, 1] that multiplies the
+	// convolution's input (squeeze-excitation's Mul, see fuseScale): the
+	// weights are scaled instead, per image.
+	scale int
 }
 
 // epStage is one stage: y += in[add] when f is nil, y = f(y) or, with
@@ -198,7 +203,70 @@ func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 			out = append(out, st)
 		}
 	}
-	return fuseMeans(out)
+	return fuseMeans(fuseScale(out, shapes, keep))
+}
+
+// fuseScale folds a per-channel Mul ([N,C,H,W] times [N,C,1,1], as
+// squeeze-excitation scales a block) into the convolution that alone
+// reads its output: the convolution scales its weights by the channel's
+// factor for each image, which is far less work than rewriting the
+// activations (Mul read and wrote the whole tensor).
+func fuseScale(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
+	readers := map[int][]int{}
+	for i, st := range steps {
+		for _, s := range st.in {
+			readers[s] = append(readers[s], i)
+		}
+	}
+	removed := make([]bool, len(steps))
+	for j, st := range steps {
+		nk, ok := st.op.k.(*naryKernel)
+		if !ok || nk.op != "Mul" || !nk.plane || len(st.in) != 2 || keep[st.out] || len(readers[st.out]) != 1 {
+			continue
+		}
+		full, small := st.in[nk.full], st.in[nk.small]
+		ci := readers[st.out][0]
+		cs := steps[ci]
+		if removed[ci] || len(cs.in) == 0 || cs.in[0] != st.out || slices.Contains(cs.in[1:], st.out) {
+			continue
+		}
+		var ck *convKernel
+		var epi epilogue
+		switch k := cs.op.k.(type) {
+		case *convKernel:
+			ck = k
+		case *fusedConv:
+			ck, epi = k.convKernel, *k.epi
+		}
+		if ck == nil || ck.depthwise || epi.scale != 0 || onnx.NumElems(shapes[small]) != ck.n*ck.c || nk.inner != ck.g.h*ck.g.w {
+			continue
+		}
+		// scaling (and packing) the weights for every image pays only
+		// where they are much smaller than the image's activations: the
+		// early, large planes, not the late 7x7 ones
+		if 4*ck.m*ck.cg*ck.g.kh*ck.g.kw > ck.c*ck.g.h*ck.g.w {
+			continue
+		}
+		op := *cs.op
+		op.in = slices.Clone(op.in)
+		op.in[0] = shapes[full]
+		op.in = append(op.in, shapes[small])
+		op.opType = "Mul+" + op.opType
+		in := slices.Clone(cs.in)
+		in[0] = full
+		epi.scale = len(in)
+		in = append(in, small)
+		op.k = &fusedConv{convKernel: ck, epi: &epi}
+		steps[ci].op, steps[ci].in = &op, in
+		removed[j] = true
+	}
+	out := steps[:0]
+	for i, st := range steps {
+		if !removed[i] {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // fuseMeans lets a depthwise convolution whose output a
@@ -217,7 +285,8 @@ func fuseMeans(steps []execStep) []execStep {
 		var fc *fusedConv
 		switch k := st.op.k.(type) {
 		case *fusedConv:
-			fc = &fusedConv{convKernel: k.convKernel, epi: &epilogue{stages: k.epi.stages}}
+			e := *k.epi
+			fc = &fusedConv{convKernel: k.convKernel, epi: &e}
 		case *convKernel:
 			fc = &fusedConv{convKernel: k, epi: &epilogue{}}
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -301,6 +302,64 @@ func TestMeansFused(t *testing.T) {
 					if math.Float32bits(g.F[i]) != math.Float32bits(want) {
 						t.Fatalf("plane %d: pool %v, mean of the output %v", i, g.F[i], want)
 					}
+				}
+			})
+		}
+	}
+}
+
+// TestScaleFused: squeeze-excitation's per-channel Mul goes into the
+// convolution that alone reads it (its weights scaled per image), with or
+// without that convolution's own epilogue, at any batch; a Mul whose
+// output is also read elsewhere stays.
+func TestScaleFused(t *testing.T) {
+	r := rand.New(rand.NewSource(3))
+	const c, m = 8, 6
+	se := []*onnx.NodeProto{
+		node("Conv", []string{"x", "wd"}, []string{"y"}, onnx.IntAttr("group", c), onnx.IntsAttr("pads", 1, 1, 1, 1)),
+		node("Sigmoid", []string{"y"}, []string{"ys"}),
+		node("Mul", []string{"y", "ys"}, []string{"p"}),
+		node("GlobalAveragePool", []string{"p"}, []string{"g"}),
+		node("Conv", []string{"g", "wr", "br"}, []string{"q"}),
+		node("Sigmoid", []string{"q"}, []string{"s"}),
+		node("Mul", []string{"p", "s"}, []string{"e"}),
+	}
+	inits := func() []*onnx.Tensor {
+		return []*onnx.Tensor{randNamed(r, "wd", c, 1, 3, 3), randNamed(r, "wr", c, c, 1, 1), randNamed(r, "br", c),
+			randNamed(r, "wp", m, c, 1, 1), randNamed(r, "w3", m, c, 3, 3), randNamed(r, "bp", m)}
+	}
+	// 24x20 planes of 8 channels are worth scaling weights of up to 960
+	// values for (the 3x3 conv's 432); 6x5 planes are not (48 < 4*432)
+	for _, tc := range []struct {
+		name string
+		tail []*onnx.NodeProto
+		want []string
+	}{
+		{"project", []*onnx.NodeProto{node("Conv", []string{"e", "wp"}, []string{"out"})},
+			[]string{"Conv+Sigmoid+Mul+mean", "Conv+Sigmoid", "Mul+Conv"}},
+		{"project_bias_relu", []*onnx.NodeProto{node("Conv", []string{"e", "wp", "bp"}, []string{"o"}), node("Relu", []string{"o"}, []string{"out"})},
+			[]string{"Conv+Sigmoid+Mul+mean", "Conv+Sigmoid", "Mul+Conv+Relu"}},
+		{"3x3_padded", []*onnx.NodeProto{node("Conv", []string{"e", "w3"}, []string{"out"}, onnx.IntsAttr("pads", 1, 1, 1, 1))},
+			[]string{"Conv+Sigmoid+Mul+mean", "Conv+Sigmoid", "Mul+Conv"}},
+		{"3x3_small_planes", []*onnx.NodeProto{node("Conv", []string{"e", "w3"}, []string{"out"}, onnx.IntsAttr("pads", 1, 1, 1, 1))},
+			[]string{"Conv+Sigmoid+Mul+mean", "Conv+Sigmoid"}},
+		{"mul_read_twice", []*onnx.NodeProto{node("Conv", []string{"e", "wp"}, []string{"o"}), node("GlobalAveragePool", []string{"e"}, []string{"out2"})},
+			[]string{"Conv+Sigmoid+Mul+mean", "Conv+Sigmoid"}},
+	} {
+		for _, batch := range []int{1, 3} {
+			t.Run(fmt.Sprintf("%s/batch%d", tc.name, batch), func(t *testing.T) {
+				outs := []string{"out"}
+				if tc.name == "mul_read_twice" {
+					outs = []string{"o", "out2"}
+				}
+				h, w := 24, 20
+				if tc.name == "3x3_small_planes" {
+					h, w = 6, 5
+				}
+				spec := netSpec{opset: 13, x: []int{batch, c, h, w}, nodes: append(slices.Clone(se), tc.tail...), inits: inits(), outs: outs}
+				got := runBoth(t, spec.model(t), randNamed(r, "x", batch, c, h, w), nil, 1e-5)
+				if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+					t.Errorf("fused steps %v, want %v", got, tc.want)
 				}
 			})
 		}
