@@ -125,12 +125,7 @@ func (k *fusedConv) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 // last of them, where every input it reads (a residual computed after
 // the Conv, too) is available.
 func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
-	readers := map[int][]int{} // slot -> steps reading it (once per input)
-	for i, st := range steps {
-		for _, s := range st.in {
-			readers[s] = append(readers[s], i)
-		}
-	}
+	readers := readersOf(steps)
 	only := func(slot, step int) bool { // slot's sole reader is step, once
 		r := readers[slot]
 		return !keep[slot] && len(r) == 1 && r[0] == step
@@ -197,13 +192,7 @@ func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 		steps[at] = st
 		removed[at] = false
 	}
-	out := steps[:0]
-	for i, st := range steps {
-		if !removed[i] {
-			out = append(out, st)
-		}
-	}
-	return fuseMeans(fuseScale(out, shapes, keep))
+	return fuseMeans(fuseScale(dropRemoved(steps, removed), shapes, keep))
 }
 
 // fuseScale folds a per-channel Mul ([N,C,H,W] times [N,C,1,1], as
@@ -212,12 +201,7 @@ func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 // factor for each image, which is far less work than rewriting the
 // activations (Mul read and wrote the whole tensor).
 func fuseScale(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
-	readers := map[int][]int{}
-	for i, st := range steps {
-		for _, s := range st.in {
-			readers[s] = append(readers[s], i)
-		}
-	}
+	readers := readersOf(steps)
 	removed := make([]bool, len(steps))
 	for j, st := range steps {
 		nk, ok := st.op.k.(*naryKernel)
@@ -227,7 +211,7 @@ func fuseScale(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 		full, small := st.in[nk.full], st.in[nk.small]
 		ci := readers[st.out][0]
 		cs := steps[ci]
-		if removed[ci] || len(cs.in) == 0 || cs.in[0] != st.out || slices.Contains(cs.in[1:], st.out) {
+		if len(cs.in) == 0 || cs.in[0] != st.out || slices.Contains(cs.in[1:], st.out) {
 			continue
 		}
 		var ck *convKernel
@@ -260,13 +244,7 @@ func fuseScale(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 		steps[ci].op, steps[ci].in = &op, in
 		removed[j] = true
 	}
-	out := steps[:0]
-	for i, st := range steps {
-		if !removed[i] {
-			out = append(out, st)
-		}
-	}
-	return out
+	return dropRemoved(steps, removed)
 }
 
 // fuseMeans lets a depthwise convolution whose output a
@@ -275,12 +253,7 @@ func fuseScale(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 // it is in cache; the pool then copies them instead of reading the whole
 // tensor again. The means are the same bits the pool computes.
 func fuseMeans(steps []execStep) []execStep {
-	readers := map[int][]int{}
-	for i, st := range steps {
-		for _, s := range st.in {
-			readers[s] = append(readers[s], i)
-		}
-	}
+	readers := readersOf(steps)
 	for i, st := range steps {
 		var fc *fusedConv
 		switch k := st.op.k.(type) {
@@ -327,6 +300,28 @@ func (k *poolOfMeans) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
 func (k *poolOfMeans) forwardInto(_ []*onnx.Tensor, out *onnx.Tensor) error {
 	copy(out.F, k.means)
 	return nil
+}
+
+// readersOf maps each slot to the steps that read it (once per input).
+func readersOf(steps []execStep) map[int][]int {
+	readers := map[int][]int{}
+	for i, st := range steps {
+		for _, s := range st.in {
+			readers[s] = append(readers[s], i)
+		}
+	}
+	return readers
+}
+
+// dropRemoved returns steps without those marked removed, in order.
+func dropRemoved(steps []execStep, removed []bool) []execStep {
+	out := steps[:0]
+	for i, st := range steps {
+		if !removed[i] {
+			out = append(out, st)
+		}
+	}
+	return out
 }
 
 // unaryOf returns the function of an elementwise activation step.
