@@ -8,6 +8,7 @@ import (
 	"github.com/graftml/graft/graph/internal/cores"
 	"github.com/graftml/graft/graph/internal/dwconv"
 	"github.com/graftml/graft/graph/internal/gemm"
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -400,14 +401,18 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 			col = *p
 			im2col(g, xg, col, k.cg, inner)
 		}
-		beta := float32(0)
-		if k.bias { // start from the bias
-			beta = 1
-			for r := 0; r < k.mg; r++ {
-				b := in[2].F[gi*k.mg+r]
-				row := yg[r*ohw : (r+1)*ohw]
-				for j := range row {
-					row[j] = b
+		// The bias and the epilogue run on each block of the output as
+		// soon as the product has finished it, while it is in cache.
+		var tile gemm.Epilogue
+		if k.bias || epi != nil {
+			base := (ni*k.m + gi*k.mg) * ohw
+			tile = func(i0, i1, j0, j1 int) {
+				for r := i0; r < i1; r++ {
+					row := yg[r*ohw+j0 : r*ohw+j1]
+					if k.bias {
+						vec.AddScalar(row, row, in[2].F[gi*k.mg+r])
+					}
+					epi.apply(row, base+r*ohw+j0, in)
 				}
 			}
 		}
@@ -422,13 +427,12 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 					ws[r*kk+j] = wg[r*kk+j] * s[j/khw]
 				}
 			}
-			sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, ws, kk, col, ohw, beta, yg, ohw)
+			sgemmEpi(inner, false, false, k.mg, ohw, kk, 1, ws, kk, col, ohw, 0, yg, ohw, tile)
 		} else if packed != nil && ohw > 1 {
-			packed[gi].Mul(inner, false, ohw, 1, col, ohw, beta, yg, ohw)
+			packed[gi].MulEpi(inner, false, ohw, 1, col, ohw, 0, yg, ohw, tile)
 		} else {
-			sgemmWorkers(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, beta, yg, ohw)
+			sgemmEpi(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, 0, yg, ohw, tile)
 		}
-		epi.applyPar(inner, yg, (ni*k.m+gi*k.mg)*ohw, in)
 	})
 	return nil
 }

@@ -81,25 +81,6 @@ func (e *epilogue) apply(y []float32, off int, in []*onnx.Tensor) {
 	}
 }
 
-// applyPar is apply on at most workers goroutines (for a block that one
-// goroutine computed with the help of others).
-func (e *epilogue) applyPar(workers int, y []float32, off int, in []*onnx.Tensor) {
-	if e == nil {
-		return
-	}
-	const chunk = 1 << 14
-	if workers <= 1 || len(y) <= chunk {
-		e.apply(y, off, in)
-		return
-	}
-	n := (len(y) + chunk - 1) / chunk
-	forEachPar(workers, n, func(c int) {
-		lo := c * chunk
-		hi := min(lo+chunk, len(y))
-		e.apply(y[lo:hi], off+lo, in)
-	})
-}
-
 // fusedConv is a Conv with an epilogue, as the executor runs it.
 type fusedConv struct {
 	*convKernel

@@ -38,6 +38,20 @@ const (
 // one column (it packs A on every call), so those stay here.
 var useGemm = gemm.Path() != "generic"
 
+// sgemmEpi is sgemmWorkers with epi (nil: none) run on each block of C
+// once it is final: in the assembly path block by block while the block
+// is in cache, elsewhere once on the whole of C.
+func sgemmEpi(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi gemm.Epilogue) {
+	if useGemm && n > 1 {
+		gemm.SgemmEpi(workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, epi)
+		return
+	}
+	sgemmWorkers(workers, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	if epi != nil && m > 0 && n > 0 {
+		epi(0, m, 0, n)
+	}
+}
+
 // sgemmWorkers is sgemm on at most workers goroutines (0: cores.N(); 1
 // for callers that already run several products in parallel).
 func sgemmWorkers(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {

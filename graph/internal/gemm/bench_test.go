@@ -11,7 +11,7 @@ import (
 // MobileNetV2 pointwise convolution and the final fully connected layer.
 var benchShapes = [][3]int{
 	{64, 12544, 147}, {64, 3136, 576}, {128, 784, 1152}, {256, 196, 2304}, {512, 49, 4608},
-	{96, 3136, 24}, {1000, 1, 512},
+	{96, 3136, 24}, {96, 12544, 16}, {144, 3136, 24}, {24, 3136, 144}, {1000, 1, 512},
 }
 
 // BenchmarkSgemm times Sgemm (op(A) packed on every call) and

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand"
+	"sync"
 	"testing"
 )
 
@@ -247,4 +248,65 @@ func TestChoose(t *testing.T) {
 func ExamplePath() {
 	fmt.Println(Paths()[len(Paths())-1])
 	// Output: generic
+}
+
+// TestSgemmEpilogue: the epilogue sees every element of C exactly once,
+// each block only once its sums are complete (the bits Sgemm without
+// one gives), through Sgemm and PackedA.Mul, on 1 and 3 goroutines.
+func TestSgemmEpilogue(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(3))
+		ps := products(r)
+		for _, s := range [][3]int{{200, 1100, 600}, {64, 3136, 576}, {512, 49, 4608}} {
+			ps = append(ps, product{m: s[0], n: s[1], k: s[2], lda: s[2], ldb: s[1], ldc: s[1], alpha: 1, beta: 0})
+		}
+		for _, p := range ps {
+			a, b, c := p.operands(r)
+			want := append([]float32(nil), c...)
+			Sgemm(1, p.ta, p.tb, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, want, p.ldc)
+			pa := PackA(p.ta, p.m, p.k, a, p.lda)
+			for _, w := range []int{1, 3} {
+				for _, packed := range []bool{false, true} {
+					got := append([]float32(nil), c...)
+					var mu sync.Mutex
+					var bad string // the first failure, from whichever goroutine
+					seen := make([]int, len(got))
+					epi := func(i0, i1, j0, j1 int) {
+						mu.Lock()
+						defer mu.Unlock()
+						for i := i0; i < i1; i++ {
+							for j := j0; j < j1; j++ {
+								x := i*p.ldc + j
+								if bad == "" && math.Float32bits(got[x]) != math.Float32bits(want[x]) && !(got[x] != got[x] && want[x] != want[x]) {
+									bad = fmt.Sprintf("%+v w=%d packed=%v: element (%d,%d) is %v when its block's epilogue runs, want %v", p, w, packed, i, j, got[x], want[x])
+								}
+								seen[x]++
+								got[x] = 2*got[x] + 1
+							}
+						}
+					}
+					if packed {
+						pa.MulEpi(w, p.tb, p.n, p.alpha, b, p.ldb, p.beta, got, p.ldc, epi)
+					} else {
+						SgemmEpi(w, p.ta, p.tb, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, got, p.ldc, epi)
+					}
+					if bad != "" {
+						t.Fatal(bad)
+					}
+					for x := range got {
+						i, j := x/p.ldc, x%p.ldc
+						if j >= p.n {
+							if seen[x] != 0 || math.Float32bits(got[x]) != math.Float32bits(c[x]) {
+								t.Fatalf("%+v: the epilogue touched (%d,%d), outside C", p, i, j)
+							}
+							continue
+						}
+						if seen[x] != 1 {
+							t.Fatalf("%+v w=%d packed=%v: the epilogue saw (%d,%d) %d times", p, w, packed, i, j, seen[x])
+						}
+					}
+				}
+			}
+		}
+	})
 }
