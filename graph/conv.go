@@ -394,8 +394,22 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		xg := x[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
 		yg := y[(ni*k.m+gi*k.mg)*ohw:][:k.mg*ohw]
 		wg := w[gi*k.mg*kk:][:k.mg*kk]
+		var pw *gemm.PackedA // wg packed once, when the weights are constant
+		if packed != nil {
+			pw = packed[gi]
+		}
+		// The columns of im2col: X itself for a 1×1 convolution, else
+		// made block by block inside the product, straight into its
+		// packed layout (fill), where it runs the assembly kernels and
+		// the window has stride 1 and keeps the width, or else whole
+		// (col).
 		col := xg
-		if !k.direct {
+		var fill gemm.BFill
+		switch {
+		case k.direct:
+		case useGemm && ohw > 1 && g.dwFlat():
+			fill = func(dst []float32, l0, kc, j0, n, nr int) { im2colPanels(g, xg, dst, l0, kc, j0, n, nr) }
+		default:
 			p := getConvBuf(kk * ohw)
 			defer putConvBuf(p)
 			col = *p
@@ -427,10 +441,16 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 					ws[r*kk+j] = wg[r*kk+j] * s[j/khw]
 				}
 			}
-			sgemmEpi(inner, false, false, k.mg, ohw, kk, 1, ws, kk, col, ohw, 0, yg, ohw, tile)
-		} else if packed != nil && ohw > 1 {
-			packed[gi].MulEpi(inner, false, ohw, 1, col, ohw, 0, yg, ohw, tile)
-		} else {
+			wg, pw = ws, nil
+		}
+		switch {
+		case pw != nil && fill != nil:
+			pw.MulFill(inner, ohw, 1, fill, 0, yg, ohw, tile)
+		case fill != nil:
+			gemm.SgemmFill(inner, false, k.mg, ohw, kk, 1, wg, kk, fill, 0, yg, ohw, tile)
+		case pw != nil && ohw > 1:
+			pw.MulEpi(inner, false, ohw, 1, col, ohw, 0, yg, ohw, tile)
+		default:
 			sgemmEpi(inner, false, false, k.mg, ohw, kk, 1, wg, kk, col, ohw, 0, yg, ohw, tile)
 		}
 	})
@@ -574,40 +594,150 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 // col: row (c, i, j) holds, for every output position, the input element
 // tap (i, j) of channel c reads there (0 in the padding).
 func im2col(g *window, xg, col []float32, cg, workers int) {
-	hw, ohw := g.h*g.w, g.oh*g.ow
+	khw, ohw := g.kh*g.kw, g.oh*g.ow
+	var xe []float32
+	if g.sw == 2 {
+		p := getConvBuf(cg * g.h * 2 * ((g.w + 1) / 2))
+		defer putConvBuf(p)
+		xe = *p
+		deinterleave(g, xg, cg, xe)
+	}
 	forEachPar(workers, cg, func(ci int) {
-		src := xg[ci*hw:][:hw]
-		for i := 0; i < g.kh; i++ {
-			oh0, oh1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
-			for j := 0; j < g.kw; j++ {
-				ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
-				dst := col[((ci*g.kh+i)*g.kw+j)*ohw:][:ohw]
-				clear(dst[:oh0*g.ow])
-				clear(dst[oh1*g.ow:])
-				n := ow1 - ow0
-				for oh := oh0; oh < oh1; oh++ {
-					d := dst[oh*g.ow : (oh+1)*g.ow]
-					clear(d[:ow0])
-					clear(d[ow1:])
-					if n == 0 {
-						// The tap reads no column (a stride wider
-						// than the input): the offset below would
-						// point past the plane.
-						continue
-					}
-					s := src[(oh*g.sh-g.pt+i*g.dh)*g.w+ow0*g.sw-g.pl+j*g.dw:]
-					if g.sw == 1 {
-						copy(d[ow0:ow1], s[:n])
-						continue
-					}
-					d = d[ow0:ow1]
-					for t := range d {
-						d[t] = s[t*g.sw]
-					}
+		im2colRows(g, xg, xe, col[ci*khw*ohw:][:khw*ohw], ci*khw, khw, 0, ohw)
+	})
+}
+
+// im2colRows writes rows l0..l0+kc-1, columns j0..j0+n-1 of the im2col
+// matrix of the input planes xg (see im2col) into dst, a kc×n block. With a stride of 2 along the width, xe, when not nil, holds every input
+// row deinterleaved (deinterleave): each tap's run of outputs in a row
+// then reads consecutive inputs, and is one copy instead of a gather.
+func im2colRows(g *window, xg, xe, dst []float32, l0, kc, j0, n int) {
+	khw := g.kh * g.kw
+	half := (g.w + 1) / 2
+	for l := range kc {
+		row := dst[l*n : (l+1)*n]
+		ci, tap := (l0+l)/khw, (l0+l)%khw
+		i, j := tap/g.kw, tap%g.kw
+		oh0, oh1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+		ow0, ow1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+		d := j*g.dw - g.pl // the input column of output column ow is ow*sw + d
+		for q := j0; q < j0+n; {
+			oh := q / g.ow
+			s := q - oh*g.ow                 // first output column of this run
+			e := min(g.ow, s+j0+n-q)         // its end
+			seg := row[q-j0 : q-j0+e-s]      // the run in dst
+			a, b := max(s, ow0), min(e, ow1) // the columns that read inside
+			q += e - s
+			if oh < oh0 || oh >= oh1 || a >= b {
+				clear(seg)
+				continue
+			}
+			clear(seg[:a-s])
+			clear(seg[b-s:])
+			out := seg[a-s : b-s]
+			ih := oh*g.sh - g.pt + i*g.dh
+			switch {
+			case g.sw == 1:
+				copy(out, xg[(ci*g.h+ih)*g.w+a+d:])
+			case g.sw == 2 && xe != nil:
+				// column 2·ow + d: the evens at ow + d/2 when d is
+				// even, the odds at ow + (d-1)/2 when it is odd
+				r := xe[(ci*g.h+ih)*2*half:]
+				if d&1 == 0 {
+					copy(out, r[a+d>>1:])
+				} else {
+					copy(out, r[half+a+d>>1:])
+				}
+			default:
+				src := xg[(ci*g.h+ih)*g.w+a*g.sw+d:]
+				for t := range out {
+					out[t] = src[t*g.sw]
 				}
 			}
 		}
-	})
+	}
+}
+
+// im2colPanels writes the block of rows l0..l0+kc-1, columns j0..j0+n-1
+// of the im2col matrix of xg (see im2col) packed in panels of nr columns
+// for the matrix multiply (gemm.BFill). It is for windows of stride 1
+// whose output is as wide as the input (g.dwFlat): output q (a flat index
+// in the output plane) of tap (i, j) then reads input q + off, one
+// constant offset per tap (g.dwFlatRange), so a panel is one copy of nr consecutive
+// inputs with its border columns set to zero; panels that straddle the
+// rows the tap reads no input for are made element by element.
+func im2colPanels(g *window, xg, dst []float32, l0, kc, j0, n, nr int) {
+	type tapRun struct {
+		x         []float32 // the input plane
+		off       int       // output q reads x[q+off]
+		q0, q1    int       // the outputs in rows the tap reads inside
+		ow0, ow1  int       // the columns it reads inside
+		fullWidth bool      // ow0 == 0 && ow1 == g.ow
+	}
+	var buf [256]tapRun
+	taps := buf[:0]
+	khw := g.kh * g.kw
+	for l := range kc {
+		ci, tap := (l0+l)/khw, (l0+l)%khw
+		i, j := tap/g.kw, tap%g.kw
+		off, q0, q1 := g.dwFlatRange(i, j)
+		ow0, ow1 := tapRange(g.w, g.ow, 1, g.pl, g.dw, j)
+		taps = append(taps, tapRun{x: xg[ci*g.h*g.w:][:g.h*g.w], off: off, q0: q0, q1: q1, ow0: ow0, ow1: ow1, fullWidth: ow0 == 0 && ow1 == g.ow})
+	}
+	// panel by panel, tap by tap: dst is written in order
+	for p := 0; p*nr < n; p++ {
+		qa := j0 + p*nr
+		qb := min(qa+nr, j0+n)
+		pd := dst[p*kc*nr:][:kc*nr]
+		ohA, ohB := qa/g.ow, (qb-1)/g.ow // the output rows the panel spans
+		for l := range taps {
+			t := &taps[l]
+			d := pd[l*nr:][:nr]
+			switch {
+			case qb <= t.q0 || qa >= t.q1: // no row the tap reads inside
+				clear(d)
+				continue
+			case qb-qa == nr && qa >= t.q0 && qb <= t.q1:
+				copy(d, t.x[qa+t.off:qb+t.off])
+			default:
+				clear(d)
+				for q := max(qa, t.q0); q < min(qb, t.q1); q++ {
+					d[q-qa] = t.x[q+t.off]
+				}
+			}
+			if t.fullWidth {
+				continue
+			}
+			// the border columns: outputs whose input column is outside
+			for oh := ohA; oh <= ohB; oh++ {
+				r := oh * g.ow
+				for q := max(qa, r); q < min(qb, r+t.ow0); q++ {
+					d[q-qa] = 0
+				}
+				for q := max(qa, r+t.ow1); q < min(qb, r+g.ow); q++ {
+					d[q-qa] = 0
+				}
+			}
+		}
+	}
+}
+
+// deinterleave writes the rows of cg input planes xg, each as its even
+// columns followed by its odd columns, into dst: (w+1)/2 values each, so
+// a row takes 2·((w+1)/2) values. A convolution with a stride of 2 along
+// the width reads either only even or only odd columns at each tap.
+func deinterleave(g *window, xg []float32, cg int, dst []float32) {
+	half := (g.w + 1) / 2
+	for r := range cg * g.h {
+		src := xg[r*g.w : (r+1)*g.w]
+		ev, od := dst[r*2*half:][:half], dst[r*2*half+half:][:half]
+		for t := 0; t+1 < len(src); t += 2 {
+			ev[t>>1], od[t>>1] = src[t], src[t+1]
+		}
+		if len(src)&1 == 1 {
+			ev[half-1] = src[len(src)-1]
+		}
+	}
 }
 
 // col2im adds the columns back into the input planes: the adjoint of

@@ -63,7 +63,47 @@ func SgemmEpi(workers int, transA, transB bool, m, n, k int, alpha float32, a []
 		return
 	}
 	checkA(transA, m, k, a, lda)
-	mul(active, workerCount(workers, m, n, k), m, n, k, aSource{a: a, lda: lda, transA: transA}, transB, alpha, b, ldb, beta, c, ldc, epi)
+	mul(active, workerCount(workers, m, n, k), m, n, k, aSource{a: a, lda: lda, transA: transA}, transB, alpha, b, ldb, nil, beta, c, ldc, epi)
+}
+
+// BFill writes rows l0..l0+kc-1, columns j0..j0+n-1 of op(B) into dst
+// packed for the kernel: in panels of nr columns, k-major, so that value
+// (l, q) of the block goes to dst[q/nr·kc·nr + l·nr + q%nr], with zeros in
+// the last panel past n (dst holds ceil(n/nr)·kc·nr values). A product
+// given one never needs op(B) stored whole: a convolution's im2col matrix
+// is made this way, a block of at most 256×512 values at a time, straight
+// into the packed layout, instead of being written out in full, read back
+// and packed. Calls may come from several goroutines at once.
+type BFill func(dst []float32, l0, kc, j0, n, nr int)
+
+// SgemmFill is SgemmEpi with op(B) (k×n) made block by block by fill.
+func SgemmFill(workers int, transA bool, m, n, k int, alpha float32, a []float32, lda int, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
+	if m <= 0 || n <= 0 {
+		return
+	}
+	checkC(m, n, c, ldc)
+	if k <= 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		epi.all(m, n)
+		return
+	}
+	checkA(transA, m, k, a, lda)
+	mul(active, workerCount(workers, m, n, k), m, n, k, aSource{a: a, lda: lda, transA: transA}, false, alpha, nil, n, fill, beta, c, ldc, epi)
+}
+
+// MulFill is MulEpi with op(B) (k×n) made block by block by fill.
+func (p *PackedA) MulFill(workers int, n int, alpha float32, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
+	m, k := p.m, p.k
+	if m <= 0 || n <= 0 {
+		return
+	}
+	checkC(m, n, c, ldc)
+	if k <= 0 || alpha == 0 {
+		scaleC(m, n, beta, c, ldc)
+		epi.all(m, n)
+		return
+	}
+	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, false, alpha, nil, n, fill, beta, c, ldc, epi)
 }
 
 // all calls e on the whole of an m×n C (a product that had no blocks).
@@ -134,7 +174,7 @@ func (p *PackedA) MulEpi(workers int, transB bool, n int, alpha float32, b []flo
 		epi.all(m, n)
 		return
 	}
-	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, transB, alpha, b, ldb, beta, c, ldc, epi)
+	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, transB, alpha, b, ldb, nil, beta, c, ldc, epi)
 }
 
 func workerCount(workers, m, n, k int) int {
@@ -198,8 +238,15 @@ func packedALen(kn *kernel, m, k int) int {
 // mul computes C = alpha·op(A)·op(B) + beta·C as Sgemm describes, on at most workers goroutines. Tasks are rectangles
 // of C whose edges fall on multiples of the kernel's panels, so which
 // tiles of C are edge tiles depends on m and n only.
-func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
-	checkB(transB, k, n, b, ldb)
+func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
+	if fill != nil && n == 1 && kn.gemv != nil { // one column: made whole, for gemv
+		col := make([]float32, k*kn.nr) // one panel holding the column
+		fill(col, 0, k, 0, 1, kn.nr)
+		b, ldb, transB, fill = col, kn.nr, false, nil
+	}
+	if fill == nil {
+		checkB(transB, k, n, b, ldb)
+	}
 	if n == 1 && kn.gemv != nil {
 		gemv(kn, workers, m, k, src, transB, alpha, b, ldb, beta, c, ldc)
 		epi.all(m, n)
@@ -212,7 +259,7 @@ func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float
 		i0 := (t / nbk) * mpb * kn.mr
 		j1 := min(n, j0+ppb*kn.nr)
 		i1 := min(m, i0+mpb*kn.mr)
-		block(kn, i0, i1, j0, j1, m, k, src, transB, alpha, b, ldb, beta, c, ldc, epi)
+		block(kn, i0, i1, j0, j1, m, k, src, transB, alpha, b, ldb, fill, beta, c, ldc, epi)
 	})
 }
 
@@ -298,7 +345,7 @@ func gemv(kn *kernel, workers, m, k int, src aSource, transB bool, alpha float32
 // that misses the caches, made the pointwise convolutions of MobileNetV2
 // 1.8x slower). epi runs on each row panel after its
 // last k-block.
-func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
+func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
 	mr, nr := kn.mr, kn.nr
 	kcb := kBlocks(k)
 	mp := (m + mr - 1) / mr // panels of A per k-block
@@ -319,7 +366,11 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha
 		npan := (ncb + nr - 1) / nr
 		for l0 := 0; l0 < k; l0 += kcb {
 			kc := min(kcb, k-l0)
-			packB(kn, transB, b, ldb, l0, kc, jc, ncb, bp)
+			if fill != nil {
+				fill(bp, l0, kc, jc, ncb, nr)
+			} else {
+				packB(kn, transB, b, ldb, l0, kc, jc, ncb, bp)
+			}
 			bt := beta // the first k-block applies beta, the others add
 			if l0 > 0 {
 				bt = 1

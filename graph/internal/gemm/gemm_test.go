@@ -310,3 +310,54 @@ func TestSgemmEpilogue(t *testing.T) {
 		}
 	})
 }
+
+// TestSgemmFill: a product whose op(B) is made block by block by a fill
+// function gives the bits of the same product from the stored matrix,
+// through SgemmFill and PackedA.MulFill, on 1 and 3 goroutines.
+func TestSgemmFill(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(4))
+		ps := products(r)
+		ps = append(ps, product{m: 64, n: 3136, k: 576, lda: 576, ldb: 3136, ldc: 3136, alpha: 1, beta: 0},
+			product{m: 70, n: 1100, k: 600, lda: 600, ldb: 1100, ldc: 1100, alpha: 0.5, beta: 1})
+		for _, p := range ps {
+			if p.tb {
+				continue // fill gives op(B), which is what transB changes
+			}
+			a, b, c := p.operands(r)
+			want := append([]float32(nil), c...)
+			Sgemm(1, p.ta, false, p.m, p.n, p.k, p.alpha, a, p.lda, b, p.ldb, p.beta, want, p.ldc)
+			fill := func(dst []float32, l0, kc, j0, n, nr int) {
+				panels := (n + nr - 1) / nr
+				if l0 < 0 || kc <= 0 || l0+kc > p.k || j0 < 0 || n <= 0 || j0+n > p.n || len(dst) < panels*kc*nr {
+					panic(fmt.Sprintf("fill asked for rows %d+%d, columns %d+%d of %dx%d into %d values", l0, kc, j0, n, p.k, p.n, len(dst)))
+				}
+				for i := range dst[:panels*kc*nr] {
+					dst[i] = float32(math.NaN()) // the padding must be written too
+				}
+				for l := range kc {
+					for q := range panels * nr {
+						v := float32(0)
+						if q < n {
+							v = b[(l0+l)*p.ldb+j0+q]
+						}
+						dst[q/nr*kc*nr+l*nr+q%nr] = v
+					}
+				}
+			}
+			pa := PackA(p.ta, p.m, p.k, a, p.lda)
+			for _, w := range []int{1, 3} {
+				got := append([]float32(nil), c...)
+				SgemmFill(w, p.ta, p.m, p.n, p.k, p.alpha, a, p.lda, fill, p.beta, got, p.ldc, nil)
+				got2 := append([]float32(nil), c...)
+				pa.MulFill(w, p.n, p.alpha, fill, p.beta, got2, p.ldc, nil)
+				for i := range got {
+					same := func(x, y float32) bool { return math.Float32bits(x) == math.Float32bits(y) || x != x && y != y }
+					if !same(got[i], want[i]) || !same(got2[i], want[i]) {
+						t.Fatalf("%+v w=%d: element %d is %v (SgemmFill) and %v (MulFill), Sgemm gave %v", p, w, i, got[i], got2[i], want[i])
+					}
+				}
+			}
+		}
+	})
+}
