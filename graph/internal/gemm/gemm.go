@@ -53,13 +53,7 @@ type Epilogue func(i0, i1, j0, j1 int)
 
 // SgemmEpi is Sgemm with epi (nil: none) called on each final block of C.
 func SgemmEpi(workers int, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
-	if m <= 0 || n <= 0 {
-		return
-	}
-	checkC(m, n, c, ldc)
-	if k <= 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		epi.all(m, n)
+	if done(m, n, k, alpha, beta, c, ldc, epi) {
 		return
 	}
 	checkA(transA, m, k, a, lda)
@@ -78,13 +72,7 @@ type BFill func(dst []float32, l0, kc, j0, n, nr int)
 
 // SgemmFill is SgemmEpi with op(B) (k×n) made block by block by fill.
 func SgemmFill(workers int, transA bool, m, n, k int, alpha float32, a []float32, lda int, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
-	if m <= 0 || n <= 0 {
-		return
-	}
-	checkC(m, n, c, ldc)
-	if k <= 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		epi.all(m, n)
+	if done(m, n, k, alpha, beta, c, ldc, epi) {
 		return
 	}
 	checkA(transA, m, k, a, lda)
@@ -94,16 +82,26 @@ func SgemmFill(workers int, transA bool, m, n, k int, alpha float32, a []float32
 // MulFill is MulEpi with op(B) (k×n) made block by block by fill.
 func (p *PackedA) MulFill(workers int, n int, alpha float32, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
 	m, k := p.m, p.k
-	if m <= 0 || n <= 0 {
+	if done(m, n, k, alpha, beta, c, ldc, epi) {
 		return
+	}
+	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, false, alpha, nil, n, fill, beta, c, ldc, epi)
+}
+
+// done checks C and does the whole of a product with nothing to
+// multiply (an empty C, k == 0 or alpha == 0: C = beta·C, then epi on
+// all of it), reporting whether it did.
+func done(m, n, k int, alpha, beta float32, c []float32, ldc int, epi Epilogue) bool {
+	if m <= 0 || n <= 0 {
+		return true
 	}
 	checkC(m, n, c, ldc)
 	if k <= 0 || alpha == 0 {
 		scaleC(m, n, beta, c, ldc)
 		epi.all(m, n)
-		return
+		return true
 	}
-	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, false, alpha, nil, n, fill, beta, c, ldc, epi)
+	return false
 }
 
 // all calls e on the whole of an m×n C (a product that had no blocks).
@@ -165,13 +163,7 @@ func (p *PackedA) Mul(workers int, transB bool, n int, alpha float32, b []float3
 // MulEpi is Mul with epi (nil: none) called on each final block of C.
 func (p *PackedA) MulEpi(workers int, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
 	m, k := p.m, p.k
-	if m <= 0 || n <= 0 {
-		return
-	}
-	checkC(m, n, c, ldc)
-	if k <= 0 || alpha == 0 {
-		scaleC(m, n, beta, c, ldc)
-		epi.all(m, n)
+	if done(m, n, k, alpha, beta, c, ldc, epi) {
 		return
 	}
 	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, transB, alpha, b, ldb, nil, beta, c, ldc, epi)
