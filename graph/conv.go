@@ -594,16 +594,22 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 // col: row (c, i, j) holds, for every output position, the input element
 // tap (i, j) of channel c reads there (0 in the padding).
 func im2col(g *window, xg, col []float32, cg, workers int) {
-	khw, ohw := g.kh*g.kw, g.oh*g.ow
+	ohw := g.oh * g.ow
 	var xe []float32
 	if g.sw == 2 {
 		p := getConvBuf(cg * g.h * 2 * ((g.w + 1) / 2))
 		defer putConvBuf(p)
 		xe = *p
-		deinterleave(g, xg, cg, xe)
+		forEachPar(workers, cg, func(ci int) {
+			plane := ci * g.h * g.w
+			deinterleave(g, xg[plane:plane+g.h*g.w], 1, xe[ci*g.h*2*((g.w+1)/2):])
+		})
 	}
-	forEachPar(workers, cg, func(ci int) {
-		im2colRows(g, xg, xe, col[ci*khw*ohw:][:khw*ohw], ci*khw, khw, 0, ohw)
+	// a task per channel and kernel row: a stem convolution has 3
+	// channels, which two workers would share unevenly
+	forEachPar(workers, cg*g.kh, func(t int) {
+		l0 := t * g.kw
+		im2colRows(g, xg, xe, col[l0*ohw:][:g.kw*ohw], l0, g.kw, 0, ohw)
 	})
 }
 
