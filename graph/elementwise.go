@@ -263,6 +263,10 @@ func (k *naryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	return nil
 }
 
+// planeTask is about how many elements a task of a plane-by-plane loop
+// takes: planes smaller than this are grouped.
+const planeTask = 4096
+
 // forwardPlane is forward for a plane broadcast (see naryKernel.plane).
 func (k *naryKernel) forwardPlane(in []*onnx.Tensor, o []float32) {
 	a, b, n := in[k.full].F, in[k.small].F, k.inner
@@ -270,8 +274,12 @@ func (k *naryKernel) forwardPlane(in []*onnx.Tensor, o []float32) {
 	if len(o) < vec.ParMin {
 		workers = 1
 	}
-	forEachPar(workers, len(b), func(i int) {
-		{
+	// tasks of several planes when they are small: a task per 7x7 plane
+	// (9,216 of them in an EfficientNet-B0 block at batch 8) spent most
+	// of its time taking its index
+	per := max(1, planeTask/n)
+	forEachPar(workers, (len(b)+per-1)/per, func(t int) {
+		for i := t * per; i < min(len(b), (t+1)*per); i++ {
 			dst, src, v := o[i*n:(i+1)*n], a[i*n:(i+1)*n], b[i]
 			switch k.op {
 			case "Add":
