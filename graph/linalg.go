@@ -2,6 +2,7 @@ package graph
 
 import (
 	"slices"
+	"sync"
 
 	"github.com/graftml/graft/onnx"
 )
@@ -23,6 +24,35 @@ type gemmKernel struct {
 	a, b, c        []int   // input shapes
 	hasC           bool    // C is given
 	cIdx           []int32 // per element of Y, its C element
+	// constB: B never changes for this kernel's life (an inference-only
+	// build). With transB it is then transposed once (bT, made from the
+	// tensor at bOf): a fully connected layer's weights, which the matrix
+	// multiply would otherwise gather column by column on every run.
+	constB bool
+	bMu    sync.Mutex
+	bT     []float32
+	bOf    *float32
+}
+
+// transposedB returns op(B) stored k×n, transposing b on first use.
+func (g *gemmKernel) transposedB(b []float32) []float32 {
+	g.bMu.Lock()
+	defer g.bMu.Unlock()
+	if g.bOf != &b[0] {
+		g.bT = make([]float32, g.k*g.n)
+		const blk = 64 // a block of B and of its transpose stay in L1
+		for j0 := 0; j0 < g.n; j0 += blk {
+			for l0 := 0; l0 < g.k; l0 += blk {
+				for j := j0; j < min(j0+blk, g.n); j++ {
+					for l := l0; l < min(l0+blk, g.k); l++ {
+						g.bT[l*g.n+j] = b[j*g.k+l]
+					}
+				}
+			}
+		}
+		g.bOf = &b[0]
+	}
+	return g.bT
 }
 
 func (g *gemmKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
@@ -56,10 +86,14 @@ func (g *gemmKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	if g.transA {
 		lda = g.m
 	}
-	if g.transB {
+	b, transB := in[1].F, g.transB
+	if transB {
 		ldb = g.k
+		if g.constB && useGemm && len(b) > 0 { // the same panels, packed from rows
+			b, ldb, transB = g.transposedB(b), g.n, false
+		}
 	}
-	sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, in[0].F, lda, in[1].F, ldb, beta, out.F, g.n)
+	sgemm(g.transA, transB, g.m, g.n, g.k, g.alpha, in[0].F, lda, b, ldb, beta, out.F, g.n)
 	return nil
 }
 
@@ -149,6 +183,7 @@ func buildGemm(c *nodeCtx) error {
 		return c.errorf("inner dimensions differ: op(A) is %dx%d, op(B) is %dx%d", g.m, g.k, kb, n)
 	}
 	g.n = n
+	g.constB = c.b.constWeights && b.t != nil
 	out := []int{g.m, g.n}
 	inputs := []int{0, 1}
 	if c.optional(2) {
