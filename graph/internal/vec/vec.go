@@ -126,6 +126,11 @@ func Add(dst, a, b []float32) { binary(dst, a, b, addAVX2, addGeneric) }
 // Sub sets dst[i] = a[i] - b[i].
 func Sub(dst, a, b []float32) { binary(dst, a, b, subAVX2, subGeneric) }
 
+// Max sets dst[i] = max(a[i], b[i]) with the built-in max's rules: NaN
+// wins (either operand's), and +0 beats -0. The assembly and the pure Go
+// agree bit for bit, NaN payloads included.
+func Max(dst, a, b []float32) { binary(dst, a, b, maxAVX2, maxGeneric) }
+
 // Mul sets dst[i] = a[i]·b[i].
 func Mul(dst, a, b []float32) { binary(dst, a, b, mulAVX2, mulGeneric) }
 

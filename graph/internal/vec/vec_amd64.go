@@ -35,6 +35,9 @@ func rangeMaskAVX2(dst, x, dy *float32, n int, lo, hi float32)
 func addAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func maxAVX2(dst, a, b *float32, n int)
+
+//go:noescape
 func subAVX2(dst, a, b *float32, n int)
 
 //go:noescape
