@@ -38,6 +38,12 @@ func addAVX2(dst, a, b *float32, n int)
 func maxAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func maxFloorAVX2(dst, x *float32, n int, floor float32)
+
+//go:noescape
+func maxFloorEvenAVX2(dst, x *float32, n int, floor float32)
+
+//go:noescape
 func subAVX2(dst, a, b *float32, n int)
 
 //go:noescape
