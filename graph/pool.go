@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
+	"github.com/graftml/graft/graph/internal/cores"
 	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 )
@@ -140,6 +142,10 @@ func (k *poolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	if x.DType != onnx.Float32 || len(x.F) != k.planes*hw {
 		return fmt.Errorf("input must be float32 of shape %v", k.inShape)
 	}
+	if k.max {
+		k.maxForward(x.F, out.F)
+		return nil
+	}
 	forEachPar(0, k.planes, func(pl int) {
 		xp, yp := x.F[pl*hw:][:hw], out.F[pl*ohw:][:ohw]
 		for oh := 0; oh < g.oh; oh++ {
@@ -148,19 +154,6 @@ func (k *poolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 			for ow := 0; ow < g.ow; ow++ {
 				ws := ow*g.sw - g.pl
 				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
-				if k.max {
-					// built-in max: branch-free (MAXSS), and a NaN in
-					// the window gives NaN, as in the reference
-					m := float32(-math.MaxFloat32)
-					for i := i0; i < i1; i++ {
-						row := xp[(hs+i*g.dh)*g.w:][:g.w]
-						for j := j0; j < j1; j++ {
-							m = max(m, row[ws+j*g.dw])
-						}
-					}
-					yp[oh*g.ow+ow] = m
-					continue
-				}
 				var s float32
 				for i := i0; i < i1; i++ {
 					row := xp[(hs+i*g.dh)*g.w:][:g.w]
@@ -173,6 +166,100 @@ func (k *poolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 		}
 	})
 	return nil
+}
+
+// poolBufs recycles the scratch planes of maxForward between calls.
+var poolBufs sync.Pool
+
+// planeGroup returns how many planes of size values one task of a
+// parallel loop over planes should take: enough for about vec.Chunk
+// values per task (so that small planes do not cost a task each), but no
+// more than leaves each of the workers about four tasks to balance.
+func planeGroup(planes, size int) int {
+	return max(1, min(vec.Chunk/max(size, 1), planes/(4*cores.N())))
+}
+
+// maxForward is MaxPool, separably: max is exact, associative and
+// commutative (up to which NaN payload wins), so a window's maximum is
+// the maximum over its columns of the maxima over its rows. Per plane,
+// each output row first gets the element-wise maximum of the input rows
+// its window covers (vec.Max over whole rows), written into a scratch
+// plane t whose rows carry the left and right padding as -Inf columns;
+// then h[i] = max over the kernel's column taps of t[i+j·dw] for all of t
+// at once, which reads no row beyond its padding at the columns that
+// matter; the output is every sw-th column of h. The -MaxFloat32 floor of
+// the reference (a window of -Inf values gives -MaxFloat32, as in ONNX
+// Runtime) is applied on the way out. No window position needs a bounds
+// test; dilation only changes which rows and columns are taps.
+func (k *poolKernel) maxForward(x, y []float32) {
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	wp := max(g.pl+g.w, (g.ow-1)*g.sw+(g.kw-1)*g.dw+1) // padded row width
+	tn := g.oh * wp
+	hn := tn - (g.kw-1)*g.dw // h's length: the last window start is inside
+	inf := float32(math.Inf(-1))
+	workers := 0
+	if len(x) < vec.ParMin {
+		workers = 1
+	}
+	group := planeGroup(k.planes, hw)
+	forEachPar(workers, (k.planes+group-1)/group, func(task int) {
+		bp := getPoolBuf(2 * tn)
+		defer poolBufs.Put(bp)
+		t, h := (*bp)[:tn], (*bp)[tn:]
+		for r := 0; r < g.oh; r++ {
+			row := t[r*wp:][:wp]
+			fill(row[:g.pl], inf)
+			fill(row[g.pl+g.w:], inf)
+		}
+		if g.kw == 1 {
+			h = t
+		}
+		for pl := task * group; pl < min(k.planes, (task+1)*group); pl++ {
+			xp, yp := x[pl*hw:][:hw], y[pl*ohw:][:ohw]
+			for oh := 0; oh < g.oh; oh++ {
+				row := t[oh*wp+g.pl:][:g.w]
+				hs := oh*g.sh - g.pt
+				i0, i1 := poolTaps(hs, g.kh, g.dh, g.h)
+				in := func(i int) []float32 { return xp[(hs+i*g.dh)*g.w:][:g.w] }
+				switch i1 - i0 {
+				case 0: // dilated taps all in the padding
+					fill(row, inf)
+				case 1:
+					copy(row, in(i0))
+				default:
+					vec.Max(row, in(i0), in(i0+1))
+					for i := i0 + 2; i < i1; i++ {
+						vec.Max(row, row, in(i))
+					}
+				}
+			}
+			if g.kw > 1 {
+				vec.Max(h[:hn], t[:hn], t[g.dw:][:hn])
+				for j := 2; j < g.kw; j++ {
+					vec.Max(h[:hn], h[:hn], t[j*g.dw:][:hn])
+				}
+			}
+			for oh := 0; oh < g.oh; oh++ {
+				vec.StridedMax(yp[oh*g.ow:][:g.ow], h[oh*wp:], g.sw, -math.MaxFloat32)
+			}
+		}
+	})
+}
+
+func getPoolBuf(n int) *[]float32 {
+	if p, ok := poolBufs.Get().(*[]float32); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]float32, n)
+	return &b
+}
+
+func fill(s []float32, v float32) {
+	for i := range s {
+		s[i] = v
+	}
 }
 
 // backward: MaxPool sends each output's gradient to the first maximum of
