@@ -23,7 +23,9 @@ func BenchmarkPool(b *testing.B) {
 		{"MaxPool/resnet18/batch8", true, false, 8, 64, 112, 112, 3, 2, 1},
 		{"MaxPool/resnet18/batch1", true, false, 1, 64, 112, 112, 3, 2, 1},
 		{"MaxPool/squeezenet/batch8", true, true, 8, 64, 111, 111, 3, 2, 0},
+		{"MaxPool/small/batch8", true, false, 8, 512, 14, 14, 3, 2, 1},
 		{"AveragePool/densenet/batch8", false, false, 8, 128, 56, 56, 2, 2, 0},
+		{"AveragePool/3x3s1p1/batch8", false, false, 8, 64, 28, 28, 3, 1, 1},
 	}
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {

@@ -156,11 +156,13 @@ func TestPoolForward(t *testing.T) {
 	}
 }
 
-// refMaxPool is MaxPool as graft computed it before the separable
-// kernel: per output, the taps inside the input by poolTaps, and the
-// built-in max from -MaxFloat32 (so a window of -Inf gives -MaxFloat32,
-// as in ONNX Runtime, and a NaN in the window gives NaN).
-func refMaxPool(k *poolKernel, x []float32) []float32 {
+// refPool is MaxPool and AveragePool as graft computed them before the
+// separable kernels: per output, the taps inside the input by poolTaps;
+// MaxPool by the built-in max from -MaxFloat32 (so a window of -Inf gives
+// -MaxFloat32, as in ONNX Runtime, and a NaN in the window gives NaN),
+// AveragePool by a float32 sum from 0, row by row and left to right, over
+// the divisor.
+func refPool(k *poolKernel, x []float32) []float32 {
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	y := make([]float32, k.planes*ohw)
@@ -172,14 +174,17 @@ func refMaxPool(k *poolKernel, x []float32) []float32 {
 			for ow := 0; ow < g.ow; ow++ {
 				ws := ow*g.sw - g.pl
 				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
-				m := float32(-math.MaxFloat32)
+				m, s := float32(-math.MaxFloat32), float32(0)
 				for i := i0; i < i1; i++ {
 					row := xp[(hs+i*g.dh)*g.w:][:g.w]
 					for j := j0; j < j1; j++ {
 						m = max(m, row[ws+j*g.dw])
+						s += row[ws+j*g.dw]
 					}
 				}
-				yp[oh*g.ow+ow] = m
+				if yp[oh*g.ow+ow] = m; !k.max {
+					yp[oh*g.ow+ow] = s / k.divisor(oh, ow, i0, i1, j0, j1)
+				}
 			}
 		}
 	}
@@ -196,15 +201,17 @@ func sameBits(a, b float32) bool {
 	return math.Float32bits(a) == math.Float32bits(b)
 }
 
-// TestMaxPoolExact compares the separable MaxPool with the per-window
+// TestPoolExact compares the separable MaxPool and the row-wise
+// AveragePool (with and without count_include_pad) with the per-window
 // reference on random geometries (kernels 1..4, strides 1..3, asymmetric
 // pads up to 2, dilations 1 and 2, ceil mode, odd and even and tiny
-// planes, 1-D and 2-D, one and many planes) and inputs full of -Inf, NaN
+// planes, 1-D and 2-D, one and many planes) and inputs of magnitudes
+// 1e-3..1e3 (so that the order of additions shows) among -Inf, +Inf, NaN
 // and zeros of both signs; every output must have the reference's bits
 // (any NaN for NaN). It runs on the vec implementation in use (the
 // assembly where the CPU has it; GRAFT_CPU=generic for the pure Go, which
 // vec's tests hold to the same bits).
-func TestMaxPoolExact(t *testing.T) {
+func TestPoolExact(t *testing.T) {
 	r := rand.New(rand.NewSource(26))
 	inf, nan, negz := float32(math.Inf(1)), float32(math.NaN()), float32(math.Copysign(0, -1))
 	specials := []float32{-inf, -inf, -inf, nan, 0, negz, inf, -math.MaxFloat32}
@@ -224,7 +231,7 @@ func TestMaxPoolExact(t *testing.T) {
 		{h: 4, w: 1, kh: 1, kw: 2, sh: 1, sw: 1, dh: 1, dw: 2, pads: [4]int{0, 1, 0, 1}},
 	}
 	ran := 0
-	for trial := 0; ran < 600; trial++ {
+	for trial := 0; ran < 1000; trial++ {
 		var gm geom
 		if trial < len(fixed) {
 			gm = fixed[trial]
@@ -263,28 +270,31 @@ func TestMaxPoolExact(t *testing.T) {
 			n, c = 4, 1+vec.ParMin/(h*w) // enough values to run on several goroutines
 		}
 		x := onnx.NewFloat([]int{n, c, h, w}, nil)
-		density := r.Float64() // share of special values
+		density := r.Float64() * r.Float64() // share of special values
 		for i := range x.F {
 			if r.Float64() < density {
 				x.F[i] = specials[r.Intn(len(specials))]
 			} else {
-				x.F[i] = float32(r.Intn(9) - 4)
+				x.F[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.Intn(7)-3)))
 			}
 		}
 		rank := 4
 		if oneD {
 			x.Shape, rank = []int{n, c, w}, 3
 		}
-		k := &poolKernel{g: g, planes: n * c, max: true, inShape: x.Shape, outShape: g.outShape(rank, n, c)}
-		want := refMaxPool(k, x.F)
-		got, err := k.forward([]*onnx.Tensor{x})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for i := range want {
-			if !sameBits(got.F[i], want[i]) {
-				t.Fatalf("window %+v, input %v: output %d = %g (%#x), reference %g (%#x)", g, x.Shape, i,
-					got.F[i], math.Float32bits(got.F[i]), want[i], math.Float32bits(want[i]))
+		for _, kind := range []string{"MaxPool", "AveragePool", "AveragePool count_include_pad"} {
+			k := &poolKernel{g: g, planes: n * c, max: kind == "MaxPool", includePad: strings.HasSuffix(kind, "pad"),
+				inShape: x.Shape, outShape: g.outShape(rank, n, c)}
+			want := refPool(k, x.F)
+			got, err := k.forward([]*onnx.Tensor{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !sameBits(got.F[i], want[i]) {
+					t.Fatalf("%s, window %+v, input %v: output %d = %g (%#x), reference %g (%#x)", kind, g, x.Shape, i,
+						got.F[i], math.Float32bits(got.F[i]), want[i], math.Float32bits(want[i]))
+				}
 			}
 		}
 		ran++
