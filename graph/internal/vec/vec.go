@@ -132,7 +132,8 @@ func Sub(dst, a, b []float32) { binary(dst, a, b, subAVX2, subGeneric) }
 func Max(dst, a, b []float32) { binary(dst, a, b, maxAVX2, maxGeneric) }
 
 // StridedMax sets dst[i] = max(src[i·stride], floor) for i < len(dst),
-// with Max's rules: every stride-th value, raised to at least floor. src
+// with Max's rules: every stride-th value, raised to at least floor (with
+// floor -Inf, an exact copy, NaN payloads included). src
 // must hold (len(dst)-1)·stride+1 values or more. Strides 1 and 2 run in
 // assembly (stride 2 over the leading multiple of 8 outputs whose pairs
 // lie wholly in src: give it 2·len(dst) values to have it all).
