@@ -10,8 +10,10 @@ import (
 // BenchmarkPool times MaxPool and AveragePool forward on the shapes of
 // the models graft is measured on: resnet18's stem MaxPool (3x3, stride
 // 2, pad 1, [n,64,112,112]) at batch 1 and 8, squeezenet's ceil-mode
-// MaxPool and densenet's 2x2 AveragePool transition. It reports ms per
-// pass and GB/s of input read plus output written.
+// MaxPool, the same window over small planes (14x14, where the cost per
+// plane shows), densenet's 2x2 AveragePool transition and a padded 3x3
+// AveragePool of stride 1. It reports ms per pass and GB/s of input read
+// plus output written.
 //
 //	go test ./graph -run '^$' -bench Pool -benchtime 50x
 func BenchmarkPool(b *testing.B) {
