@@ -2,11 +2,13 @@ package graph
 
 import (
 	"fmt"
+	"math"
 	"math/rand"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/graftml/graft/graph/internal/vec"
 	"github.com/graftml/graft/onnx"
 	"github.com/graftml/graft/onnx/onnxtest"
 )
@@ -151,6 +153,151 @@ func TestPoolForward(t *testing.T) {
 		if err := allClose(got, onnx.NewFloat(k.outShape, poolF32(naivePool(k, x.F))), 1e-5, 1e-6); err != nil {
 			t.Errorf("%s: %v", pc.name, err)
 		}
+	}
+}
+
+// refPool is MaxPool and AveragePool as graft computed them before the
+// separable kernels: per output, the taps inside the input by poolTaps;
+// MaxPool by the built-in max from -MaxFloat32 (so a window of -Inf gives
+// -MaxFloat32, as in ONNX Runtime, and a NaN in the window gives NaN),
+// AveragePool by a float32 sum from 0, row by row and left to right, over
+// the divisor.
+func refPool(k *poolKernel, x []float32) []float32 {
+	g := &k.g
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	y := make([]float32, k.planes*ohw)
+	for pl := 0; pl < k.planes; pl++ {
+		xp, yp := x[pl*hw:][:hw], y[pl*ohw:][:ohw]
+		for oh := 0; oh < g.oh; oh++ {
+			hs := oh*g.sh - g.pt
+			i0, i1 := poolTaps(hs, g.kh, g.dh, g.h)
+			for ow := 0; ow < g.ow; ow++ {
+				ws := ow*g.sw - g.pl
+				j0, j1 := poolTaps(ws, g.kw, g.dw, g.w)
+				m, s := float32(-math.MaxFloat32), float32(0)
+				for i := i0; i < i1; i++ {
+					row := xp[(hs+i*g.dh)*g.w:][:g.w]
+					for j := j0; j < j1; j++ {
+						m = max(m, row[ws+j*g.dw])
+						s += row[ws+j*g.dw]
+					}
+				}
+				if yp[oh*g.ow+ow] = m; !k.max {
+					yp[oh*g.ow+ow] = s / k.divisor(oh, ow, i0, i1, j0, j1)
+				}
+			}
+		}
+	}
+	return y
+}
+
+// sameBits reports whether a and b hold the same float32 bits, all NaNs
+// counting as one value (which NaN payload comes out of a max depends on
+// the order of comparisons).
+func sameBits(a, b float32) bool {
+	if a != a || b != b {
+		return a != a && b != b
+	}
+	return math.Float32bits(a) == math.Float32bits(b)
+}
+
+// TestPoolExact compares the separable MaxPool and the row-wise
+// AveragePool (with and without count_include_pad) with the per-window
+// reference on random geometries (kernels 1..4, strides 1..3, asymmetric
+// pads up to 2, dilations 1 and 2, ceil mode, odd and even and tiny
+// planes, 1-D and 2-D, one and many planes) and inputs of magnitudes
+// 1e-3..1e3 (so that the order of additions shows) among -Inf, +Inf, NaN
+// and zeros of both signs; every output must have the reference's bits
+// (any NaN for NaN). It runs on the vec implementation in use (the
+// assembly where the CPU has it; GRAFT_CPU=generic for the pure Go, which
+// vec's tests hold to the same bits).
+func TestPoolExact(t *testing.T) {
+	r := rand.New(rand.NewSource(26))
+	inf, nan, negz := float32(math.Inf(1)), float32(math.NaN()), float32(math.Copysign(0, -1))
+	specials := []float32{-inf, -inf, -inf, nan, 0, negz, inf, -math.MaxFloat32}
+	sizes := []int{1, 2, 3, 4, 5, 7, 8, 12, 17, 33}
+	type geom struct {
+		h, w, kh, kw, sh, sw, dh, dw int
+		pads                         [4]int // top, left, bottom, right
+		ceil, oneD                   bool
+	}
+	fixed := []geom{
+		{h: 1, w: 1, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1},
+		{h: 2, w: 3, kh: 2, kw: 2, sh: 1, sw: 1, dh: 1, dw: 1, pads: [4]int{1, 1, 1, 1}},
+		{h: 12, w: 12, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, pads: [4]int{1, 1, 1, 1}}, // resnet's
+		{h: 13, w: 13, kh: 3, kw: 3, sh: 2, sw: 2, dh: 1, dw: 1, ceil: true},               // squeezenet's
+		// windows whose dilated taps all fall in the padding (rows, then columns)
+		{h: 1, w: 5, kh: 2, kw: 2, sh: 1, sw: 1, dh: 2, dw: 1, pads: [4]int{1, 0, 1, 0}},
+		{h: 4, w: 1, kh: 1, kw: 2, sh: 1, sw: 1, dh: 1, dw: 2, pads: [4]int{0, 1, 0, 1}},
+	}
+	ran := 0
+	for trial := 0; ran < 1000; trial++ {
+		var gm geom
+		if trial < len(fixed) {
+			gm = fixed[trial]
+		} else {
+			gm = geom{h: sizes[r.Intn(len(sizes))], w: sizes[r.Intn(len(sizes))], kh: 1 + r.Intn(4), kw: 1 + r.Intn(4),
+				sh: 1 + r.Intn(3), sw: 1 + r.Intn(3), dh: 1, dw: 1,
+				pads: [4]int{r.Intn(3), r.Intn(3), r.Intn(3), r.Intn(3)}, ceil: r.Intn(2) == 0, oneD: trial%7 == 0}
+			if r.Intn(4) == 0 {
+				gm.dh, gm.dw = 1+r.Intn(2), 1+r.Intn(2)
+			}
+			if gm.oneD {
+				gm.h, gm.kh, gm.sh, gm.dh, gm.pads[0], gm.pads[2] = 1, 1, 1, 1, 0, 0
+			}
+		}
+		h, w, pads := gm.h, gm.w, gm.pads
+		if pads[0] >= gm.kh || pads[2] >= gm.kh || pads[1] >= gm.kw || pads[3] >= gm.kw {
+			continue // the op rejects these
+		}
+		g := window{h: h, w: w, kh: gm.kh, kw: gm.kw, sh: gm.sh, sw: gm.sw, dh: gm.dh, dw: gm.dw}
+		var err error
+		if g.oh, g.pt, g.pb, err = windowAxis(h, g.kh, g.sh, g.dh, pads[0], pads[2], "NOTSET", gm.ceil); err != nil {
+			if trial < len(fixed) {
+				t.Fatalf("fixed geometry %+v: %v", gm, err)
+			}
+			continue
+		}
+		if g.ow, g.pl, g.pr, err = windowAxis(w, g.kw, g.sw, g.dw, pads[1], pads[3], "NOTSET", gm.ceil); err != nil {
+			if trial < len(fixed) {
+				t.Fatalf("fixed geometry %+v: %v", gm, err)
+			}
+			continue
+		}
+		oneD := gm.oneD
+		n, c := 1+r.Intn(2), 1+r.Intn(3)
+		if trial%25 == 0 {
+			n, c = 4, 1+vec.ParMin/(h*w) // enough values to run on several goroutines
+		}
+		x := onnx.NewFloat([]int{n, c, h, w}, nil)
+		density := r.Float64() * r.Float64() // share of special values
+		for i := range x.F {
+			if r.Float64() < density {
+				x.F[i] = specials[r.Intn(len(specials))]
+			} else {
+				x.F[i] = float32(r.NormFloat64() * math.Pow(10, float64(r.Intn(7)-3)))
+			}
+		}
+		rank := 4
+		if oneD {
+			x.Shape, rank = []int{n, c, w}, 3
+		}
+		for _, kind := range []string{"MaxPool", "AveragePool", "AveragePool count_include_pad"} {
+			k := &poolKernel{g: g, planes: n * c, max: kind == "MaxPool", includePad: strings.HasSuffix(kind, "pad"),
+				inShape: x.Shape, outShape: g.outShape(rank, n, c)}
+			want := refPool(k, x.F)
+			got, err := k.forward([]*onnx.Tensor{x})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range want {
+				if !sameBits(got.F[i], want[i]) {
+					t.Fatalf("%s, window %+v, input %v: output %d = %g (%#x), reference %g (%#x)", kind, g, x.Shape, i,
+						got.F[i], math.Float32bits(got.F[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		}
+		ran++
 	}
 }
 

@@ -107,14 +107,47 @@ func ReadFile(path string, lim Limits) (*Model, error) {
 	}
 	// The protobuf wire format cannot make the decoder allocate much more
 	// than the input's size, so bounding the file bounds the decoding.
-	if st.Size() > lim.maxBytes()+64<<20 {
-		return nil, &FormatError{File: path, Msg: fmt.Sprintf("file is %d bytes, above the %d-byte limit", st.Size(), lim.maxBytes()), Err: ErrTooLarge}
+	maxFile := lim.maxBytes() + 64<<20
+	tooLarge := func(size int64) error {
+		return &FormatError{File: path, Msg: fmt.Sprintf("file is %d bytes, above the %d-byte limit", size, lim.maxBytes()), Err: ErrTooLarge}
 	}
-	data, err := io.ReadAll(f)
+	if st.Size() > maxFile {
+		return nil, tooLarge(st.Size())
+	}
+	data, err := readSized(f, st.Size(), maxFile)
 	if err != nil {
 		return nil, err
 	}
+	if int64(len(data)) > maxFile { // it grew while being read
+		return nil, tooLarge(int64(len(data)))
+	}
 	return Decode(data, path, filepath.Dir(path), lim)
+}
+
+// readSized reads r to its end into one buffer of the size r is expected
+// to have (io.ReadAll would grow its buffer step by step, allocating and
+// clearing about twice the data for a large model). A file that grows
+// while it is read still comes whole, at the cost of growing the buffer;
+// reading stops after limit+1 bytes, so that a caller can tell a file
+// over limit.
+func readSized(r io.Reader, size, limit int64) ([]byte, error) {
+	// one byte more than expected, so that the read that finds the end
+	// needs no larger buffer
+	buf := make([]byte, 0, max(0, min(size, limit))+1)
+	r = io.LimitReader(r, limit+1)
+	for {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
 // Decode decodes and validates a serialized ModelProto. name labels

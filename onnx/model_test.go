@@ -1,12 +1,15 @@
 package onnx
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
@@ -121,6 +124,78 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if _, err := Decode(data, "m.onnx", "", Limits{MaxBytes: 8}); err != nil {
 		t.Fatalf("8 bytes under an 8-byte limit: %v", err)
+	}
+}
+
+// TestReadSized checks that a file is read whole whether it keeps the
+// size it had when opened, grows or shrinks while being read, or comes a
+// byte at a time; that reading stops one byte past the limit; that read
+// errors come back; and that a file of the expected size costs one
+// allocation.
+func TestReadSized(t *testing.T) {
+	data := make([]byte, 10000)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	cases := []struct {
+		name  string
+		r     func() io.Reader
+		size  int64
+		limit int64
+		want  []byte
+	}{
+		{"same size", func() io.Reader { return bytes.NewReader(data) }, 10000, 1 << 20, data},
+		{"grew", func() io.Reader { return bytes.NewReader(data) }, 100, 1 << 20, data},
+		{"shrank", func() io.Reader { return bytes.NewReader(data[:50]) }, 10000, 1 << 20, data[:50]},
+		{"empty", func() io.Reader { return bytes.NewReader(nil) }, 0, 1 << 20, []byte{}},
+		{"byte by byte", func() io.Reader { return iotest.OneByteReader(bytes.NewReader(data)) }, 10000, 1 << 20, data},
+		{"data with EOF", func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data)) }, 10000, 1 << 20, data},
+		{"over the limit", func() io.Reader { return bytes.NewReader(data) }, 10000, 999, data[:1000]},
+		{"grew over the limit", func() io.Reader { return bytes.NewReader(data) }, 10, 999, data[:1000]},
+	}
+	for _, c := range cases {
+		got, err := readSized(c.r(), c.size, c.limit)
+		if err != nil || !bytes.Equal(got, c.want) {
+			t.Errorf("%s: %d bytes, %v; want %d bytes", c.name, len(got), err, len(c.want))
+		}
+	}
+	bad := errors.New("disk on fire")
+	if _, err := readSized(iotest.TimeoutReader(bytes.NewReader(data)), 10000, 1<<20); !errors.Is(err, iotest.ErrTimeout) {
+		t.Errorf("a failing read: %v", err)
+	}
+	if _, err := readSized(iotest.ErrReader(bad), 10, 1<<20); !errors.Is(err, bad) {
+		t.Errorf("a failing read: %v", err)
+	}
+	allocs := testing.AllocsPerRun(10, func() {
+		if _, err := readSized(bytes.NewReader(data), 10000, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+	})
+	// the buffer, and the reader and its LimitReader if they escape
+	if allocs > 3 {
+		t.Errorf("%v allocations to read a file of the expected size", allocs)
+	}
+}
+
+// TestReadFileSizes reads a model from a file and refuses one over the
+// size limit before reading it.
+func TestReadFileSizes(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.onnx")
+	if err := os.WriteFile(path, encode(t, tinyModel()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := ReadFile(path, Limits{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Proto.Graph.Initializer) != 1 {
+		t.Fatalf("read back %d initializers", len(m.Proto.Graph.Initializer))
+	}
+	if err := os.Truncate(path, 64<<20+100); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	if _, err := ReadFile(path, Limits{MaxBytes: 8}); !errors.Is(err, ErrTooLarge) {
+		t.Fatalf("a file of 64 MiB + 100 bytes under an 8-byte limit: %v", err)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package vec holds graft's float32 kernels over contiguous slices:
 // activations (Relu, LeakyRelu, Clip, HardSigmoid, HardSwish, Sigmoid,
-// SiLU, Tanh), Exp and Erf, same-shape arithmetic, scalar and per-channel
+// SiLU, Tanh), Exp and Erf, same-shape arithmetic and maximum, scalar and per-channel
 // scale and shift, and the backward counterparts of the activations.
 //
 // Every kernel writes dst[i] from the inputs' element i for i < len(x);

@@ -213,6 +213,13 @@ func subGeneric(dst, a, b []float32) {
 	}
 }
 
+func maxGeneric(dst, a, b []float32) {
+	dst, b = dst[:len(a)], b[:len(a)]
+	for i, v := range a {
+		dst[i] = max(v, b[i])
+	}
+}
+
 func mulGeneric(dst, a, b []float32) {
 	dst, b = dst[:len(a)], b[:len(a)]
 	for i, v := range a {

@@ -126,6 +126,44 @@ func Add(dst, a, b []float32) { binary(dst, a, b, addAVX2, addGeneric) }
 // Sub sets dst[i] = a[i] - b[i].
 func Sub(dst, a, b []float32) { binary(dst, a, b, subAVX2, subGeneric) }
 
+// Max sets dst[i] = max(a[i], b[i]) with the built-in max's rules: NaN
+// wins (either operand's), and +0 beats -0. The assembly and the pure Go
+// agree bit for bit, NaN payloads included.
+func Max(dst, a, b []float32) { binary(dst, a, b, maxAVX2, maxGeneric) }
+
+// StridedMax sets dst[i] = max(src[i·stride], floor) for i < len(dst),
+// with Max's rules: every stride-th value, raised to at least floor (with
+// floor -Inf, an exact copy, NaN payloads included). src
+// must hold (len(dst)-1)·stride+1 values or more. Strides 1 and 2 run in
+// assembly (stride 2 over the leading multiple of 8 outputs whose pairs
+// lie wholly in src: give it 2·len(dst) values to have it all).
+func StridedMax(dst, src []float32, stride int, floor float32) {
+	n := len(dst)
+	if n == 0 {
+		return
+	}
+	if stride < 1 {
+		panic("vec: StridedMax: stride must be positive")
+	}
+	src = src[:min(len(src), n*stride)]
+	_ = src[(n-1)*stride]
+	a := 0
+	switch {
+	case !useAVX2:
+	case stride == 1:
+		if a = n &^ 7; a > 0 {
+			maxFloorAVX2(&dst[0], &src[0], a, floor)
+		}
+	case stride == 2:
+		if a = min(n, len(src)/2) &^ 7; a > 0 {
+			maxFloorEvenAVX2(&dst[0], &src[0], a, floor)
+		}
+	}
+	for i := a; i < n; i++ {
+		dst[i] = max(src[i*stride], floor)
+	}
+}
+
 // Mul sets dst[i] = a[i]·b[i].
 func Mul(dst, a, b []float32) { binary(dst, a, b, mulAVX2, mulGeneric) }
 

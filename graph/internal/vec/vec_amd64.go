@@ -35,6 +35,15 @@ func rangeMaskAVX2(dst, x, dy *float32, n int, lo, hi float32)
 func addAVX2(dst, a, b *float32, n int)
 
 //go:noescape
+func maxAVX2(dst, a, b *float32, n int)
+
+//go:noescape
+func maxFloorAVX2(dst, x *float32, n int, floor float32)
+
+//go:noescape
+func maxFloorEvenAVX2(dst, x *float32, n int, floor float32)
+
+//go:noescape
 func subAVX2(dst, a, b *float32, n int)
 
 //go:noescape

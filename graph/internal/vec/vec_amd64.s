@@ -739,6 +739,117 @@ done:
 	VZEROUPPER
 	RET
 
+// func maxAVX2(dst, a, b *float32, n int)
+// dst = max(a, b), computed as Go's compiler computes the built-in max on
+// amd64, so that the pure Go agrees bit for bit (signed zeros and NaN
+// payloads included): m = min(-a, -b), then -(m | min(m, -a)). VMINPS
+// returns its second source (Go's first operand) when either value is NaN
+// or both are zero, so the OR makes NaN win and +0 beat -0. Two vectors
+// per step.
+TEXT ·maxAVX2(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ a+8(FP), SI
+	MOVQ b+16(FP), BX
+	MOVQ n+24(FP), CX
+	VMOVUPS Ksignmask, Y8
+	XORQ AX, AX
+	MOVQ CX, DX
+	ANDQ $-16, DX
+	CMPQ AX, DX
+	JGE  tail
+loop2:
+	VXORPS  (SI)(AX*4), Y8, Y0
+	VXORPS  (BX)(AX*4), Y8, Y1
+	VXORPS  32(SI)(AX*4), Y8, Y4
+	VXORPS  32(BX)(AX*4), Y8, Y5
+	VMINPS  Y1, Y0, Y2
+	VMINPS  Y5, Y4, Y6
+	VMINPS  Y0, Y2, Y3
+	VMINPS  Y4, Y6, Y7
+	VORPS   Y3, Y2, Y2
+	VORPS   Y7, Y6, Y6
+	VXORPS  Y8, Y2, Y2
+	VXORPS  Y8, Y6, Y6
+	VMOVUPS Y2, (DI)(AX*4)
+	VMOVUPS Y6, 32(DI)(AX*4)
+	ADDQ    $16, AX
+	CMPQ    AX, DX
+	JLT     loop2
+tail:
+	CMPQ AX, CX
+	JGE  done
+	VXORPS  (SI)(AX*4), Y8, Y0
+	VXORPS  (BX)(AX*4), Y8, Y1
+	VMINPS  Y1, Y0, Y2
+	VMINPS  Y0, Y2, Y3
+	VORPS   Y3, Y2, Y2
+	VXORPS  Y8, Y2, Y2
+	VMOVUPS Y2, (DI)(AX*4)
+done:
+	VZEROUPPER
+	RET
+
+// MAXFLOOR sets Y2 = max(Y0, floor) as maxAVX2 does, given Y0 = -x,
+// Y9 = -floor and Y8 the sign mask; clobbers Y3.
+#define MAXFLOOR \
+	VMINPS Y9, Y0, Y2 \
+	VMINPS Y0, Y2, Y3 \
+	VORPS  Y3, Y2, Y2 \
+	VXORPS Y8, Y2, Y2
+
+// func maxFloorAVX2(dst, x *float32, n int, floor float32)
+// dst = max(x, floor), with maxAVX2's rules.
+TEXT ·maxFloorAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS Ksignmask, Y8
+	VBROADCASTSS floor+24(FP), Y9
+	VXORPS Y8, Y9, Y9
+	XORQ AX, AX
+	CMPQ AX, CX
+	JGE  done
+loop:
+	VXORPS  (SI)(AX*4), Y8, Y0
+	MAXFLOOR
+	VMOVUPS Y2, (DI)(AX*4)
+	ADDQ    $8, AX
+	CMPQ    AX, CX
+	JLT     loop
+done:
+	VZEROUPPER
+	RET
+
+// func maxFloorEvenAVX2(dst, x *float32, n int, floor float32)
+// dst[i] = max(x[2i], floor), with maxAVX2's rules, reading 2n values:
+// VSHUFPS takes the even values of each 128-bit half of two vectors
+// (a0 a2 b0 b2 | a4 a6 b4 b6) and VPERMPD puts the 64-bit pairs in order.
+TEXT ·maxFloorEvenAVX2(SB), NOSPLIT, $0-28
+	MOVQ dst+0(FP), DI
+	MOVQ x+8(FP), SI
+	MOVQ n+16(FP), CX
+	VMOVUPS Ksignmask, Y8
+	VBROADCASTSS floor+24(FP), Y9
+	VXORPS Y8, Y9, Y9
+	XORQ AX, AX
+	CMPQ AX, CX
+	JGE  done
+loop:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VSHUFPS $0x88, Y1, Y0, Y0
+	VPERMPD $0xd8, Y0, Y0
+	VXORPS  Y8, Y0, Y0
+	MAXFLOOR
+	VMOVUPS Y2, (DI)(AX*4)
+	ADDQ    $64, SI
+	ADDQ    $8, AX
+	CMPQ    AX, CX
+	JLT     loop
+done:
+	VZEROUPPER
+	RET
+
 // func subAVX2(dst, a, b *float32, n int)
 // dst = a - b.
 TEXT ·subAVX2(SB), NOSPLIT, $0-32

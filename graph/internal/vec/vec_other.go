@@ -15,6 +15,9 @@ func leakyReluAVX2(dst, x *float32, n int, alpha float32)             { panic(no
 func rangeMaskAVX2(dst, x, dy *float32, n int, lo, hi float32)        { panic(noAsm) }
 func addAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
 func subAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
+func maxAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
+func maxFloorAVX2(dst, x *float32, n int, floor float32)              { panic(noAsm) }
+func maxFloorEvenAVX2(dst, x *float32, n int, floor float32)          { panic(noAsm) }
 func mulAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
 func divAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
 func sigmoidGradAVX2(dst, y, dy *float32, n int)                      { panic(noAsm) }

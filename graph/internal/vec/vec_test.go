@@ -236,6 +236,7 @@ func kernels() []kernel {
 		b("Sub", Sub, func(a, b float64) float64 { return a - b }, 0.5),
 		b("Mul", Mul, func(a, b float64) float64 { return a * b }, 0.5),
 		b("Div", Div, func(a, b float64) float64 { return a / b }, 0.5),
+		b("Max", Max, math.Max, 0),
 		b("ReluGrad", ReluGrad, func(x, d float64) float64 {
 			if x > 0 {
 				return d
@@ -362,6 +363,106 @@ func TestKernels(t *testing.T) {
 					}
 				}
 			})
+		}
+	}
+}
+
+// specials are values on which max's rules show: signed zeros,
+// infinities, the float32 extremes and NaNs of several payloads and signs.
+var specials = []float32{0, float32(math.Copysign(0, -1)), 1, -1, float32(math.Inf(1)), float32(math.Inf(-1)),
+	math.MaxFloat32, -math.MaxFloat32, math.SmallestNonzeroFloat32,
+	math.Float32frombits(0x7fc00000), math.Float32frombits(0xffc00000), math.Float32frombits(0x7f800001), math.Float32frombits(0x7fc12345)}
+
+// maxData returns n values, a third of them specials.
+func maxData(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		if rng.IntN(3) == 0 {
+			x[i] = specials[rng.IntN(len(specials))]
+		} else {
+			x[i] = float32(rng.NormFloat64())
+		}
+	}
+	return x
+}
+
+// TestMaxBits compares Max's assembly with its pure Go bit for bit on
+// every length 0..70 at every start offset 0..7, over values rich in
+// signed zeros, infinities and NaNs of several payloads and signs; the
+// pure Go must also be the built-in max, element by element.
+func TestMaxBits(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n <= 70; n++ {
+		for off := 0; off < 8; off++ {
+			a, b := maxData(rng, off+n)[off:], maxData(rng, n+off)[:n]
+			want := make([]float32, n)
+			for i := range want {
+				want[i] = max(a[i], b[i])
+			}
+			for _, avx2 := range impls() {
+				dst := make([]float32, n+1)
+				dst[n] = 12345
+				withImpl(avx2, func() { Max(dst, a, b) })
+				for i := range want {
+					if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s n=%d off=%d: Max(%#x, %#x) = %#x, built-in max %#x", implName(avx2), n, off,
+							math.Float32bits(a[i]), math.Float32bits(b[i]), math.Float32bits(dst[i]), math.Float32bits(want[i]))
+					}
+				}
+				if dst[n] != 12345 {
+					t.Fatalf("%s n=%d: wrote past the input", implName(avx2), n)
+				}
+				// in place, into either operand
+				c := append([]float32(nil), a...)
+				withImpl(avx2, func() { Max(c, c, b) })
+				d := append([]float32(nil), b...)
+				withImpl(avx2, func() { Max(d, a, d) })
+				for i := range want {
+					if math.Float32bits(c[i]) != math.Float32bits(want[i]) || math.Float32bits(d[i]) != math.Float32bits(want[i]) {
+						t.Fatalf("%s n=%d: in place Max = %#x, %#x, want %#x", implName(avx2), n, math.Float32bits(c[i]), math.Float32bits(d[i]), math.Float32bits(want[i]))
+					}
+				}
+			}
+		}
+	}
+}
+
+// TestStridedMax compares StridedMax, in every implementation, with the
+// built-in max bit for bit on output lengths 0..70, strides 1..3, floors
+// that are and are not special (with -Inf it must copy, NaN payloads
+// included), and sources of the least length it takes
+// as well as longer ones (with which stride 2 runs wholly in assembly).
+func TestStridedMax(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for n := 0; n <= 70; n++ {
+		for stride := 1; stride <= 3; stride++ {
+			for _, floor := range []float32{-math.MaxFloat32, float32(math.Inf(-1)), 0, float32(math.Copysign(0, -1)), 0.5, float32(math.NaN())} {
+				for _, extra := range []int{0, stride} {
+					src := maxData(rng, max(0, (n-1)*stride+1)+extra)
+					want := make([]float32, n)
+					for i := range want {
+						want[i] = max(src[i*stride], floor)
+						if math.IsInf(float64(floor), -1) && math.Float32bits(want[i]) != math.Float32bits(src[i*stride]) {
+							// graph's AveragePool copies with floor -Inf
+							t.Fatalf("max(%#x, -Inf) = %#x, not a copy", math.Float32bits(src[i*stride]), math.Float32bits(want[i]))
+						}
+					}
+					for _, avx2 := range impls() {
+						dst := make([]float32, n+1)
+						dst[n] = 12345
+						withImpl(avx2, func() { StridedMax(dst[:n], src, stride, floor) })
+						for i := range want {
+							if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%s n=%d stride %d floor %g: dst[%d] = %#x, built-in max %#x", implName(avx2), n, stride, floor, i,
+									math.Float32bits(dst[i]), math.Float32bits(want[i]))
+							}
+						}
+						if dst[n] != 12345 {
+							t.Fatalf("%s n=%d: wrote past dst", implName(avx2), n)
+						}
+					}
+				}
+			}
 		}
 	}
 }
