@@ -396,13 +396,16 @@ func (k *globalPoolKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) erro
 	if len(x.F) < vec.ParMin {
 		workers = 1
 	}
-	forEachPar(workers, len(out.F), func(pl int) {
-		xp := x.F[pl*k.size:][:k.size]
-		if k.max {
-			out.F[pl] = planeMax(xp)
-			return
+	per := max(1, planeTask/k.size) // small planes: several per task
+	forEachPar(workers, (k.planes+per-1)/per, func(t int) {
+		for pl := t * per; pl < min(k.planes, (t+1)*per); pl++ {
+			xp := x.F[pl*k.size:][:k.size]
+			if k.max {
+				out.F[pl] = planeMax(xp)
+				continue
+			}
+			out.F[pl] = float32(planeSum(xp) / float64(k.size))
 		}
-		out.F[pl] = float32(planeSum(xp) / float64(k.size))
 	})
 	return nil
 }
