@@ -244,9 +244,8 @@ func TestPoolLimitCountsInPlace(t *testing.T) {
 	if m.exec == nil {
 		t.Fatal("the frozen model does not run on the executor")
 	}
-	n := onnx.NumElems(x)
-	if got := m.exec.pool.limit[n]; got != 1 {
-		t.Errorf("pool limit for the chain's size = %d, want 1 (one buffer rewritten in place by every step)", got)
+	if got := m.exec.pool.limit; got != 1 {
+		t.Errorf("pool limit = %d, want 1 (one buffer rewritten in place by every step)", got)
 	}
 	if m.exec.pool.made != 1 {
 		t.Errorf("pool allocated %d buffers over 3 runs, want 1", m.exec.pool.made)
@@ -363,5 +362,30 @@ func TestScaleFused(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestBufPool: a request takes the smallest free buffer that holds it,
+// sliced to its length; with more than limit free, the smallest goes.
+func TestBufPool(t *testing.T) {
+	p := &bufPool{limit: 2}
+	a, b, c := p.get(100), p.get(10), p.get(50)
+	if p.made != 3 || len(a) != 100 || len(b) != 10 || len(c) != 50 {
+		t.Fatalf("made %d buffers of %d, %d, %d", p.made, len(a), len(b), len(c))
+	}
+	p.put(a)
+	p.put(b)
+	p.put(c[:20]) // a value's buffer goes back whole
+	if len(p.free) != 2 || cap(p.free[0])+cap(p.free[1]) != 150 {
+		t.Fatalf("free buffers %d, want the two largest (100 and 50)", len(p.free))
+	}
+	if d := p.get(40); len(d) != 40 || cap(d) != 50 || p.made != 3 {
+		t.Fatalf("get(40) = len %d cap %d (made %d), want the 50 buffer", len(d), cap(d), p.made)
+	}
+	if e := p.get(60); cap(e) != 100 || p.made != 3 {
+		t.Fatalf("get(60) = cap %d (made %d), want the 100 buffer", cap(e), p.made)
+	}
+	if f := p.get(1); p.made != 4 || cap(f) != 1 {
+		t.Fatalf("get(1) with nothing free: cap %d, made %d", cap(f), p.made)
 	}
 }
