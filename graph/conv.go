@@ -382,13 +382,17 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		return nil
 	}
 	kk := k.cg * g.kh * g.kw
+	packed := k.packedWeights(w, kk)
+	if packed != nil && k.direct && hw == 1 && k.group == 1 && (epi == nil || epi.scale == 0) {
+		k.forwardVectors(in, y, packed[0], epi)
+		return nil
+	}
 	units := k.n * k.group
 	workers := cores.N()
 	outer, inner := 0, 1 // parallel over units, or within each
 	if units < workers {
 		outer, inner = 1, workers
 	}
-	packed := k.packedWeights(w, kk)
 	forEachPar(outer, units, func(u int) {
 		ni, gi := u/k.group, u%k.group
 		xg := x[(ni*k.c+gi*k.cg)*hw:][:k.cg*hw]
@@ -455,6 +459,28 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		}
 	})
 	return nil
+}
+
+// forwardVectors is forwardEpi for a 1×1 convolution of 1×1 planes
+// (squeeze-excitation's): each image is a vector of channels, so the
+// batch is one product, W times the images as columns, through the tile
+// kernel (gemm.MulTiles) so that an image's bits do not depend on the
+// batch size; C (m×n) is then written to the outputs image by image.
+func (k *convKernel) forwardVectors(in []*onnx.Tensor, y []float32, packed *gemm.PackedA, epi *epilogue) {
+	cp := getConvBuf(k.m * k.n)
+	defer putConvBuf(cp)
+	c := *cp
+	packed.MulTiles(0, true, k.n, 1, in[0].F, k.c, 0, c, k.n, nil)
+	for ni := range k.n {
+		yi := y[ni*k.m : (ni+1)*k.m]
+		for r := range yi {
+			yi[r] = c[r*k.n+ni]
+		}
+		if k.bias {
+			vec.Add(yi, yi, in[2].F)
+		}
+		epi.apply(yi, ni*k.m, in)
+	}
 }
 
 func (k *convKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {

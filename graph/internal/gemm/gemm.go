@@ -114,6 +114,7 @@ func (e Epilogue) all(m, n int) {
 // aSource is op(A) for mul: packed once (packed != nil), or a, lda and
 // transA as Sgemm takes them, packed block by block as the product runs.
 type aSource struct {
+	tiles  bool // one column is a tile's column too: never gemv
 	packed []float32
 	a      []float32
 	lda    int
@@ -160,13 +161,26 @@ func (p *PackedA) Mul(workers int, transB bool, n int, alpha float32, b []float3
 	p.MulEpi(workers, transB, n, alpha, b, ldb, beta, c, ldc, nil)
 }
 
+// MulTiles is MulEpi without the one-column path: every column of C,
+// even when n is 1, is computed as a column of the kernel's tiles, whose
+// operations per element do not depend on the other columns. A batch of
+// images as the columns of one product then gives each image the same
+// bits at every batch size.
+func (p *PackedA) MulTiles(workers int, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
+	p.mul(aSource{packed: p.data, tiles: true}, workers, transB, n, alpha, b, ldb, beta, c, ldc, epi)
+}
+
 // MulEpi is Mul with epi (nil: none) called on each final block of C.
 func (p *PackedA) MulEpi(workers int, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
+	p.mul(aSource{packed: p.data}, workers, transB, n, alpha, b, ldb, beta, c, ldc, epi)
+}
+
+func (p *PackedA) mul(src aSource, workers int, transB bool, n int, alpha float32, b []float32, ldb int, beta float32, c []float32, ldc int, epi Epilogue) {
 	m, k := p.m, p.k
 	if done(m, n, k, alpha, beta, c, ldc, epi) {
 		return
 	}
-	mul(p.kn, workerCount(workers, m, n, k), m, n, k, aSource{packed: p.data}, transB, alpha, b, ldb, nil, beta, c, ldc, epi)
+	mul(p.kn, workerCount(workers, m, n, k), m, n, k, src, transB, alpha, b, ldb, nil, beta, c, ldc, epi)
 }
 
 func workerCount(workers, m, n, k int) int {
@@ -231,7 +245,7 @@ func packedALen(kn *kernel, m, k int) int {
 // of C whose edges fall on multiples of the kernel's panels, so which
 // tiles of C are edge tiles depends on m and n only.
 func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float32, b []float32, ldb int, fill BFill, beta float32, c []float32, ldc int, epi Epilogue) {
-	if fill != nil && n == 1 && kn.gemv != nil { // one column: made whole, for gemv
+	if fill != nil && n == 1 && kn.gemv != nil && !src.tiles { // one column: made whole, for gemv
 		col := make([]float32, k*kn.nr) // one panel holding the column
 		fill(col, 0, k, 0, 1, kn.nr)
 		b, ldb, transB, fill = col, kn.nr, false, nil
@@ -239,7 +253,7 @@ func mul(kn *kernel, workers, m, n, k int, src aSource, transB bool, alpha float
 	if fill == nil {
 		checkB(transB, k, n, b, ldb)
 	}
-	if n == 1 && kn.gemv != nil {
+	if n == 1 && kn.gemv != nil && !src.tiles {
 		gemv(kn, workers, m, k, src, transB, alpha, b, ldb, beta, c, ldc)
 		epi.all(m, n)
 		return

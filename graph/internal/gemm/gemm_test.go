@@ -361,3 +361,28 @@ func TestSgemmFill(t *testing.T) {
 		}
 	})
 }
+
+// TestMulTilesColumns: through MulTiles, each column of C has the same
+// bits whether it is computed alone (n = 1) or among others, at any
+// position.
+func TestMulTilesColumns(t *testing.T) {
+	forEachKernel(t, func(t *testing.T) {
+		r := rand.New(rand.NewSource(7))
+		for _, s := range [][3]int{{48, 8, 192}, {1152, 8, 48}, {37, 40, 300}, {5, 3, 7}} {
+			m, n, k := s[0], s[1], s[2]
+			a, bT := randSlice(r, m*k), randSlice(r, n*k) // B stored n×k: the columns are its rows
+			pa := PackA(false, m, k, a, k)
+			all := make([]float32, m*n)
+			pa.MulTiles(2, true, n, 1, bT, k, 0, all, n, nil)
+			for j := range n {
+				one := make([]float32, m)
+				pa.MulTiles(1, true, 1, 1, bT[j*k:(j+1)*k], k, 0, one, 1, nil)
+				for i := range m {
+					if math.Float32bits(one[i]) != math.Float32bits(all[i*n+j]) {
+						t.Fatalf("%v: C[%d][%d] alone %v, among %d columns %v", s, i, j, one[i], n, all[i*n+j])
+					}
+				}
+			}
+		}
+	})
+}
