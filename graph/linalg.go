@@ -4,6 +4,7 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/graftml/graft/graph/internal/gemm"
 	"github.com/graftml/graft/onnx"
 )
 
@@ -25,34 +26,29 @@ type gemmKernel struct {
 	hasC           bool    // C is given
 	cIdx           []int32 // per element of Y, its C element
 	// constB: B never changes for this kernel's life (an inference-only
-	// build). With transB it is then transposed once (bT, made from the
-	// tensor at bOf): a fully connected layer's weights, which the matrix
-	// multiply would otherwise gather column by column on every run.
+	// build): a fully connected layer's weights. op(B)ᵀ is then packed
+	// once (packed, made from the tensor at bOf) and Yᵀ = op(B)ᵀ·op(A)ᵀ
+	// is computed with the images as columns, instead of the weights
+	// being packed again on every run as the right-hand operand.
 	constB bool
 	bMu    sync.Mutex
-	bT     []float32
+	packed *gemm.PackedA
 	bOf    *float32
 }
 
-// transposedB returns op(B) stored k×n, transposing b on first use.
-func (g *gemmKernel) transposedB(b []float32) []float32 {
+// packedBT returns op(B)ᵀ (n×k) packed, packing b on first use.
+func (g *gemmKernel) packedBT(b []float32) *gemm.PackedA {
 	g.bMu.Lock()
 	defer g.bMu.Unlock()
 	if g.bOf != &b[0] {
-		g.bT = make([]float32, g.k*g.n)
-		const blk = 64 // a block of B and of its transpose stay in L1
-		for j0 := 0; j0 < g.n; j0 += blk {
-			for l0 := 0; l0 < g.k; l0 += blk {
-				for j := j0; j < min(j0+blk, g.n); j++ {
-					for l := l0; l < min(l0+blk, g.k); l++ {
-						g.bT[l*g.n+j] = b[j*g.k+l]
-					}
-				}
-			}
+		if g.transB { // B is n×k
+			g.packed = gemm.PackA(false, g.n, g.k, b, g.k)
+		} else {
+			g.packed = gemm.PackA(true, g.n, g.k, b, g.n)
 		}
 		g.bOf = &b[0]
 	}
-	return g.bT
+	return g.packed
 }
 
 func (g *gemmKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {
@@ -86,14 +82,30 @@ func (g *gemmKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 	if g.transA {
 		lda = g.m
 	}
-	b, transB := in[1].F, g.transB
-	if transB {
+	if g.transB {
 		ldb = g.k
-		if g.constB && useGemm && len(b) > 0 { // the same panels, packed from rows
-			b, ldb, transB = g.transposedB(b), g.n, false
-		}
 	}
-	sgemm(g.transA, transB, g.m, g.n, g.k, g.alpha, in[0].F, lda, b, ldb, beta, out.F, g.n)
+	if g.constB && useGemm && g.k > 0 && g.n > 0 {
+		// Yᵀ (n×m) = op(B)ᵀ·op(A)ᵀ: op(A)ᵀ is A read as stored, transposed
+		// unless transA. Through the tile kernel, so that a row of A (an
+		// image) gets the same bits whatever m (the batch) is.
+		t := getConvBuf(g.n * g.m)
+		defer putConvBuf(t)
+		yt := *t
+		g.packedBT(in[1].F).MulTiles(0, !g.transA, g.m, g.alpha, in[0].F, lda, 0, yt, g.m, nil)
+		for i := range g.m {
+			row := out.F[i*g.n : (i+1)*g.n]
+			for j := range row {
+				if beta != 0 {
+					row[j] += yt[j*g.m+i]
+				} else {
+					row[j] = yt[j*g.m+i]
+				}
+			}
+		}
+		return nil
+	}
+	sgemm(g.transA, g.transB, g.m, g.n, g.k, g.alpha, in[0].F, lda, in[1].F, ldb, beta, out.F, g.n)
 	return nil
 }
 

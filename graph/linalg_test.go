@@ -79,8 +79,21 @@ func TestGemmGradients(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if err := allClose(y, gemmRef(in[0], in[1], c, ta, tb, 0.7, 1.3), 1e-5, 1e-5); err != nil {
+				want := gemmRef(in[0], in[1], c, ta, tb, 0.7, 1.3)
+				if err := allClose(y, want, 1e-5, 1e-5); err != nil {
 					t.Errorf("%s: forward: %v", name, err)
+				}
+				// constant weights (a frozen build): op(B)ᵀ packed once, the
+				// product taken transposed; twice, to use the packed copy
+				cg := &gemmKernel{transA: ta, transB: tb, alpha: 0.7, beta: 1.3, m: m, n: n, k: k, a: as, b: bs, constB: true}
+				cg.c, cg.hasC, cg.cIdx = g.c, g.hasC, g.cIdx
+				for range 2 {
+					if y, err = cg.forward(in); err != nil {
+						t.Fatal(err)
+					}
+					if err := allClose(y, want, 1e-5, 1e-5); err != nil {
+						t.Errorf("%s, constant B: forward: %v", name, err)
+					}
 				}
 				checkGrad(t, name, g, in, wrt, 2e-3)
 			}
