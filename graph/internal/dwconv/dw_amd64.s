@@ -5,19 +5,23 @@
 #include "textflag.h"
 
 // Depthwise convolution kernels: see the declarations in dw_amd64.go.
-// Each output is the bias, then one fused multiply-add per tap in
-// row-major tap order. Four output rows are computed at once, one
-// accumulator each (V0-V3), so that four chains of multiply-adds are in
-// flight; a plane of fewer than four rows goes one row at a time, and
-// the last group of four of a taller plane starts at row OH-4 (rows
-// computed twice get the same values twice). Columns go in blocks of
-// one vector, the last one stored through a mask.
+// Each kernel runs a.n planes. For each it first copies the input plane
+// into the interior of the padded buffer (whose zero border the caller
+// has written), then computes the output plane from the buffer. Each
+// output is the bias, then one fused multiply-add per tap in row-major
+// tap order. Four output rows are computed at once, one accumulator
+// each (V0-V3), so that four chains of multiply-adds are in flight; a
+// plane of fewer than four rows goes one row at a time, and the last
+// group of four of a taller plane starts at row OH-4 (rows computed
+// twice get the same values twice). Columns go in blocks of one vector,
+// the last one stored through a mask.
 //
-// The rows left are counted in the argument slot rows+32(FP); R10 is a
-// temporary. Registers: V0-V3 accumulators, V4 a temporary, V5 the even-lane index
-// (avx512, stride 2) or a broadcast weight (avx2, 5x5), V6 the bias,
-// weights from V7 on where they fit (avx2 3x3: V6-V14, bias in V15),
-// K1 (avx512) the tail mask.
+// The argument block's cursors (x, y, w, bias, n) and its rows field
+// (the rows left) live in memory, at R10 = a+0(FP), reloaded after R10
+// serves as a temporary. Registers: V0-V3 accumulators, V4 a temporary,
+// V5 the even-lane index (avx512, stride 2) or a broadcast weight (avx2,
+// 5x5), V6 the bias, weights from V7 on where they fit (avx2 3x3: V6-V14,
+// bias in V15), K1 (avx512) the output tail mask, K2 the input's.
 
 // evenIdx picks lanes 0, 2, ..., 30 of two concatenated ZMM registers.
 DATA evenIdx<>+0(SB)/4, $0
@@ -58,16 +62,53 @@ DATA tailMask<>+56(SB)/4, $0
 DATA tailMask<>+60(SB)/4, $0
 GLOBL tailMask<>(SB), RODATA|NOPTR, $64
 
-// func dw3s1AVX512(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw3s1AVX512(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw3s1AVX512(a *args)
+TEXT ·dw3s1AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+	MOVQ 88(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	MOVQ 72(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K2
+dw3s1AVX512_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+dw3s1AVX512_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $4, CX
+	JZ dw3s1AVX512_copytail
+dw3s1AVX512_copyblock:
+	VMOVUPS (SI)(R12*1), Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	ADDQ $64, R12
+	DECQ CX
+	JNZ dw3s1AVX512_copyblock
+dw3s1AVX512_copytail:
+	VMOVUPS.Z (SI)(R12*1), K2, Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw3s1AVX512_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Z6
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Z6
 	VBROADCASTSS 0(BX), Z7
 	VBROADCASTSS 4(BX), Z8
 	VBROADCASTSS 8(BX), Z9
@@ -77,23 +118,20 @@ TEXT ·dw3s1AVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS 24(BX), Z13
 	VBROADCASTSS 28(BX), Z14
 	VBROADCASTSS 32(BX), Z15
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	CMPQ rows+32(FP), $4
-	JLT dw3s1AVX512_single
-dw3s1AVX512_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw3s1AVX512_g4
+	JMP dw3s1AVX512_single
+dw3s1AVX512_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $4, CX // full blocks
-	JZ dw3s1AVX512_gtail
-dw3s1AVX512_gblock:
+	JZ dw3s1AVX512_g4tail
+dw3s1AVX512_g4block:
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -157,10 +195,10 @@ dw3s1AVX512_gblock:
 	ADDQ $64, R13
 	ADDQ $64, DX
 	DECQ CX
-	JNZ dw3s1AVX512_gblock
-dw3s1AVX512_gtail:
+	JNZ dw3s1AVX512_g4block
+dw3s1AVX512_g4tail:
 	TESTQ $15, R9
-	JZ dw3s1AVX512_gdone
+	JZ dw3s1AVX512_g4done
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -219,18 +257,16 @@ dw3s1AVX512_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMOVUPS Z3, K1, (R10)
-dw3s1AVX512_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw3s1AVX512_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw3s1AVX512_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw3s1AVX512_next
+	LEAQ (SI)(R8*4), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw3s1AVX512_group
+	JGE dw3s1AVX512_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -241,11 +277,9 @@ dw3s1AVX512_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw3s1AVX512_group
+	MOVQ $4, 120(R10)
+	JMP dw3s1AVX512_g4
 dw3s1AVX512_single:
-	CMPQ rows+32(FP), $0
-	JLE dw3s1AVX512_done
 dw3s1AVX512_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -289,22 +323,73 @@ dw3s1AVX512_stail:
 dw3s1AVX512_sdone:
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw3s1AVX512_row
+dw3s1AVX512_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw3s1AVX512_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $36, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw3s1AVX512_plane
 dw3s1AVX512_done:
 	VZEROUPPER
 	RET
 
-// func dw3s2AVX512(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw3s2AVX512(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw3s2AVX512(a *args)
+TEXT ·dw3s2AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+	VMOVDQU32 evenIdx<>(SB), Z5
+	MOVQ 88(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	MOVQ 72(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K2
+dw3s2AVX512_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+dw3s2AVX512_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $4, CX
+	JZ dw3s2AVX512_copytail
+dw3s2AVX512_copyblock:
+	VMOVUPS (SI)(R12*1), Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	ADDQ $64, R12
+	DECQ CX
+	JNZ dw3s2AVX512_copyblock
+dw3s2AVX512_copytail:
+	VMOVUPS.Z (SI)(R12*1), K2, Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw3s2AVX512_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Z6
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Z6
 	VBROADCASTSS 0(BX), Z7
 	VBROADCASTSS 4(BX), Z8
 	VBROADCASTSS 8(BX), Z9
@@ -314,24 +399,20 @@ TEXT ·dw3s2AVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS 24(BX), Z13
 	VBROADCASTSS 28(BX), Z14
 	VBROADCASTSS 32(BX), Z15
-	VMOVDQU32 evenIdx<>(SB), Z5
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	CMPQ rows+32(FP), $4
-	JLT dw3s2AVX512_single
-dw3s2AVX512_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw3s2AVX512_g4
+	JMP dw3s2AVX512_single
+dw3s2AVX512_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $4, CX // full blocks
-	JZ dw3s2AVX512_gtail
-dw3s2AVX512_gblock:
+	JZ dw3s2AVX512_g4tail
+dw3s2AVX512_g4block:
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -437,10 +518,10 @@ dw3s2AVX512_gblock:
 	ADDQ $128, R13
 	ADDQ $64, DX
 	DECQ CX
-	JNZ dw3s2AVX512_gblock
-dw3s2AVX512_gtail:
+	JNZ dw3s2AVX512_g4block
+dw3s2AVX512_g4tail:
 	TESTQ $15, R9
-	JZ dw3s2AVX512_gdone
+	JZ dw3s2AVX512_g4done
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -541,22 +622,16 @@ dw3s2AVX512_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMOVUPS Z3, K1, (R10)
-dw3s2AVX512_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw3s2AVX512_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw3s2AVX512_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw3s2AVX512_next
+	LEAQ (SI)(R8*8), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw3s2AVX512_group
+	JGE dw3s2AVX512_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -567,11 +642,9 @@ dw3s2AVX512_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw3s2AVX512_group
+	MOVQ $4, 120(R10)
+	JMP dw3s2AVX512_g4
 dw3s2AVX512_single:
-	CMPQ rows+32(FP), $0
-	JLE dw3s2AVX512_done
 dw3s2AVX512_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -652,22 +725,72 @@ dw3s2AVX512_sdone:
 	ADDQ R8, SI
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw3s2AVX512_row
+dw3s2AVX512_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw3s2AVX512_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $36, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw3s2AVX512_plane
 dw3s2AVX512_done:
 	VZEROUPPER
 	RET
 
-// func dw5s1AVX512(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw5s1AVX512(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw5s1AVX512(a *args)
+TEXT ·dw5s1AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+	MOVQ 88(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	MOVQ 72(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K2
+dw5s1AVX512_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+dw5s1AVX512_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $4, CX
+	JZ dw5s1AVX512_copytail
+dw5s1AVX512_copyblock:
+	VMOVUPS (SI)(R12*1), Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	ADDQ $64, R12
+	DECQ CX
+	JNZ dw5s1AVX512_copyblock
+dw5s1AVX512_copytail:
+	VMOVUPS.Z (SI)(R12*1), K2, Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw5s1AVX512_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Z6
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Z6
 	VBROADCASTSS 0(BX), Z7
 	VBROADCASTSS 4(BX), Z8
 	VBROADCASTSS 8(BX), Z9
@@ -693,23 +816,20 @@ TEXT ·dw5s1AVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS 88(BX), Z29
 	VBROADCASTSS 92(BX), Z30
 	VBROADCASTSS 96(BX), Z31
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	CMPQ rows+32(FP), $4
-	JLT dw5s1AVX512_single
-dw5s1AVX512_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw5s1AVX512_g4
+	JMP dw5s1AVX512_single
+dw5s1AVX512_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $4, CX // full blocks
-	JZ dw5s1AVX512_gtail
-dw5s1AVX512_gblock:
+	JZ dw5s1AVX512_g4tail
+dw5s1AVX512_g4block:
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -855,10 +975,10 @@ dw5s1AVX512_gblock:
 	ADDQ $64, R13
 	ADDQ $64, DX
 	DECQ CX
-	JNZ dw5s1AVX512_gblock
-dw5s1AVX512_gtail:
+	JNZ dw5s1AVX512_g4block
+dw5s1AVX512_g4tail:
 	TESTQ $15, R9
-	JZ dw5s1AVX512_gdone
+	JZ dw5s1AVX512_g4done
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -999,18 +1119,16 @@ dw5s1AVX512_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMOVUPS Z3, K1, (R10)
-dw5s1AVX512_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw5s1AVX512_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw5s1AVX512_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw5s1AVX512_next
+	LEAQ (SI)(R8*4), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw5s1AVX512_group
+	JGE dw5s1AVX512_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -1021,11 +1139,9 @@ dw5s1AVX512_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw5s1AVX512_group
+	MOVQ $4, 120(R10)
+	JMP dw5s1AVX512_g4
 dw5s1AVX512_single:
-	CMPQ rows+32(FP), $0
-	JLE dw5s1AVX512_done
 dw5s1AVX512_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -1101,22 +1217,73 @@ dw5s1AVX512_stail:
 dw5s1AVX512_sdone:
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw5s1AVX512_row
+dw5s1AVX512_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw5s1AVX512_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $100, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw5s1AVX512_plane
 dw5s1AVX512_done:
 	VZEROUPPER
 	RET
 
-// func dw5s2AVX512(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw5s2AVX512(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw5s2AVX512(a *args)
+TEXT ·dw5s2AVX512(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+	VMOVDQU32 evenIdx<>(SB), Z5
+	MOVQ 88(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K1
+	MOVQ 72(R10), CX
+	ANDQ $15, CX
+	MOVL $1, DX
+	SHLL CX, DX
+	DECL DX
+	KMOVW DX, K2
+dw5s2AVX512_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+dw5s2AVX512_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $4, CX
+	JZ dw5s2AVX512_copytail
+dw5s2AVX512_copyblock:
+	VMOVUPS (SI)(R12*1), Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	ADDQ $64, R12
+	DECQ CX
+	JNZ dw5s2AVX512_copyblock
+dw5s2AVX512_copytail:
+	VMOVUPS.Z (SI)(R12*1), K2, Z0
+	VMOVUPS Z0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw5s2AVX512_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Z6
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Z6
 	VBROADCASTSS 0(BX), Z7
 	VBROADCASTSS 4(BX), Z8
 	VBROADCASTSS 8(BX), Z9
@@ -1142,24 +1309,20 @@ TEXT ·dw5s2AVX512(SB), NOSPLIT, $0-52
 	VBROADCASTSS 88(BX), Z29
 	VBROADCASTSS 92(BX), Z30
 	VBROADCASTSS 96(BX), Z31
-	VMOVDQU32 evenIdx<>(SB), Z5
-	MOVQ R9, CX
-	ANDQ $15, CX
-	MOVL $1, DX
-	SHLL CX, DX
-	DECL DX
-	KMOVW DX, K1
-	CMPQ rows+32(FP), $4
-	JLT dw5s2AVX512_single
-dw5s2AVX512_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw5s2AVX512_g4
+	JMP dw5s2AVX512_single
+dw5s2AVX512_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $4, CX // full blocks
-	JZ dw5s2AVX512_gtail
-dw5s2AVX512_gblock:
+	JZ dw5s2AVX512_g4tail
+dw5s2AVX512_g4block:
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -1385,10 +1548,10 @@ dw5s2AVX512_gblock:
 	ADDQ $128, R13
 	ADDQ $64, DX
 	DECQ CX
-	JNZ dw5s2AVX512_gblock
-dw5s2AVX512_gtail:
+	JNZ dw5s2AVX512_g4block
+dw5s2AVX512_g4tail:
 	TESTQ $15, R9
-	JZ dw5s2AVX512_gdone
+	JZ dw5s2AVX512_g4done
 	VMOVAPS Z6, Z0
 	VMOVAPS Z6, Z1
 	VMOVAPS Z6, Z2
@@ -1609,22 +1772,16 @@ dw5s2AVX512_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMOVUPS Z3, K1, (R10)
-dw5s2AVX512_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw5s2AVX512_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw5s2AVX512_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw5s2AVX512_next
+	LEAQ (SI)(R8*8), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw5s2AVX512_group
+	JGE dw5s2AVX512_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -1635,11 +1792,9 @@ dw5s2AVX512_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw5s2AVX512_group
+	MOVQ $4, 120(R10)
+	JMP dw5s2AVX512_g4
 dw5s2AVX512_single:
-	CMPQ rows+32(FP), $0
-	JLE dw5s2AVX512_done
 dw5s2AVX512_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -1816,22 +1971,65 @@ dw5s2AVX512_sdone:
 	ADDQ R8, SI
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw5s2AVX512_row
+dw5s2AVX512_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw5s2AVX512_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $100, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw5s2AVX512_plane
 dw5s2AVX512_done:
 	VZEROUPPER
 	RET
 
-// func dw3s1AVX2(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw3s1AVX2(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw3s1AVX2(a *args)
+TEXT ·dw3s1AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+dw3s1AVX2_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+	MOVQ R9, CX
+	ANDQ $7, CX
+	NEGQ CX
+	LEAQ tailMask<>(SB), R11
+	VMOVDQU 32(R11)(CX*4), Y1
+dw3s1AVX2_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $3, CX
+	JZ dw3s1AVX2_copytail
+dw3s1AVX2_copyblock:
+	VMOVUPS (SI)(R12*1), Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ $32, R12
+	DECQ CX
+	JNZ dw3s1AVX2_copyblock
+dw3s1AVX2_copytail:
+	VMASKMOVPS (SI)(R12*1), Y1, Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw3s1AVX2_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Y15
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Y15
 	VBROADCASTSS 0(BX), Y6
 	VBROADCASTSS 4(BX), Y7
 	VBROADCASTSS 8(BX), Y8
@@ -1841,17 +2039,20 @@ TEXT ·dw3s1AVX2(SB), NOSPLIT, $0-52
 	VBROADCASTSS 24(BX), Y12
 	VBROADCASTSS 28(BX), Y13
 	VBROADCASTSS 32(BX), Y14
-	CMPQ rows+32(FP), $4
-	JLT dw3s1AVX2_single
-dw3s1AVX2_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw3s1AVX2_g4
+	JMP dw3s1AVX2_single
+dw3s1AVX2_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $3, CX // full blocks
-	JZ dw3s1AVX2_gtail
-dw3s1AVX2_gblock:
+	JZ dw3s1AVX2_g4tail
+dw3s1AVX2_g4block:
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -1915,10 +2116,10 @@ dw3s1AVX2_gblock:
 	ADDQ $32, R13
 	ADDQ $32, DX
 	DECQ CX
-	JNZ dw3s1AVX2_gblock
-dw3s1AVX2_gtail:
+	JNZ dw3s1AVX2_g4block
+dw3s1AVX2_g4tail:
 	TESTQ $7, R9
-	JZ dw3s1AVX2_gdone
+	JZ dw3s1AVX2_g4done
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -1982,18 +2183,16 @@ dw3s1AVX2_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMASKMOVPS Y3, Y4, (R10)
-dw3s1AVX2_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw3s1AVX2_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw3s1AVX2_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw3s1AVX2_next
+	LEAQ (SI)(R8*4), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw3s1AVX2_group
+	JGE dw3s1AVX2_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -2004,11 +2203,9 @@ dw3s1AVX2_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw3s1AVX2_group
+	MOVQ $4, 120(R10)
+	JMP dw3s1AVX2_g4
 dw3s1AVX2_single:
-	CMPQ rows+32(FP), $0
-	JLE dw3s1AVX2_done
 dw3s1AVX2_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -2057,22 +2254,65 @@ dw3s1AVX2_stail:
 dw3s1AVX2_sdone:
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw3s1AVX2_row
+dw3s1AVX2_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw3s1AVX2_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $36, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw3s1AVX2_plane
 dw3s1AVX2_done:
 	VZEROUPPER
 	RET
 
-// func dw3s2AVX2(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw3s2AVX2(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw3s2AVX2(a *args)
+TEXT ·dw3s2AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+dw3s2AVX2_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+	MOVQ R9, CX
+	ANDQ $7, CX
+	NEGQ CX
+	LEAQ tailMask<>(SB), R11
+	VMOVDQU 32(R11)(CX*4), Y1
+dw3s2AVX2_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $3, CX
+	JZ dw3s2AVX2_copytail
+dw3s2AVX2_copyblock:
+	VMOVUPS (SI)(R12*1), Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ $32, R12
+	DECQ CX
+	JNZ dw3s2AVX2_copyblock
+dw3s2AVX2_copytail:
+	VMASKMOVPS (SI)(R12*1), Y1, Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw3s2AVX2_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Y15
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Y15
 	VBROADCASTSS 0(BX), Y6
 	VBROADCASTSS 4(BX), Y7
 	VBROADCASTSS 8(BX), Y8
@@ -2082,17 +2322,20 @@ TEXT ·dw3s2AVX2(SB), NOSPLIT, $0-52
 	VBROADCASTSS 24(BX), Y12
 	VBROADCASTSS 28(BX), Y13
 	VBROADCASTSS 32(BX), Y14
-	CMPQ rows+32(FP), $4
-	JLT dw3s2AVX2_single
-dw3s2AVX2_group:
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw3s2AVX2_g4
+	JMP dw3s2AVX2_single
+dw3s2AVX2_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $3, CX // full blocks
-	JZ dw3s2AVX2_gtail
-dw3s2AVX2_gblock:
+	JZ dw3s2AVX2_g4tail
+dw3s2AVX2_g4block:
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -2202,10 +2445,10 @@ dw3s2AVX2_gblock:
 	ADDQ $64, R13
 	ADDQ $32, DX
 	DECQ CX
-	JNZ dw3s2AVX2_gblock
-dw3s2AVX2_gtail:
+	JNZ dw3s2AVX2_g4block
+dw3s2AVX2_g4tail:
 	TESTQ $7, R9
-	JZ dw3s2AVX2_gdone
+	JZ dw3s2AVX2_g4done
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -2315,22 +2558,16 @@ dw3s2AVX2_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMASKMOVPS Y3, Y4, (R10)
-dw3s2AVX2_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw3s2AVX2_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw3s2AVX2_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw3s2AVX2_next
+	LEAQ (SI)(R8*8), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw3s2AVX2_group
+	JGE dw3s2AVX2_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -2341,11 +2578,9 @@ dw3s2AVX2_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw3s2AVX2_group
+	MOVQ $4, 120(R10)
+	JMP dw3s2AVX2_g4
 dw3s2AVX2_single:
-	CMPQ rows+32(FP), $0
-	JLE dw3s2AVX2_done
 dw3s2AVX2_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -2433,33 +2668,79 @@ dw3s2AVX2_sdone:
 	ADDQ R8, SI
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw3s2AVX2_row
+dw3s2AVX2_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw3s2AVX2_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $36, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw3s2AVX2_plane
 dw3s2AVX2_done:
 	VZEROUPPER
 	RET
 
-// func dw5s1AVX2(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw5s1AVX2(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw5s1AVX2(a *args)
+TEXT ·dw5s1AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+dw5s1AVX2_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+	MOVQ R9, CX
+	ANDQ $7, CX
+	NEGQ CX
+	LEAQ tailMask<>(SB), R11
+	VMOVDQU 32(R11)(CX*4), Y1
+dw5s1AVX2_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $3, CX
+	JZ dw5s1AVX2_copytail
+dw5s1AVX2_copyblock:
+	VMOVUPS (SI)(R12*1), Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ $32, R12
+	DECQ CX
+	JNZ dw5s1AVX2_copyblock
+dw5s1AVX2_copytail:
+	VMASKMOVPS (SI)(R12*1), Y1, Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw5s1AVX2_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Y15
-	CMPQ rows+32(FP), $4
-	JLT dw5s1AVX2_single
-dw5s1AVX2_group:
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Y15
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw5s1AVX2_g4
+	JMP dw5s1AVX2_single
+dw5s1AVX2_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $3, CX // full blocks
-	JZ dw5s1AVX2_gtail
-dw5s1AVX2_gblock:
+	JZ dw5s1AVX2_g4tail
+dw5s1AVX2_g4block:
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -2705,10 +2986,10 @@ dw5s1AVX2_gblock:
 	ADDQ $32, R13
 	ADDQ $32, DX
 	DECQ CX
-	JNZ dw5s1AVX2_gblock
-dw5s1AVX2_gtail:
+	JNZ dw5s1AVX2_g4block
+dw5s1AVX2_g4tail:
 	TESTQ $7, R9
-	JZ dw5s1AVX2_gdone
+	JZ dw5s1AVX2_g4done
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -2954,18 +3235,16 @@ dw5s1AVX2_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMASKMOVPS Y3, Y4, (R10)
-dw5s1AVX2_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw5s1AVX2_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw5s1AVX2_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw5s1AVX2_next
+	LEAQ (SI)(R8*4), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw5s1AVX2_group
+	JGE dw5s1AVX2_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -2976,11 +3255,9 @@ dw5s1AVX2_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw5s1AVX2_group
+	MOVQ $4, 120(R10)
+	JMP dw5s1AVX2_g4
 dw5s1AVX2_single:
-	CMPQ rows+32(FP), $0
-	JLE dw5s1AVX2_done
 dw5s1AVX2_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -3111,33 +3388,79 @@ dw5s1AVX2_stail:
 dw5s1AVX2_sdone:
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw5s1AVX2_row
+dw5s1AVX2_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw5s1AVX2_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $100, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw5s1AVX2_plane
 dw5s1AVX2_done:
 	VZEROUPPER
 	RET
 
-// func dw5s2AVX2(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)
-TEXT ·dw5s2AVX2(SB), NOSPLIT, $0-52
-	MOVQ x+0(FP), SI
-	MOVQ ldx+8(FP), R8
-	SHLQ $2, R8 // R8: bytes per input row
+// func dw5s2AVX2(a *args)
+TEXT ·dw5s2AVX2(SB), NOSPLIT, $0-8
+	MOVQ a+0(FP), R10
+dw5s2AVX2_plane:
+	MOVQ 0(R10), SI
+	MOVQ 40(R10), DI
+	MOVQ 56(R10), R8
+	SHLQ $2, R8
+	MOVQ 72(R10), R9
+	MOVQ 64(R10), DX
+	MOVQ R9, CX
+	ANDQ $7, CX
+	NEGQ CX
+	LEAQ tailMask<>(SB), R11
+	VMOVDQU 32(R11)(CX*4), Y1
+dw5s2AVX2_copyrow:
+	XORQ R12, R12
+	MOVQ R9, CX
+	SHRQ $3, CX
+	JZ dw5s2AVX2_copytail
+dw5s2AVX2_copyblock:
+	VMOVUPS (SI)(R12*1), Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	ADDQ $32, R12
+	DECQ CX
+	JNZ dw5s2AVX2_copyblock
+dw5s2AVX2_copytail:
+	VMASKMOVPS (SI)(R12*1), Y1, Y0
+	VMOVUPS Y0, (DI)(R12*1)
+	LEAQ (SI)(R9*4), SI
+	ADDQ R8, DI
+	DECQ DX
+	JNZ dw5s2AVX2_copyrow
+	MOVQ 48(R10), SI
 	LEAQ (R8)(R8*2), AX // AX: three rows
-	MOVQ y+16(FP), DI
-	MOVQ ow+24(FP), R9
-	MOVQ w+40(FP), BX
-	VBROADCASTSS bias+48(FP), Y15
-	CMPQ rows+32(FP), $4
-	JLT dw5s2AVX2_single
-dw5s2AVX2_group:
+	MOVQ 8(R10), DI
+	MOVQ 88(R10), R9
+	MOVQ 16(R10), BX
+	MOVQ 24(R10), DX
+	VBROADCASTSS (DX), Y15
+	MOVQ 80(R10), CX
+	MOVQ CX, 120(R10)
+	CMPQ 120(R10), $4
+	JGE dw5s2AVX2_g4
+	JMP dw5s2AVX2_single
+dw5s2AVX2_g4:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
 	MOVQ DI, DX
 	MOVQ R9, CX
 	SHRQ $3, CX // full blocks
-	JZ dw5s2AVX2_gtail
-dw5s2AVX2_gblock:
+	JZ dw5s2AVX2_g4tail
+dw5s2AVX2_g4block:
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -3467,10 +3790,10 @@ dw5s2AVX2_gblock:
 	ADDQ $64, R13
 	ADDQ $32, DX
 	DECQ CX
-	JNZ dw5s2AVX2_gblock
-dw5s2AVX2_gtail:
+	JNZ dw5s2AVX2_g4block
+dw5s2AVX2_g4tail:
 	TESTQ $7, R9
-	JZ dw5s2AVX2_gdone
+	JZ dw5s2AVX2_g4done
 	VMOVAPS Y15, Y0
 	VMOVAPS Y15, Y1
 	VMOVAPS Y15, Y2
@@ -3800,22 +4123,16 @@ dw5s2AVX2_gtail:
 	LEAQ (DX)(R9*8), R10
 	LEAQ (R10)(R9*4), R10
 	VMASKMOVPS Y3, Y4, (R10)
-dw5s2AVX2_gdone:
-	SUBQ $4, rows+32(FP)
-	JZ dw5s2AVX2_done
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
-	ADDQ R8, SI
+dw5s2AVX2_g4done:
+	MOVQ a+0(FP), R10
+	SUBQ $4, 120(R10)
+	JZ dw5s2AVX2_next
+	LEAQ (SI)(R8*8), SI
 	LEAQ (DI)(R9*8), DI
 	LEAQ (DI)(R9*8), DI
-	MOVQ rows+32(FP), CX
+	MOVQ 120(R10), CX
 	CMPQ CX, $4
-	JGE dw5s2AVX2_group
+	JGE dw5s2AVX2_g4
 	NEGQ CX
 	ADDQ $4, CX
 	MOVQ CX, DX
@@ -3826,11 +4143,9 @@ dw5s2AVX2_gdone:
 	IMULQ R9, DX
 	SHLQ $2, DX
 	SUBQ DX, DI
-	MOVQ $4, rows+32(FP)
-	JMP dw5s2AVX2_group
+	MOVQ $4, 120(R10)
+	JMP dw5s2AVX2_g4
 dw5s2AVX2_single:
-	CMPQ rows+32(FP), $0
-	JLE dw5s2AVX2_done
 dw5s2AVX2_row:
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
@@ -4064,8 +4379,21 @@ dw5s2AVX2_sdone:
 	ADDQ R8, SI
 	ADDQ R8, SI
 	LEAQ (DI)(R9*4), DI
-	DECQ rows+32(FP)
+	MOVQ a+0(FP), R10
+	DECQ 120(R10)
 	JNZ dw5s2AVX2_row
+dw5s2AVX2_next:
+	MOVQ a+0(FP), R10
+	DECQ 32(R10)
+	JZ dw5s2AVX2_done
+	MOVQ 96(R10), DX
+	ADDQ DX, 0(R10)
+	MOVQ 104(R10), DX
+	ADDQ DX, 8(R10)
+	ADDQ $100, 16(R10)
+	MOVQ 112(R10), DX
+	ADDQ DX, 24(R10)
+	JMP dw5s2AVX2_plane
 dw5s2AVX2_done:
 	VZEROUPPER
 	RET

@@ -21,7 +21,7 @@ type Geom struct {
 // Supported reports whether Forward runs g: an assembly path is in use,
 // K is 3 or 5, S 1 or 2, and the geometry is consistent.
 func Supported(g Geom) bool {
-	return kernelFor(path, g.K, g.S) != nil && g.valid() == nil
+	return kernelFor(path, g.K, g.S) != 0 && g.valid() == nil
 }
 
 func (g Geom) valid() error {
@@ -48,18 +48,56 @@ type scratch struct {
 // scratches recycles padded planes.
 var scratches sync.Pool
 
+// args is the kernels' argument block (its field offsets are written
+// into gen_amd64.go; TestArgsLayout checks them). The kernels advance
+// the cursors x, y, w and bias from one plane to the next, count n down
+// and use rows as a counter.
+type args struct {
+	x, y, w, bias *float32
+	n             int
+	bufIn, buf    *float32 // the padded plane at (PT, PL), and at (0, 0)
+	ldx           int      // values per padded row
+	h, wd         int      // the input plane
+	oh, ow        int      // the output plane
+	xs, ys, bs    int      // bytes from one plane's input, output and bias to the next
+	rows          int
+}
+
 // Forward sets y (OH·OW values) to the depthwise convolution of the
 // plane x (H·W values) with the filter w (K·K values, row-major) plus
 // bias. It panics when Supported(g) is false or a slice is too short.
 func Forward(g Geom, x, w []float32, bias float32, y []float32) {
+	b := [1]float32{bias}
+	ForwardN(g, 1, x, 0, w, b[:], y)
+}
+
+// ForwardN computes n planes as Forward does: plane p reads the input
+// x[p·xs:] (H·W values), the filter w[p·K²:] and the bias bias[p] (0
+// when bias is nil), and writes y[p·OH·OW:]. A stride xs of 0 gives
+// every plane the same input (a depthwise layer's channel multiplier).
+// Each plane comes out as Forward computes it alone. It panics when
+// Supported(g) is false, n or xs is negative, or a slice is too short.
+func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32) {
 	fwd := kernelFor(path, g.K, g.S)
-	if fwd == nil {
+	if fwd == 0 {
 		panic(fmt.Sprintf("dwconv: no kernel for %dx%d stride %d on path %s", g.K, g.K, g.S, path))
 	}
 	if err := g.valid(); err != nil {
 		panic(err)
 	}
-	x, w, y = x[:g.H*g.W], w[:g.K*g.K], y[:g.OH*g.OW]
+	if n < 0 || xs < 0 {
+		panic(fmt.Sprintf("dwconv: %d planes, input stride %d", n, xs))
+	}
+	if n == 0 {
+		return
+	}
+	hw, kk, ohw := g.H*g.W, g.K*g.K, g.OH*g.OW
+	x, w, y = x[:(n-1)*xs+hw], w[:n*kk], y[:n*ohw]
+	var zero float32
+	b, bs := &zero, 0
+	if bias != nil {
+		b, bs = &bias[:n][0], 4
+	}
 	ldx, rows := g.padded()
 	s, _ := scratches.Get().(*scratch)
 	if s == nil {
@@ -76,10 +114,13 @@ func Forward(g Geom, x, w []float32, bias float32, y []float32) {
 		clear(s.buf[:rows*ldx])
 		s.g = g
 	}
-	for r := range g.H {
-		copy(s.buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
+	a := args{
+		x: &x[0], y: &y[0], w: &w[0], bias: b, n: n,
+		bufIn: &s.buf[g.PT*ldx+g.PL], buf: &s.buf[0], ldx: ldx,
+		h: g.H, wd: g.W, oh: g.OH, ow: g.OW,
+		xs: 4 * xs, ys: 4 * ohw, bs: bs,
 	}
-	fwd(&s.buf[0], ldx, &y[0], g.OW, g.OH, &w[0], bias)
+	run(fwd, &a)
 }
 
 // padded returns the row length, a multiple of 16 values, and the
@@ -100,13 +141,4 @@ func align64(s []float32) []float32 {
 		return s
 	}
 	return s[(64-off)/4:]
-}
-
-// pad writes x into buf (rows×ldx) at row PT, column PL, and zeros around
-// it.
-func pad(g Geom, x, buf []float32, ldx, rows int) {
-	clear(buf[:rows*ldx])
-	for r := range g.H {
-		copy(buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
-	}
 }

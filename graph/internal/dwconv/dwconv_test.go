@@ -4,6 +4,11 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -163,6 +168,83 @@ func TestPathsAgree(t *testing.T) {
 	}
 }
 
+// TestForwardN checks that each plane of a multi-plane call comes out
+// with the bits Forward gives it alone, whatever the planes before it
+// (of other contents, in the same padded buffer), for inputs one plane
+// apart, further apart and shared (stride 0), with and without a bias,
+// and that nothing outside the output planes is written.
+func TestForwardN(t *testing.T) {
+	for _, p := range paths()[1:] {
+		t.Run(p, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			withPath(p, func() {
+				for range 300 {
+					k, s := 3+2*r.IntN(2), 1+r.IntN(2)
+					g := randGeom(r, k, s)
+					hw, ohw := g.H*g.W, g.OH*g.OW
+					n := 1 + r.IntN(5)
+					xs := [...]int{hw, hw + r.IntN(20), 0}[r.IntN(3)]
+					x := randSlice(r, (n-1)*xs+hw)
+					w := randSlice(r, n*k*k)
+					var bias []float32
+					if r.IntN(2) == 0 {
+						bias = randSlice(r, n)
+					}
+					const guard = 40
+					yb := make([]float32, n*ohw+2*guard)
+					for i := range yb {
+						yb[i] = 12345
+					}
+					ForwardN(g, n, x, xs, w, bias, yb[guard:guard+n*ohw])
+					for i := range guard {
+						if yb[i] != 12345 || yb[len(yb)-1-i] != 12345 {
+							t.Fatalf("%+v, %d planes: wrote outside the output", g, n)
+						}
+					}
+					for pl := range n {
+						var b float32
+						if bias != nil {
+							b = bias[pl]
+						}
+						want := make([]float32, ohw)
+						Forward(g, x[pl*xs:][:hw], w[pl*k*k:][:k*k], b, want)
+						got := yb[guard+pl*ohw:][:ohw]
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%+v, plane %d of %d (input stride %d): output %d = %v, alone %v", g, pl, n, xs, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestArgsLayout checks the field offsets of args that gen_amd64.go
+// writes into the assembly.
+func TestArgsLayout(t *testing.T) {
+	src, err := os.ReadFile("gen_amd64.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consts := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*off(\w+)\s*=\s*(\d+)$`).FindAllStringSubmatch(string(src), -1) {
+		v, _ := strconv.Atoi(m[2])
+		consts[strings.ToLower(m[1])] = v
+	}
+	typ := reflect.TypeFor[args]()
+	if len(consts) != typ.NumField() {
+		t.Fatalf("gen_amd64.go has %d offsets, args %d fields", len(consts), typ.NumField())
+	}
+	for i := range typ.NumField() {
+		f := typ.Field(i)
+		if off, ok := consts[strings.ToLower(f.Name)]; !ok || off != int(f.Offset) {
+			t.Errorf("args.%s is at %d; gen_amd64.go says %d (present %v)", f.Name, f.Offset, off, ok)
+		}
+	}
+}
+
 func TestChoose(t *testing.T) {
 	if got := choose("generic"); got != "generic" {
 		t.Errorf("choose(generic) = %s", got)
@@ -181,4 +263,13 @@ func TestChoose(t *testing.T) {
 			t.Error("Supported on the generic path")
 		}
 	})
+}
+
+// pad writes x into buf (rows×ldx) at row PT, column PL, and zeros around
+// it.
+func pad(g Geom, x, buf []float32, ldx, rows int) {
+	clear(buf[:rows*ldx])
+	for r := range g.H {
+		copy(buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
+	}
 }
