@@ -21,7 +21,7 @@ type Geom struct {
 // Supported reports whether Forward runs g: an assembly path is in use,
 // K is 3 or 5, S 1 or 2, and the geometry is consistent.
 func Supported(g Geom) bool {
-	return kernelFor(path, g.K, g.S) != 0 && g.valid() == nil
+	return kernelFor(path, g.K, g.S, g.OW) != 0 && g.valid() == nil
 }
 
 func (g Geom) valid() error {
@@ -78,7 +78,7 @@ func Forward(g Geom, x, w []float32, bias float32, y []float32) {
 // Each plane comes out as Forward computes it alone. It panics when
 // Supported(g) is false, n or xs is negative, or a slice is too short.
 func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32) {
-	fwd := kernelFor(path, g.K, g.S)
+	fwd := kernelFor(path, g.K, g.S, g.OW)
 	if fwd == 0 {
 		panic(fmt.Sprintf("dwconv: no kernel for %dx%d stride %d on path %s", g.K, g.K, g.S, path))
 	}

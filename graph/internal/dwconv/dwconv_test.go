@@ -12,12 +12,25 @@ import (
 	"testing"
 )
 
-// withPath runs f with path p in use.
+// withPath runs f with path p in use; "avx512-wide" is the avx512 path
+// with the 16-lane kernels on narrow planes too.
 func withPath(p string, f func()) {
-	old := path
+	old, oldNarrow := path, narrow
 	path = p
-	defer func() { path = old }()
+	if p == "avx512-wide" {
+		path, narrow = "avx512", 0
+	}
+	defer func() { path, narrow = old, oldNarrow }()
 	f()
+}
+
+// vectorPaths returns the vector paths this machine runs, for withPath.
+func vectorPaths() []string {
+	p := paths()[1:]
+	if hasAVX512 {
+		p = append(p, "avx512-wide")
+	}
+	return p
 }
 
 // reference is the depthwise convolution in pure Go, straight from the
@@ -101,7 +114,7 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // and that the output plane is written exactly: guard values around it
 // stay untouched.
 func TestForward(t *testing.T) {
-	for _, p := range paths()[1:] {
+	for _, p := range vectorPaths() {
 		for _, k := range []int{3, 5} {
 			for _, s := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%s/k%d/s%d", p, k, s), func(t *testing.T) {
@@ -143,7 +156,7 @@ func TestForward(t *testing.T) {
 // TestPathsAgree checks that the vector paths give the same bits: the
 // same fused multiply-adds in the same order, 16 or 8 lanes at a time.
 func TestPathsAgree(t *testing.T) {
-	ps := paths()[1:]
+	ps := vectorPaths()
 	if len(ps) < 2 {
 		t.Skip("fewer than two vector paths on this machine")
 	}
@@ -160,9 +173,11 @@ func TestPathsAgree(t *testing.T) {
 				outs = append(outs, y)
 			})
 		}
-		for i := range outs[0] {
-			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
-				t.Fatalf("%+v: output %d: %s %v, %s %v", g, i, ps[0], outs[0][i], ps[1], outs[1][i])
+		for j := 1; j < len(outs); j++ {
+			for i := range outs[0] {
+				if math.Float32bits(outs[0][i]) != math.Float32bits(outs[j][i]) {
+					t.Fatalf("%+v: output %d: %s %v, %s %v", g, i, ps[0], outs[0][i], ps[j], outs[j][i])
+				}
 			}
 		}
 	}
@@ -174,7 +189,7 @@ func TestPathsAgree(t *testing.T) {
 // apart, further apart and shared (stride 0), with and without a bias,
 // and that nothing outside the output planes is written.
 func TestForwardN(t *testing.T) {
-	for _, p := range paths()[1:] {
+	for _, p := range vectorPaths() {
 		t.Run(p, func(t *testing.T) {
 			r := rand.New(rand.NewPCG(3, 4))
 			withPath(p, func() {

@@ -33,19 +33,22 @@ func main() {
 // into the interior of the padded buffer (whose zero border the caller
 // has written), then computes the output plane from the buffer. Each
 // output is the bias, then one fused multiply-add per tap in row-major
-// tap order. Four output rows are computed at once, one accumulator
-// each (V0-V3), so that four chains of multiply-adds are in flight; a
-// plane of fewer than four rows goes one row at a time, and the last
-// group of four of a taller plane starts at row OH-4 (rows computed
-// twice get the same values twice). Columns go in blocks of one vector,
+// tap order. Four or eight output rows are computed at once, one
+// accumulator each (from V0), so that as many chains of multiply-adds
+// are in flight: a plane goes in groups of the largest size that fits
+// it, or one row at a time when it has fewer than four rows; rows left
+// over go in a smaller group if they fill one, else the last group
+// starts at row OH-4 or OH-8 (rows computed twice get the same values
+// twice). Columns go in blocks of one vector,
 // the last one stored through a mask.
 //
 // The argument block's cursors (x, y, w, bias, n) and its rows field
 // (the rows left) live in memory, at R10 = a+0(FP), reloaded after R10
-// serves as a temporary. Registers: V0-V3 accumulators, V4 a temporary,
-// V5 the even-lane index (avx512, stride 2) or a broadcast weight (avx2,
-// 5x5), V6 the bias, weights from V7 on where they fit (avx2 3x3: V6-V14,
-// bias in V15), K1 (avx512) the output tail mask, K2 the input's.
+// serves as a temporary. Registers: the accumulators from V0, then a
+// temporary, the even-lane index (avx512, stride 2) or a broadcast
+// weight (avx2, 5x5), the bias, and the weights where they fit (avx2
+// 3x3: V6-V14, bias in V15); K1 (avx512) the output tail mask, K2 the
+// input's.
 
 // evenIdx picks lanes 0, 2, ..., 30 of two concatenated ZMM registers.
 `)
@@ -119,8 +122,12 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 	avx2 := is.reg == "Y"
 	args := func() { p("MOVQ a+0(FP), R10") }
 	// groups are the numbers of output rows computed at once, largest
-	// first
+	// first: four chains of multiply-adds, or eight where the registers
+	// hold them (avx512 3x3 stride 1), which keeps both FMA units busy
 	groups := []int{4}
+	if !avx2 && k == 3 && s == 1 {
+		groups = []int{8, 4}
+	}
 	// registers: accumulators from 0, then a temporary, the even-lane
 	// index (avx512) or a broadcast weight (avx2), the bias and the
 	// weights (avx2 3x3: weights from 6, bias in 15)
@@ -203,13 +210,13 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 	p("MOVQ %d(R10), DI", offY)
 	p("MOVQ %d(R10), R9", offOW)
 	p("MOVQ %d(R10), BX", offW)
-	p("MOVQ %d(R10), DX", offBias)
-	p("VBROADCASTSS (DX), %s", bias)
 	if inRegs {
 		for t := 0; t < k*k; t++ {
 			p("VBROADCASTSS %d(BX), %s", 4*t, v(w0+t))
 		}
 	}
+	p("MOVQ %d(R10), DX", offBias)
+	p("VBROADCASTSS (DX), %s", bias)
 	p("MOVQ %d(R10), CX", offOH)
 	p("MOVQ CX, %d(R10)", offRows)
 
@@ -341,7 +348,7 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 		p("JGE %s_g%d", name, g)
 	}
 	p("JMP %s_single", name)
-	for _, g := range groups {
+	for gi, g := range groups {
 		// groups of g rows; rows counts the rows left
 		label(fmt.Sprintf("%s_g%d", name, g))
 		pass(fmt.Sprintf("g%d", g), g)
@@ -353,6 +360,10 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 		p("MOVQ %s, CX", rows)
 		p("CMPQ CX, $%d", g)
 		p("JGE %s_g%d", name, g)
+		if gi+1 < len(groups) { // enough rows left for a smaller group
+			p("CMPQ CX, $%d", groups[gi+1])
+			p("JGE %s_g%d", name, groups[gi+1])
+		}
 		// fewer rows left: back up to the last g (rows computed twice
 		// get the same values twice)
 		p("NEGQ CX")
