@@ -687,11 +687,18 @@ const dwTaskValues = 4096
 // dwPlanesPerTask returns how many consecutive output planes of one
 // image a task computes: about dwTaskValues values, and at most an
 // eighth of the m channels (rounded up), so that even one image makes
-// eight tasks or more. It depends on the layer only, never on the
-// batch or the number of threads: the epilogue runs over a task's
-// planes at once, and where its vector code ends depends on the span.
-func dwPlanesPerTask(ohw, m int) int {
-	return max(1, min(dwTaskValues/ohw, (m+7)/8))
+// eight tasks or more; but four planes at least when the task takes
+// their means, which dwconv.PlaneSums adds up four at a time (a plane's
+// four chains of additions alone wait on each other's latency). It
+// depends on the layer only, never on the batch or the number of
+// threads: the epilogue runs over a task's planes at once, and where
+// its vector code ends depends on the span.
+func dwPlanesPerTask(ohw, m int, means bool) int {
+	per := max(1, min(dwTaskValues/ohw, (m+7)/8))
+	if means {
+		per = max(per, min(4, m))
+	}
+	return per
 }
 
 // dwForward is the depthwise convolution's forward pass into y, with
@@ -713,7 +720,7 @@ func (k *convKernel) dwForward(in []*onnx.Tensor, y []float32, epi *epilogue) {
 	mult := k.mg // output channels per input channel
 	dg, ok := g.dwGeom()
 	vector := ok && dwconv.Supported(dg)
-	per := dwPlanesPerTask(ohw, k.m)
+	per := dwPlanesPerTask(ohw, k.m, epi != nil && epi.means != nil)
 	tasks := (k.m + per - 1) / per
 	forEachPar(0, k.n*tasks, func(t int) {
 		ni, oc0 := t/tasks, t%tasks*per
@@ -747,11 +754,23 @@ func (k *convKernel) dwForward(in []*onnx.Tensor, y []float32, epi *epilogue) {
 		yc := y[u0*ohw : (u0+oc1-oc0)*ohw]
 		epi.apply(yc, u0*ohw, in)
 		if epi != nil && epi.means != nil {
-			for p := range oc1 - oc0 {
-				epi.means[u0+p] = float32(planeSum(yc[p*ohw:][:ohw]) / float64(ohw))
-			}
+			dwMeans(yc, ohw, epi.means[u0:u0+oc1-oc0])
 		}
 	})
+}
+
+// dwMeans sets means[p] to the mean of plane p of y (planes of size
+// values), with the bits GlobalAveragePool's planeSum gives:
+// dwconv.PlaneSums adds in its order, several planes at once.
+func dwMeans(y []float32, size int, means []float32) {
+	var buf [64]float64
+	for p := 0; p < len(means); p += len(buf) {
+		sums := buf[:min(len(buf), len(means)-p)]
+		dwconv.PlaneSums(y[p*size:], size, sums)
+		for q, s := range sums {
+			means[p+q] = float32(s / float64(size))
+		}
+	}
 }
 
 // dwForwardPlane computes one output plane of a depthwise convolution

@@ -44,12 +44,6 @@ func dw5s2AVX2(a *args)
 // kernel is a plane kernel: an index into the switch of run, 0 for none.
 type kernel int
 
-// narrow is the widest output plane that takes the 8-lane kernels on the
-// avx512 path too: a 16-lane vector would be half empty, and its loads
-// cross more cache lines. (Both give the same bits; tests set narrow to
-// 0 to run the 16-lane kernels on narrow planes.)
-var narrow = 8
-
 // kernelFor returns the plane kernel for path, k, s and output width
 // ow, or 0.
 func kernelFor(path string, k, s, ow int) kernel {

@@ -34,6 +34,12 @@ func (g Geom) valid() error {
 	return nil
 }
 
+// narrow is the widest output plane that takes the 8-lane kernels on the
+// avx512 path too: a 16-lane vector would be half empty, and its loads
+// cross more cache lines. (Both give the same bits; tests set narrow to
+// 0 to run the 16-lane kernels on narrow planes.)
+var narrow = 8
+
 // lanes is the widest vector any kernel uses, in float32 values.
 const lanes = 16
 
