@@ -30,6 +30,18 @@ func dw5s1AVX512(a *args)
 func dw5s2AVX512(a *args)
 
 //go:noescape
+func dw3s1N512(a *args)
+
+//go:noescape
+func dw3s2N512(a *args)
+
+//go:noescape
+func dw5s1N512(a *args)
+
+//go:noescape
+func dw5s2N512(a *args)
+
+//go:noescape
 func dw3s1AVX2(a *args)
 
 //go:noescape
@@ -44,23 +56,28 @@ func dw5s2AVX2(a *args)
 // kernel is a plane kernel: an index into the switch of run, 0 for none.
 type kernel int
 
-// kernelFor returns the plane kernel for path, k, s and output width
-// ow, or 0.
-func kernelFor(path string, k, s, ow int) kernel {
+// kernelFor returns the plane kernel for path, k and s, or 0.
+func kernelFor(path string, k, s int) kernel {
 	if (k != 3 && k != 5) || (s != 1 && s != 2) {
 		return 0
 	}
 	c := kernel(1 + (k/5)<<1 + (s - 1))
 	switch path {
 	case "avx512":
-		if ow <= narrow && hasAVX2 {
-			return c
-		}
 		return c + 4
 	case "avx2":
 		return c
 	}
 	return 0
+}
+
+// kernelNarrow returns the narrow kernel for path and g (the avx512
+// path, planes at most 16 values wide: see narrowTab), or 0.
+func kernelNarrow(path string, g Geom) kernel {
+	if path != "avx512" || !narrowKernels || !narrowOK(g) || kernelFor(path, g.K, g.S) == 0 {
+		return 0
+	}
+	return kernel(9 + (g.K/5)<<1 + (g.S - 1))
 }
 
 // run calls kernel c. The calls are direct, so that a, whose cursors the
@@ -83,6 +100,14 @@ func run(c kernel, a *args) {
 		dw5s1AVX512(a)
 	case 8:
 		dw5s2AVX512(a)
+	case 9:
+		dw3s1N512(a)
+	case 10:
+		dw3s2N512(a)
+	case 11:
+		dw5s1N512(a)
+	case 12:
+		dw5s2N512(a)
 	default:
 		panic("dwconv: no such kernel")
 	}

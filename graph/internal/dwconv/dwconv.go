@@ -21,7 +21,7 @@ type Geom struct {
 // Supported reports whether Forward runs g: an assembly path is in use,
 // K is 3 or 5, S 1 or 2, and the geometry is consistent.
 func Supported(g Geom) bool {
-	return kernelFor(path, g.K, g.S, g.OW) != 0 && g.valid() == nil
+	return kernelFor(path, g.K, g.S) != 0 && g.valid() == nil
 }
 
 func (g Geom) valid() error {
@@ -34,11 +34,10 @@ func (g Geom) valid() error {
 	return nil
 }
 
-// narrow is the widest output plane that takes the 8-lane kernels on the
-// avx512 path too: a 16-lane vector would be half empty, and its loads
-// cross more cache lines. (Both give the same bits; tests set narrow to
-// 0 to run the 16-lane kernels on narrow planes.)
-var narrow = 8
+// narrowKernels turns on the narrow kernels (see narrowTab) of the
+// avx512 path; tests turn them off to run the other kernels on narrow
+// planes (both give the same bits).
+var narrowKernels = true
 
 // lanes is the widest vector any kernel uses, in float32 values.
 const lanes = 16
@@ -67,6 +66,39 @@ type args struct {
 	oh, ow        int      // the output plane
 	xs, ys, bs    int      // bytes from one plane's input, output and bias to the next
 	rows          int
+	tab           *narrowTab // the narrow kernels' permutations and masks
+	pt            int
+}
+
+// narrowTab drives the narrow kernels (planes at most 16 values wide in
+// and out, read straight from the input, one row per vector): lane o of
+// tap column j takes lane idx[j][o] of the input row, o·S+j-PL, where
+// mask[j] has bit o set; the other lanes are zero (the left and right
+// padding). wmask has the W lanes of an input row, omask the OW of an
+// output row.
+type narrowTab struct {
+	idx          [5][16]int32
+	mask         [5]uint16
+	wmask, omask uint16
+}
+
+// narrowOK reports whether the narrow kernels take g.
+func narrowOK(g Geom) bool { return g.W <= lanes && g.OW <= lanes }
+
+// newNarrowTab returns the table of g.
+func newNarrowTab(g Geom) narrowTab {
+	var t narrowTab
+	for j := range g.K {
+		for o := range g.OW {
+			if c := o*g.S + j - g.PL; c >= 0 && c < g.W {
+				t.idx[j][o] = int32(c)
+				t.mask[j] |= 1 << o
+			}
+		}
+	}
+	t.wmask = uint16(1<<g.W - 1)
+	t.omask = uint16(1<<g.OW - 1)
+	return t
 }
 
 // Forward sets y (OH·OW values) to the depthwise convolution of the
@@ -84,7 +116,7 @@ func Forward(g Geom, x, w []float32, bias float32, y []float32) {
 // Each plane comes out as Forward computes it alone. It panics when
 // Supported(g) is false, n or xs is negative, or a slice is too short.
 func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32) {
-	fwd := kernelFor(path, g.K, g.S, g.OW)
+	fwd := kernelFor(path, g.K, g.S)
 	if fwd == 0 {
 		panic(fmt.Sprintf("dwconv: no kernel for %dx%d stride %d on path %s", g.K, g.K, g.S, path))
 	}
@@ -103,6 +135,16 @@ func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32
 	b, bs := &zero, 0
 	if bias != nil {
 		b, bs = &bias[:n][0], 4
+	}
+	if narrow := kernelNarrow(path, g); narrow != 0 {
+		tab := newNarrowTab(g)
+		a := args{
+			x: &x[0], y: &y[0], w: &w[0], bias: b, n: n,
+			h: g.H, wd: g.W, oh: g.OH, ow: g.OW,
+			xs: 4 * xs, ys: 4 * ohw, bs: bs, tab: &tab, pt: g.PT,
+		}
+		run(narrow, &a)
+		return
 	}
 	ldx, rows := g.padded()
 	s, _ := scratches.Get().(*scratch)

@@ -13,14 +13,14 @@ import (
 )
 
 // withPath runs f with path p in use; "avx512-wide" is the avx512 path
-// with the 16-lane kernels on narrow planes too.
+// without its narrow kernels.
 func withPath(p string, f func()) {
-	old, oldNarrow := path, narrow
+	old, oldNarrow := path, narrowKernels
 	path = p
 	if p == "avx512-wide" {
-		path, narrow = "avx512", 0
+		path, narrowKernels = "avx512", false
 	}
-	defer func() { path, narrow = old, oldNarrow }()
+	defer func() { path, narrowKernels = old, oldNarrow }()
 	f()
 }
 
@@ -236,8 +236,8 @@ func TestForwardN(t *testing.T) {
 	}
 }
 
-// TestArgsLayout checks the field offsets of args that gen_amd64.go
-// writes into the assembly.
+// TestArgsLayout checks the field offsets of args and narrowTab that
+// gen_amd64.go writes into the assembly.
 func TestArgsLayout(t *testing.T) {
 	src, err := os.ReadFile("gen_amd64.go")
 	if err != nil {
@@ -248,15 +248,22 @@ func TestArgsLayout(t *testing.T) {
 		v, _ := strconv.Atoi(m[2])
 		consts[strings.ToLower(m[1])] = v
 	}
-	typ := reflect.TypeFor[args]()
-	if len(consts) != typ.NumField() {
-		t.Fatalf("gen_amd64.go has %d offsets, args %d fields", len(consts), typ.NumField())
-	}
-	for i := range typ.NumField() {
-		f := typ.Field(i)
-		if off, ok := consts[strings.ToLower(f.Name)]; !ok || off != int(f.Offset) {
-			t.Errorf("args.%s is at %d; gen_amd64.go says %d (present %v)", f.Name, f.Offset, off, ok)
+	seen := 0
+	for _, c := range []struct {
+		typ    reflect.Type
+		prefix string
+	}{{reflect.TypeFor[args](), ""}, {reflect.TypeFor[narrowTab](), "tab"}} {
+		for i := range c.typ.NumField() {
+			f := c.typ.Field(i)
+			off, ok := consts[c.prefix+strings.ToLower(f.Name)]
+			if !ok || off != int(f.Offset) {
+				t.Errorf("%v.%s is at %d; gen_amd64.go says %d (present %v)", c.typ, f.Name, f.Offset, off, ok)
+			}
+			seen++
 		}
+	}
+	if seen != len(consts) {
+		t.Errorf("gen_amd64.go has %d offsets, args and narrowTab %d fields", len(consts), seen)
 	}
 }
 

@@ -72,6 +72,11 @@ func main() {
 			}
 		}
 	}
+	for _, k := range []int{3, 5} {
+		for _, s := range []int{1, 2} {
+			genNarrow(&b, k, s)
+		}
+	}
 	if err := os.WriteFile("dw_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -112,6 +117,16 @@ const (
 	offYS    = 104
 	offBS    = 112
 	offRows  = 120
+	offTab   = 128
+	offPT    = 136
+)
+
+// Offsets in narrowTab (dwconv.go).
+const (
+	offTabIdx   = 0
+	offTabMask  = 320
+	offTabWMask = 330
+	offTabOMask = 332
 )
 
 func gen(b *bytes.Buffer, is isa, k, s int) {
@@ -391,10 +406,168 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 	p("DECQ %s", rows)
 	p("JNZ %s_row", name)
 
-	// the next plane, if any: the cursors move on only then, so that they
-	// never point past their slices
 	label(name + "_next")
 	args()
+	nextPlane(b, name, k)
+}
+
+// genNarrow writes the avx512 kernel for planes at most 16 values wide
+// in and out: each input row is one vector, loaded straight from the
+// input (no padded copy) through a mask of its w lanes, or of no lanes
+// for a row of the padding above or below; tap column j's inputs come
+// from it by a permutation (lane o takes lane o·s+j-PL) that zeroes the
+// lanes whose input falls in the left or right padding. The arithmetic
+// is the other kernels': the bias, then one fused multiply-add per tap in
+// row-major tap order, a padded tap adding w·0. Groups of g output rows
+// (8 at stride 1, else 4; a plane of fewer rows goes 4 or 1 at a time)
+// share each input row's permutations.
+//
+// Registers: accumulators from Z0; then the input row, the permuted
+// row, the bias, the permutation indexes, and (3x3) the weights; 5x5
+// reads its weights from memory (SI), broadcast by the multiply-adds.
+// K1 the output lanes, K2 the row's load mask, K3 on the taps' lanes.
+// GPRs: R10 the arguments, SI the table, then (5x5) the weights, R8 and
+// R9 the input and output row bytes, CX
+// the input rows, R13 the load mask of a row, AX the output rows left, BX
+// the input row of a group's first tap row (from -PT), DI its output
+// row, DX and R11 the input row and its address, R12 a temporary.
+func genNarrow(b *bytes.Buffer, k, s int) {
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
+	label := func(l string) { fmt.Fprintf(b, "%s:\n", l) }
+	name := fmt.Sprintf("dw%ds%dN512", k, s)
+	groups := []int{4, 1}
+	if s == 1 {
+		groups = []int{8, 4, 1}
+	}
+	acc := groups[0]
+	row, perm, bias := z(acc), z(acc+1), z(acc+2)
+	idx, w0 := acc+3, acc+3+k // 5x5: weights from memory, at SI
+	weight := func(t int) string {
+		if k == 5 {
+			return fmt.Sprintf("%d(SI)", 4*t)
+		}
+		return z(w0 + t)
+	}
+	fmt.Fprintf(b, "\n// func %s(a *args)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-8\n", name)
+	p("MOVQ a+0(FP), R10")
+	p("MOVQ %d(R10), SI", offTab)
+	for j := range k {
+		p("VMOVDQU32 %d(SI), %s", offTabIdx+64*j, z(idx+j))
+		p("KMOVW %d(SI), K%d", offTabMask+2*j, 3+j)
+	}
+	p("KMOVW %d(SI), K1", offTabOMask)
+	p("MOVWQZX %d(SI), R13", offTabWMask)
+	p("MOVQ %d(R10), R8", offWd)
+	p("SHLQ $2, R8")
+	p("MOVQ %d(R10), R9", offOW)
+	p("SHLQ $2, R9")
+	p("MOVQ %d(R10), CX", offH)
+
+	label(name + "_plane")
+	if k == 5 {
+		p("MOVQ %d(R10), SI", offW)
+	} else {
+		p("MOVQ %d(R10), BX", offW)
+		for t := range k * k {
+			p("VBROADCASTSS %d(BX), %s", 4*t, z(w0+t))
+		}
+	}
+	p("MOVQ %d(R10), DX", offBias)
+	p("VBROADCASTSS (DX), %s", bias)
+	p("MOVQ %d(R10), DI", offY)
+	p("MOVQ %d(R10), AX", offOH)
+	p("XORQ BX, BX")
+	p("SUBQ %d(R10), BX // the first tap row: -PT", offPT)
+	for _, g := range groups {
+		p("CMPQ AX, $%d", g)
+		p("JGE %s_g%d", name, g)
+	}
+
+	for gi, g := range groups {
+		label(fmt.Sprintf("%s_g%d", name, g))
+		for q := range g {
+			p("VMOVAPS %s, %s", bias, z(q))
+		}
+		p("MOVQ BX, DX")
+		p("MOVQ BX, R11")
+		p("IMULQ R8, R11")
+		p("ADDQ %d(R10), R11", offX)
+		for rho := range (g-1)*s + k {
+			// the row's lanes, or none outside the input
+			p("XORL R12, R12")
+			p("CMPQ DX, CX")
+			p("CMOVQCS R13, R12")
+			p("KMOVW R12, K2")
+			p("VMOVUPS.Z (R11), K2, %s", row)
+			for j := range k {
+				var users []int
+				for q := range g {
+					if i := rho - q*s; i >= 0 && i < k {
+						users = append(users, q)
+					}
+				}
+				if len(users) == 0 {
+					continue
+				}
+				p("VPERMPS.Z %s, %s, K%d, %s", row, z(idx+j), 3+j, perm)
+				for _, q := range users {
+					op := "VFMADD231PS"
+					if k == 5 {
+						op += ".BCST"
+					}
+					p("%s %s, %s, %s", op, weight((rho-q*s)*k+j), perm, z(q))
+				}
+			}
+			if rho+1 < (g-1)*s+k {
+				p("ADDQ R8, R11")
+				p("INCQ DX")
+			}
+		}
+		p("MOVQ DI, R12")
+		for q := range g {
+			p("VMOVUPS %s, K1, (R12)", z(q))
+			if q+1 < g {
+				p("ADDQ R9, R12")
+			}
+		}
+		// the next group
+		p("SUBQ $%d, AX", g)
+		p("JZ %s_next", name)
+		p("ADDQ $%d, BX", g*s)
+		for range g {
+			p("ADDQ R9, DI")
+		}
+		p("CMPQ AX, $%d", g)
+		p("JGE %s_g%d", name, g)
+		if gi+1 < len(groups) && groups[gi+1] > 1 {
+			p("CMPQ AX, $%d", groups[gi+1])
+			p("JGE %s_g%d", name, groups[gi+1])
+		}
+		if g > 1 { // back up to the last g rows (computed twice, the same twice)
+			p("MOVQ $%d, R12", g)
+			p("SUBQ AX, R12")
+			p("MOVQ R12, R11")
+			p("IMULQ $%d, R11", s)
+			p("SUBQ R11, BX")
+			p("IMULQ R9, R12")
+			p("SUBQ R12, DI")
+			p("MOVQ $%d, AX", g)
+			p("JMP %s_g%d", name, g)
+		}
+	}
+
+	label(name + "_next")
+	nextPlane(b, name, k)
+}
+
+// nextPlane writes a kernel's end, at R10 = a: on to the next plane, if
+// any (its plane loop starts at name_plane), or return. The cursors move
+// on only when there is a next plane, so that they never point past
+// their slices.
+func nextPlane(b *bytes.Buffer, name string, k int) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
 	p("DECQ %d(R10)", offN)
 	p("JZ %s_done", name)
 	p("MOVQ %d(R10), DX", offXS)
@@ -405,7 +578,7 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 	p("MOVQ %d(R10), DX", offBS)
 	p("ADDQ DX, %d(R10)", offBias)
 	p("JMP %s_plane", name)
-	label(name + "_done")
+	fmt.Fprintf(b, "%s_done:\n", name)
 	p("VZEROUPPER")
 	p("RET")
 }
