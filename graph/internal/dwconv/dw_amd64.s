@@ -129,6 +129,15 @@ dw3s1AVX512_copytail:
 	JGE dw3s1AVX512_g4
 	JMP dw3s1AVX512_single
 dw3s1AVX512_g8:
+	IMUL3Q $32, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw3s1AVX512_g8prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw3s1AVX512_g8prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -405,6 +414,15 @@ dw3s1AVX512_g8done:
 	MOVQ $8, 120(R10)
 	JMP dw3s1AVX512_g8
 dw3s1AVX512_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw3s1AVX512_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw3s1AVX512_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -686,6 +704,15 @@ dw3s2AVX512_copytail:
 	JGE dw3s2AVX512_g4
 	JMP dw3s2AVX512_single
 dw3s2AVX512_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw3s2AVX512_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw3s2AVX512_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -1103,6 +1130,15 @@ dw5s1AVX512_copytail:
 	JGE dw5s1AVX512_g4
 	JMP dw5s1AVX512_single
 dw5s1AVX512_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw5s1AVX512_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw5s1AVX512_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -1596,6 +1632,15 @@ dw5s2AVX512_copytail:
 	JGE dw5s2AVX512_g4
 	JMP dw5s2AVX512_single
 dw5s2AVX512_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw5s2AVX512_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw5s2AVX512_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -2326,6 +2371,15 @@ dw3s1AVX2_copytail:
 	JGE dw3s1AVX2_g4
 	JMP dw3s1AVX2_single
 dw3s1AVX2_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw3s1AVX2_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw3s1AVX2_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -2609,6 +2663,15 @@ dw3s2AVX2_copytail:
 	JGE dw3s2AVX2_g4
 	JMP dw3s2AVX2_single
 dw3s2AVX2_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw3s2AVX2_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw3s2AVX2_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -3014,6 +3077,15 @@ dw5s1AVX2_copytail:
 	JGE dw5s1AVX2_g4
 	JMP dw5s1AVX2_single
 dw5s1AVX2_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw5s1AVX2_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw5s1AVX2_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13
@@ -3734,6 +3806,15 @@ dw5s2AVX2_copytail:
 	JGE dw5s2AVX2_g4
 	JMP dw5s2AVX2_single
 dw5s2AVX2_g4:
+	IMUL3Q $16, R9, CX // bytes of g output rows
+	LEAQ (DI)(CX*1), R11
+	ADDQ $63, CX
+	SHRQ $6, CX
+dw5s2AVX2_g4prefetch:
+	PREFETCHT0 (R11)
+	ADDQ $64, R11
+	DECQ CX
+	JNZ dw5s2AVX2_g4prefetch
 	MOVQ SI, R11
 	LEAQ (SI)(AX*1), R12
 	LEAQ (SI)(AX*2), R13

@@ -366,6 +366,18 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 	for gi, g := range groups {
 		// groups of g rows; rows counts the rows left
 		label(fmt.Sprintf("%s_g%d", name, g))
+		// the next group's output rows, into the cache before its stores
+		// reach them: a store to a line not in the cache waits for it, and
+		// a layer's output at a large batch is not in the cache
+		p("IMUL3Q $%d, R9, CX // bytes of g output rows", 4*g)
+		p("LEAQ (DI)(CX*1), R11")
+		p("ADDQ $63, CX")
+		p("SHRQ $6, CX")
+		label(fmt.Sprintf("%s_g%dprefetch", name, g))
+		p("PREFETCHT0 (R11)")
+		p("ADDQ $64, R11")
+		p("DECQ CX")
+		p("JNZ %s_g%dprefetch", name, g)
 		pass(fmt.Sprintf("g%d", g), g)
 		args()
 		p("SUBQ $%d, %s", g, rows)
