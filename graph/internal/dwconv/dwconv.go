@@ -3,6 +3,7 @@ package dwconv
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -85,6 +86,27 @@ type narrowTab struct {
 // narrowOK reports whether the narrow kernels take g.
 func narrowOK(g Geom) bool { return g.W <= lanes && g.OW <= lanes }
 
+// lastTab is the narrow table made last, with its geometry: the tasks
+// of a layer, one after the other and side by side, all want the same
+// (and never write it).
+var lastTab atomic.Pointer[geomTab]
+
+type geomTab struct {
+	g Geom
+	t narrowTab
+}
+
+// narrowTabOf returns the narrow table of g, made again only when g is
+// not the last one's geometry.
+func narrowTabOf(g Geom) *narrowTab {
+	if gt := lastTab.Load(); gt != nil && gt.g == g {
+		return &gt.t
+	}
+	gt := &geomTab{g: g, t: newNarrowTab(g)}
+	lastTab.Store(gt)
+	return &gt.t
+}
+
 // newNarrowTab returns the table of g.
 func newNarrowTab(g Geom) narrowTab {
 	var t narrowTab
@@ -137,11 +159,10 @@ func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32
 		b, bs = &bias[:n][0], 4
 	}
 	if narrow := kernelNarrow(path, g); narrow != 0 {
-		tab := newNarrowTab(g)
 		a := args{
 			x: &x[0], y: &y[0], w: &w[0], bias: b, n: n,
 			h: g.H, wd: g.W, oh: g.OH, ow: g.OW,
-			xs: 4 * xs, ys: 4 * ohw, bs: bs, tab: &tab, pt: g.PT,
+			xs: 4 * xs, ys: 4 * ohw, bs: bs, tab: narrowTabOf(g), pt: g.PT,
 		}
 		run(narrow, &a)
 		return
