@@ -363,22 +363,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	if k.depthwise {
-		mult := k.mg
-		khw := g.kh * g.kw
-		forEachPar(0, k.n*k.m, func(u int) {
-			ni, oc := u/k.m, u%k.m
-			var b float32
-			if k.bias {
-				b = in[2].F[oc]
-			}
-			ic := oc / mult
-			yp := y[u*ohw:][:ohw]
-			dwForwardPlane(g, x[(ni*k.c+ic)*hw:][:hw], yp, w[oc*khw:][:khw], b)
-			epi.apply(yp, u*ohw, in)
-			if epi != nil && epi.means != nil {
-				epi.means[u] = float32(planeSum(yp) / float64(ohw))
-			}
-		})
+		k.dwForward(in, y, epi)
 		return nil
 	}
 	kk := k.cg * g.kh * g.kw
@@ -859,15 +844,105 @@ func (g *window) dwGeom() (dwconv.Geom, bool) {
 	return dwconv.Geom{H: g.h, W: g.w, K: g.kh, S: g.sh, PT: g.pt, PL: g.pl, OH: g.oh, OW: g.ow}, ok
 }
 
-// dwForwardPlane computes one output plane of a depthwise convolution:
-// yp = bias + xp ⋆ wk. 3×3 and 5×5 filters at stride 1 or 2 run in
-// dwconv's vector kernels when the CPU has them; otherwise interior
-// outputs, where every tap is inside the input, skip the bounds tests.
-func dwForwardPlane(g *window, xp, yp, wk []float32, bias float32) {
-	if dg, ok := g.dwGeom(); ok && dwconv.Supported(dg) {
-		dwconv.Forward(dg, xp, wk, bias, yp)
-		return
+// dwTaskValues is about how many output values one task of a depthwise
+// forward pass computes: enough planes to make the task's dispatch and
+// set-up small against its work, few enough that the epilogue finds them
+// in the level-1 cache.
+const dwTaskValues = 4096
+
+// dwPlanesPerTask returns how many consecutive output planes of one
+// image a task computes: about dwTaskValues values, and at most an
+// eighth of the m channels (rounded up), so that even one image makes
+// eight tasks or more; but four planes at least when the task takes
+// their means, which dwconv.PlaneSums adds up four at a time (a plane's
+// four chains of additions alone wait on each other's latency). It
+// depends on the layer only, never on the batch or the number of
+// threads: the epilogue runs over a task's planes at once, and where
+// its vector code ends depends on the span.
+func dwPlanesPerTask(ohw, m int, means bool) int {
+	per := max(1, min(dwTaskValues/ohw, (m+7)/8))
+	if means {
+		per = max(per, min(4, m))
 	}
+	return per
+}
+
+// dwForward is the depthwise convolution's forward pass into y, with
+// the epilogue epi. A task computes a run of consecutive output
+// channels of one image, which are contiguous in Y and, with one output
+// channel per input channel, in X: 3×3 and 5×5 filters at stride 1 or 2
+// go to dwconv's vector kernels (when the CPU has them) in one call for
+// the run, other filters plane by plane in dwForwardPlane. Then the
+// epilogue runs over the run's planes while they are in cache, and the
+// planes' means are taken for a fused GlobalAveragePool.
+func (k *convKernel) dwForward(in []*onnx.Tensor, y []float32, epi *epilogue) {
+	g := &k.g
+	x, w := in[0].F, in[1].F
+	var bias []float32
+	if k.bias {
+		bias = in[2].F
+	}
+	hw, ohw, khw := g.h*g.w, g.oh*g.ow, g.kh*g.kw
+	mult := k.mg // output channels per input channel
+	dg, ok := g.dwGeom()
+	vector := ok && dwconv.Supported(dg)
+	per := dwPlanesPerTask(ohw, k.m, epi != nil && epi.means != nil)
+	tasks := (k.m + per - 1) / per
+	forEachPar(0, k.n*tasks, func(t int) {
+		ni, oc0 := t/tasks, t%tasks*per
+		oc1 := min(oc0+per, k.m)
+		u0 := ni*k.m + oc0
+		for oc := oc0; oc < oc1; {
+			ic := oc / mult
+			end, xs := oc1, hw // the planes that read consecutive inputs
+			if mult > 1 {
+				end, xs = min(oc1, (ic+1)*mult), 0
+			}
+			xp := x[(ni*k.c+ic)*hw:]
+			yp := y[(ni*k.m+oc)*ohw : (ni*k.m+end)*ohw]
+			var bp []float32
+			if bias != nil {
+				bp = bias[oc:end]
+			}
+			if vector {
+				dwconv.ForwardN(dg, end-oc, xp, xs, w[oc*khw:end*khw], bp, yp)
+			} else {
+				for p := range end - oc {
+					var b float32
+					if bp != nil {
+						b = bp[p]
+					}
+					dwForwardPlane(g, xp[p*xs:][:hw], yp[p*ohw:][:ohw], w[(oc+p)*khw:][:khw], b)
+				}
+			}
+			oc = end
+		}
+		yc := y[u0*ohw : (u0+oc1-oc0)*ohw]
+		epi.apply(yc, u0*ohw, in)
+		if epi != nil && epi.means != nil {
+			dwMeans(yc, ohw, epi.means[u0:u0+oc1-oc0])
+		}
+	})
+}
+
+// dwMeans sets means[p] to the mean of plane p of y (planes of size
+// values), with the bits GlobalAveragePool's planeSum gives:
+// dwconv.PlaneSums adds in its order, several planes at once.
+func dwMeans(y []float32, size int, means []float32) {
+	var buf [64]float64
+	for p := 0; p < len(means); p += len(buf) {
+		sums := buf[:min(len(buf), len(means)-p)]
+		dwconv.PlaneSums(y[p*size:], size, sums)
+		for q, s := range sums {
+			means[p+q] = float32(s / float64(size))
+		}
+	}
+}
+
+// dwForwardPlane computes one output plane of a depthwise convolution
+// in Go: yp = bias + xp ⋆ wk. Interior outputs, where every tap is
+// inside the input, skip the bounds tests.
+func dwForwardPlane(g *window, xp, yp, wk []float32, bias float32) {
 	oh0, oh1, ow0, ow1 := g.interior()
 	border := func(oh, ow int) float32 { return dwPixel(g, xp, wk, bias, oh, ow) }
 	if g.dwFlat() {

@@ -5,14 +5,24 @@
 //
 // # Method
 //
-// [Forward] copies the input plane into a scratch buffer with its zero
-// padding written out, so that every output, border ones included, is
-// computed by the same vector code without bounds tests. The assembly
-// then walks the output rows in blocks of 16 (AVX-512) or 8 (AVX2)
-// outputs: the bias, then one fused multiply-add per tap in row-major
-// tap order, a padded tap adding w·0. A row's last, partial block is
-// stored through a mask. At stride 2 the taps' inputs, every other
-// value, are gathered from two vector loads by a permutation.
+// [ForwardN] runs a run of planes in one assembly call, which for each
+// plane copies the input into a scratch buffer with its zero padding
+// written out, so that every output, border ones included, is computed
+// by the same vector code without bounds tests. (The copy writes only
+// the input's values and the zeros after each row, so the padding, once
+// cleared, stays zero from one plane of a geometry to the next.) The
+// assembly then walks the output rows in blocks of 16 (AVX-512) or 8
+// (AVX2) outputs: the bias, then one fused multiply-add per tap in
+// row-major tap order, a padded tap adding w·0. A row's last, partial
+// block is stored through a mask. At stride 2 the taps' inputs, every
+// other value, are gathered from two vector loads by a permutation.
+//
+// Planes at most 16 values wide in and out (14×14 and 7×7 in MobileNet
+// and EfficientNet) take narrow kernels on the avx512 path: no copy, one
+// input row per vector, loaded through a mask (of no lanes for a row of
+// the padding), and each tap column's inputs made from it by a
+// permutation that zeroes the lanes in the left or right padding. Their
+// arithmetic is the same, so they give the same bits.
 //
 // # Paths
 //
@@ -27,8 +37,8 @@
 //
 // Each output depends only on its own window, the filter and the bias,
 // and is computed by the same operations wherever it falls in a vector:
-// results do not depend on the plane's position in a batch, on the
-// number of goroutines, or on the plane's width. The two paths give the
-// same bits (the same fused multiply-adds in the same order); they
-// differ from unfused pure-Go code in the last bits only.
+// results do not depend on the plane's position in a batch or in a run
+// of planes, on the number of goroutines, or on the plane's width. The
+// two paths give the same bits (the same fused multiply-adds in the same
+// order); they differ from unfused pure-Go code in the last bits only.
 package dwconv

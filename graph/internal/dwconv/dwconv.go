@@ -3,6 +3,7 @@ package dwconv
 import (
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -21,7 +22,7 @@ type Geom struct {
 // Supported reports whether Forward runs g: an assembly path is in use,
 // K is 3 or 5, S 1 or 2, and the geometry is consistent.
 func Supported(g Geom) bool {
-	return kernelFor(path, g.K, g.S) != nil && g.valid() == nil
+	return kernelFor(path, g.K, g.S) != 0 && g.valid() == nil
 }
 
 func (g Geom) valid() error {
@@ -33,6 +34,11 @@ func (g Geom) valid() error {
 	}
 	return nil
 }
+
+// narrowKernels turns on the narrow kernels (see narrowTab) of the
+// avx512 path; tests turn them off to run the other kernels on narrow
+// planes (both give the same bits).
+var narrowKernels = true
 
 // lanes is the widest vector any kernel uses, in float32 values.
 const lanes = 16
@@ -48,18 +54,119 @@ type scratch struct {
 // scratches recycles padded planes.
 var scratches sync.Pool
 
+// args is the kernels' argument block (its field offsets are written
+// into gen_amd64.go; TestArgsLayout checks them). The kernels advance
+// the cursors x, y, w and bias from one plane to the next, count n down
+// and use rows as a counter.
+type args struct {
+	x, y, w, bias *float32
+	n             int
+	bufIn, buf    *float32 // the padded plane at (PT, PL), and at (0, 0)
+	ldx           int      // values per padded row
+	h, wd         int      // the input plane
+	oh, ow        int      // the output plane
+	xs, ys, bs    int      // bytes from one plane's input, output and bias to the next
+	rows          int
+	tab           *narrowTab // the narrow kernels' permutations and masks
+	pt            int
+}
+
+// narrowTab drives the narrow kernels (planes at most 16 values wide in
+// and out, read straight from the input, one row per vector): lane o of
+// tap column j takes lane idx[j][o] of the input row, o·S+j-PL, where
+// mask[j] has bit o set; the other lanes are zero (the left and right
+// padding). wmask has the W lanes of an input row, omask the OW of an
+// output row.
+type narrowTab struct {
+	idx          [5][16]int32
+	mask         [5]uint16
+	wmask, omask uint16
+}
+
+// narrowOK reports whether the narrow kernels take g.
+func narrowOK(g Geom) bool { return g.W <= lanes && g.OW <= lanes }
+
+// lastTab is the narrow table made last, with its geometry: the tasks
+// of a layer, one after the other and side by side, all want the same
+// (and never write it).
+var lastTab atomic.Pointer[geomTab]
+
+type geomTab struct {
+	g Geom
+	t narrowTab
+}
+
+// narrowTabOf returns the narrow table of g, made again only when g is
+// not the last one's geometry.
+func narrowTabOf(g Geom) *narrowTab {
+	if gt := lastTab.Load(); gt != nil && gt.g == g {
+		return &gt.t
+	}
+	gt := &geomTab{g: g, t: newNarrowTab(g)}
+	lastTab.Store(gt)
+	return &gt.t
+}
+
+// newNarrowTab returns the table of g.
+func newNarrowTab(g Geom) narrowTab {
+	var t narrowTab
+	for j := range g.K {
+		for o := range g.OW {
+			if c := o*g.S + j - g.PL; c >= 0 && c < g.W {
+				t.idx[j][o] = int32(c)
+				t.mask[j] |= 1 << o
+			}
+		}
+	}
+	t.wmask = uint16(1<<g.W - 1)
+	t.omask = uint16(1<<g.OW - 1)
+	return t
+}
+
 // Forward sets y (OH·OW values) to the depthwise convolution of the
 // plane x (H·W values) with the filter w (K·K values, row-major) plus
 // bias. It panics when Supported(g) is false or a slice is too short.
 func Forward(g Geom, x, w []float32, bias float32, y []float32) {
+	b := [1]float32{bias}
+	ForwardN(g, 1, x, 0, w, b[:], y)
+}
+
+// ForwardN computes n planes as Forward does: plane p reads the input
+// x[p·xs:] (H·W values), the filter w[p·K²:] and the bias bias[p] (0
+// when bias is nil), and writes y[p·OH·OW:]. A stride xs of 0 gives
+// every plane the same input (a depthwise layer's channel multiplier).
+// Each plane comes out as Forward computes it alone. It panics when
+// Supported(g) is false, n or xs is negative, or a slice is too short.
+func ForwardN(g Geom, n int, x []float32, xs int, w, bias []float32, y []float32) {
 	fwd := kernelFor(path, g.K, g.S)
-	if fwd == nil {
+	if fwd == 0 {
 		panic(fmt.Sprintf("dwconv: no kernel for %dx%d stride %d on path %s", g.K, g.K, g.S, path))
 	}
 	if err := g.valid(); err != nil {
 		panic(err)
 	}
-	x, w, y = x[:g.H*g.W], w[:g.K*g.K], y[:g.OH*g.OW]
+	if n < 0 || xs < 0 {
+		panic(fmt.Sprintf("dwconv: %d planes, input stride %d", n, xs))
+	}
+	if n == 0 {
+		return
+	}
+	hw, kk, ohw := g.H*g.W, g.K*g.K, g.OH*g.OW
+	x, w, y = x[:(n-1)*xs+hw], w[:n*kk], y[:n*ohw]
+	var zero float32
+	b, bs := &zero, 0
+	if bias != nil {
+		b, bs = &bias[:n][0], 4
+	}
+	if narrow := kernelNarrow(path, g); narrow != 0 {
+		a := args{
+			x: &x[0], y: &y[0], w: &w[0], bias: b, n: n,
+			h: g.H, wd: g.W, oh: g.OH, ow: g.OW,
+			xs: 4 * xs, ys: 4 * ohw, bs: bs, tab: narrowTabOf(g), pt: g.PT,
+		}
+		run(narrow, &a)
+		return
+	}
 	ldx, rows := g.padded()
 	s, _ := scratches.Get().(*scratch)
 	if s == nil {
@@ -76,10 +183,13 @@ func Forward(g Geom, x, w []float32, bias float32, y []float32) {
 		clear(s.buf[:rows*ldx])
 		s.g = g
 	}
-	for r := range g.H {
-		copy(s.buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
+	a := args{
+		x: &x[0], y: &y[0], w: &w[0], bias: b, n: n,
+		bufIn: &s.buf[g.PT*ldx+g.PL], buf: &s.buf[0], ldx: ldx,
+		h: g.H, wd: g.W, oh: g.OH, ow: g.OW,
+		xs: 4 * xs, ys: 4 * ohw, bs: bs,
 	}
-	fwd(&s.buf[0], ldx, &y[0], g.OW, g.OH, &w[0], bias)
+	run(fwd, &a)
 }
 
 // padded returns the row length, a multiple of 16 values, and the
@@ -100,13 +210,4 @@ func align64(s []float32) []float32 {
 		return s
 	}
 	return s[(64-off)/4:]
-}
-
-// pad writes x into buf (rows×ldx) at row PT, column PL, and zeros around
-// it.
-func pad(g Geom, x, buf []float32, ldx, rows int) {
-	clear(buf[:rows*ldx])
-	for r := range g.H {
-		copy(buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
-	}
 }

@@ -4,15 +4,33 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 )
 
-// withPath runs f with path p in use.
+// withPath runs f with path p in use; "avx512-wide" is the avx512 path
+// without its narrow kernels.
 func withPath(p string, f func()) {
-	old := path
+	old, oldNarrow := path, narrowKernels
 	path = p
-	defer func() { path = old }()
+	if p == "avx512-wide" {
+		path, narrowKernels = "avx512", false
+	}
+	defer func() { path, narrowKernels = old, oldNarrow }()
 	f()
+}
+
+// vectorPaths returns the vector paths this machine runs, for withPath.
+func vectorPaths() []string {
+	p := paths()[1:]
+	if hasAVX512 {
+		p = append(p, "avx512-wide")
+	}
+	return p
 }
 
 // reference is the depthwise convolution in pure Go, straight from the
@@ -96,7 +114,7 @@ func randSlice(r *rand.Rand, n int) []float32 {
 // and that the output plane is written exactly: guard values around it
 // stay untouched.
 func TestForward(t *testing.T) {
-	for _, p := range paths()[1:] {
+	for _, p := range vectorPaths() {
 		for _, k := range []int{3, 5} {
 			for _, s := range []int{1, 2} {
 				t.Run(fmt.Sprintf("%s/k%d/s%d", p, k, s), func(t *testing.T) {
@@ -138,7 +156,7 @@ func TestForward(t *testing.T) {
 // TestPathsAgree checks that the vector paths give the same bits: the
 // same fused multiply-adds in the same order, 16 or 8 lanes at a time.
 func TestPathsAgree(t *testing.T) {
-	ps := paths()[1:]
+	ps := vectorPaths()
 	if len(ps) < 2 {
 		t.Skip("fewer than two vector paths on this machine")
 	}
@@ -155,11 +173,97 @@ func TestPathsAgree(t *testing.T) {
 				outs = append(outs, y)
 			})
 		}
-		for i := range outs[0] {
-			if math.Float32bits(outs[0][i]) != math.Float32bits(outs[1][i]) {
-				t.Fatalf("%+v: output %d: %s %v, %s %v", g, i, ps[0], outs[0][i], ps[1], outs[1][i])
+		for j := 1; j < len(outs); j++ {
+			for i := range outs[0] {
+				if math.Float32bits(outs[0][i]) != math.Float32bits(outs[j][i]) {
+					t.Fatalf("%+v: output %d: %s %v, %s %v", g, i, ps[0], outs[0][i], ps[j], outs[j][i])
+				}
 			}
 		}
+	}
+}
+
+// TestForwardN checks that each plane of a multi-plane call comes out
+// with the bits Forward gives it alone, whatever the planes before it
+// (of other contents, in the same padded buffer), for inputs one plane
+// apart, further apart and shared (stride 0), with and without a bias,
+// and that nothing outside the output planes is written.
+func TestForwardN(t *testing.T) {
+	for _, p := range vectorPaths() {
+		t.Run(p, func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			withPath(p, func() {
+				for range 300 {
+					k, s := 3+2*r.IntN(2), 1+r.IntN(2)
+					g := randGeom(r, k, s)
+					hw, ohw := g.H*g.W, g.OH*g.OW
+					n := 1 + r.IntN(5)
+					xs := [...]int{hw, hw + r.IntN(20), 0}[r.IntN(3)]
+					x := randSlice(r, (n-1)*xs+hw)
+					w := randSlice(r, n*k*k)
+					var bias []float32
+					if r.IntN(2) == 0 {
+						bias = randSlice(r, n)
+					}
+					const guard = 40
+					yb := make([]float32, n*ohw+2*guard)
+					for i := range yb {
+						yb[i] = 12345
+					}
+					ForwardN(g, n, x, xs, w, bias, yb[guard:guard+n*ohw])
+					for i := range guard {
+						if yb[i] != 12345 || yb[len(yb)-1-i] != 12345 {
+							t.Fatalf("%+v, %d planes: wrote outside the output", g, n)
+						}
+					}
+					for pl := range n {
+						var b float32
+						if bias != nil {
+							b = bias[pl]
+						}
+						want := make([]float32, ohw)
+						Forward(g, x[pl*xs:][:hw], w[pl*k*k:][:k*k], b, want)
+						got := yb[guard+pl*ohw:][:ohw]
+						for i := range want {
+							if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+								t.Fatalf("%+v, plane %d of %d (input stride %d): output %d = %v, alone %v", g, pl, n, xs, i, got[i], want[i])
+							}
+						}
+					}
+				}
+			})
+		})
+	}
+}
+
+// TestArgsLayout checks the field offsets of args and narrowTab that
+// gen_amd64.go writes into the assembly.
+func TestArgsLayout(t *testing.T) {
+	src, err := os.ReadFile("gen_amd64.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	consts := map[string]int{}
+	for _, m := range regexp.MustCompile(`(?m)^\s*off(\w+)\s*=\s*(\d+)$`).FindAllStringSubmatch(string(src), -1) {
+		v, _ := strconv.Atoi(m[2])
+		consts[strings.ToLower(m[1])] = v
+	}
+	seen := 0
+	for _, c := range []struct {
+		typ    reflect.Type
+		prefix string
+	}{{reflect.TypeFor[args](), ""}, {reflect.TypeFor[narrowTab](), "tab"}} {
+		for i := range c.typ.NumField() {
+			f := c.typ.Field(i)
+			off, ok := consts[c.prefix+strings.ToLower(f.Name)]
+			if !ok || off != int(f.Offset) {
+				t.Errorf("%v.%s is at %d; gen_amd64.go says %d (present %v)", c.typ, f.Name, f.Offset, off, ok)
+			}
+			seen++
+		}
+	}
+	if seen != len(consts) {
+		t.Errorf("gen_amd64.go has %d offsets, args and narrowTab %d fields", len(consts), seen)
 	}
 }
 
@@ -181,4 +285,13 @@ func TestChoose(t *testing.T) {
 			t.Error("Supported on the generic path")
 		}
 	})
+}
+
+// pad writes x into buf (rows×ldx) at row PT, column PL, and zeros around
+// it.
+func pad(g Geom, x, buf []float32, ldx, rows int) {
+	clear(buf[:rows*ldx])
+	for r := range g.H {
+		copy(buf[(g.PT+r)*ldx+g.PL:][:g.W], x[r*g.W:][:g.W])
+	}
 }

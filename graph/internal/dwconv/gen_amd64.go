@@ -29,19 +29,26 @@ func main() {
 #include "textflag.h"
 
 // Depthwise convolution kernels: see the declarations in dw_amd64.go.
-// Each output is the bias, then one fused multiply-add per tap in
-// row-major tap order. Four output rows are computed at once, one
-// accumulator each (V0-V3), so that four chains of multiply-adds are in
-// flight; a plane of fewer than four rows goes one row at a time, and
-// the last group of four of a taller plane starts at row OH-4 (rows
-// computed twice get the same values twice). Columns go in blocks of
-// one vector, the last one stored through a mask.
+// Each kernel runs a.n planes. For each it first copies the input plane
+// into the interior of the padded buffer (whose zero border the caller
+// has written), then computes the output plane from the buffer. Each
+// output is the bias, then one fused multiply-add per tap in row-major
+// tap order. Four or eight output rows are computed at once, one
+// accumulator each (from V0), so that as many chains of multiply-adds
+// are in flight: a plane goes in groups of the largest size that fits
+// it, or one row at a time when it has fewer than four rows; rows left
+// over go in a smaller group if they fill one, else the last group
+// starts at row OH-4 or OH-8 (rows computed twice get the same values
+// twice). Columns go in blocks of one vector,
+// the last one stored through a mask.
 //
-// The rows left are counted in the argument slot rows+32(FP); R10 is a
-// temporary. Registers: V0-V3 accumulators, V4 a temporary, V5 the even-lane index
-// (avx512, stride 2) or a broadcast weight (avx2, 5x5), V6 the bias,
-// weights from V7 on where they fit (avx2 3x3: V6-V14, bias in V15),
-// K1 (avx512) the tail mask.
+// The argument block's cursors (x, y, w, bias, n) and its rows field
+// (the rows left) live in memory, at R10 = a+0(FP), reloaded after R10
+// serves as a temporary. Registers: the accumulators from V0, then a
+// temporary, the even-lane index (avx512, stride 2) or a broadcast
+// weight (avx2, 5x5), the bias, and the weights where they fit (avx2
+// 3x3: V6-V14, bias in V15); K1 (avx512) the output tail mask, K2 the
+// input's.
 
 // evenIdx picks lanes 0, 2, ..., 30 of two concatenated ZMM registers.
 `)
@@ -65,6 +72,11 @@ func main() {
 			}
 		}
 	}
+	for _, k := range []int{3, 5} {
+		for _, s := range []int{1, 2} {
+			genNarrow(&b, k, s)
+		}
+	}
 	if err := os.WriteFile("dw_amd64.s", b.Bytes(), 0o644); err != nil {
 		log.Fatal(err)
 	}
@@ -86,46 +98,142 @@ func rowAddr(off, r int) string {
 	return fmt.Sprintf("%d%s", off, a)
 }
 
+// Offsets of the fields of args (dwconv.go), which the kernels read and,
+// for the cursors x, y, w, bias, n and rows, update.
+const (
+	offX     = 0
+	offY     = 8
+	offW     = 16
+	offBias  = 24
+	offN     = 32
+	offBufIn = 40
+	offBuf   = 48
+	offLdx   = 56
+	offH     = 64
+	offWd    = 72
+	offOH    = 80
+	offOW    = 88
+	offXS    = 96
+	offYS    = 104
+	offBS    = 112
+	offRows  = 120
+	offTab   = 128
+	offPT    = 136
+)
+
+// Offsets in narrowTab (dwconv.go).
+const (
+	offTabIdx   = 0
+	offTabMask  = 320
+	offTabWMask = 330
+	offTabOMask = 332
+)
+
 func gen(b *bytes.Buffer, is isa, k, s int) {
 	v := func(i int) string { return fmt.Sprintf("%s%d", is.reg, i) }
 	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
 	label := func(l string) { fmt.Fprintf(b, "%s:\n", l) }
 	name := fmt.Sprintf("dw%ds%d%s", k, s, is.name)
 	avx2 := is.reg == "Y"
-	// weight registers and the bias
-	w0, bias := 7, v(6)
+	args := func() { p("MOVQ a+0(FP), R10") }
+	// groups are the numbers of output rows computed at once, largest
+	// first: four chains of multiply-adds, or eight where the registers
+	// hold them (avx512 3x3 stride 1), which keeps both FMA units busy
+	groups := []int{4}
+	if !avx2 && k == 3 && s == 1 {
+		groups = []int{8, 4}
+	}
+	// registers: accumulators from 0, then a temporary, the even-lane
+	// index (avx512) or a broadcast weight (avx2), the bias and the
+	// weights (avx2 3x3: weights from 6, bias in 15)
+	acc := groups[0]
+	tmp, aux := v(acc), v(acc+1)
+	w0, bias := acc+3, v(acc+2)
 	if avx2 {
 		w0, bias = 6, v(15)
 	}
 	inRegs := w0+k*k <= is.nregs && !(avx2 && k == 5)
-	fmt.Fprintf(b, "\n// func %s(x *float32, ldx int, y *float32, ow, rows int, w *float32, bias float32)\n", name)
-	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-52\n", name)
-	p("MOVQ x+0(FP), SI")
-	p("MOVQ ldx+8(FP), R8")
-	p("SHLQ $2, R8 // R8: bytes per input row")
+	shift := map[int]int{16: 4, 8: 3}[is.lanes]
+	fmt.Fprintf(b, "\n// func %s(a *args)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-8\n", name)
+	args()
+	if !avx2 {
+		if s == 2 {
+			p("VMOVDQU32 evenIdx<>(SB), %s", aux)
+		}
+		// K1: the first ow%16 lanes (the last output block of a row),
+		// K2: the first w%16 lanes (the last input block of a row)
+		for _, m := range []struct {
+			k   string
+			off int
+		}{{"K1", offOW}, {"K2", offWd}} {
+			p("MOVQ %d(R10), CX", m.off)
+			p("ANDQ $15, CX")
+			p("MOVL $1, DX")
+			p("SHLL CX, DX")
+			p("DECL DX")
+			p("KMOVW DX, %s", m.k)
+		}
+	}
+
+	// copy the input plane into the padded buffer's interior: rows of
+	// w values from x to bufIn, ldx values apart
+	label(name + "_plane")
+	p("MOVQ %d(R10), SI", offX)
+	p("MOVQ %d(R10), DI", offBufIn)
+	p("MOVQ %d(R10), R8", offLdx)
+	p("SHLQ $2, R8")
+	p("MOVQ %d(R10), R9", offWd)
+	p("MOVQ %d(R10), DX", offH)
+	if avx2 { // Y1: the mask of the first w%8 lanes
+		p("MOVQ R9, CX")
+		p("ANDQ $7, CX")
+		p("NEGQ CX")
+		p("LEAQ tailMask<>(SB), R11")
+		p("VMOVDQU 32(R11)(CX*4), Y1")
+	}
+	label(name + "_copyrow")
+	p("XORQ R12, R12")
+	p("MOVQ R9, CX")
+	p("SHRQ $%d, CX", shift)
+	p("JZ %s_copytail", name)
+	label(name + "_copyblock")
+	p("VMOVUPS (SI)(R12*1), %s", v(0))
+	p("VMOVUPS %s, (DI)(R12*1)", v(0))
+	p("ADDQ $%d, R12", 4*is.lanes)
+	p("DECQ CX")
+	p("JNZ %s_copyblock", name)
+	// the last w%lanes values, and zeros after them: into the row's right
+	// padding, the next row's left padding and its first values (which
+	// that row's copy writes next), or the bottom padding and the slack
+	label(name + "_copytail")
+	if avx2 {
+		p("VMASKMOVPS (SI)(R12*1), Y1, Y0")
+		p("VMOVUPS Y0, (DI)(R12*1)")
+	} else {
+		p("VMOVUPS.Z (SI)(R12*1), K2, Z0")
+		p("VMOVUPS Z0, (DI)(R12*1)")
+	}
+	p("LEAQ (SI)(R9*4), SI")
+	p("ADDQ R8, DI")
+	p("DECQ DX")
+	p("JNZ %s_copyrow", name)
+
+	// the plane's filter, bias and output
+	p("MOVQ %d(R10), SI", offBuf)
 	p("LEAQ (R8)(R8*2), AX // AX: three rows")
-	p("MOVQ y+16(FP), DI")
-	p("MOVQ ow+24(FP), R9")
-	p("MOVQ w+40(FP), BX")
-	p("VBROADCASTSS bias+48(FP), %s", bias)
+	p("MOVQ %d(R10), DI", offY)
+	p("MOVQ %d(R10), R9", offOW)
+	p("MOVQ %d(R10), BX", offW)
 	if inRegs {
 		for t := 0; t < k*k; t++ {
 			p("VBROADCASTSS %d(BX), %s", 4*t, v(w0+t))
 		}
 	}
-	if !avx2 {
-		if s == 2 {
-			p("VMOVDQU32 evenIdx<>(SB), Z5")
-		}
-		// K1: the first ow%16 lanes
-		p("MOVQ R9, CX")
-		p("ANDQ $15, CX")
-		p("MOVL $1, DX")
-		p("SHLL CX, DX")
-		p("DECL DX")
-		p("KMOVW DX, K1")
-	}
-	shift := map[int]int{16: 4, 8: 3}[is.lanes]
+	p("MOVQ %d(R10), DX", offBias)
+	p("VBROADCASTSS (DX), %s", bias)
+	p("MOVQ %d(R10), CX", offOH)
+	p("MOVQ CX, %d(R10)", offRows)
 
 	// taps emits the multiply-adds of one column block for nr output
 	// rows. Each input vector (input row rho, tap column j) is loaded
@@ -146,25 +254,25 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 				if len(users) == 0 {
 					continue
 				}
-				src := v(4)
+				src := tmp
 				switch {
 				case s == 1 && len(users) == 1:
 					src = rowAddr(4*j, rho)
 				case s == 1:
-					p("VMOVUPS %s, %s", rowAddr(4*j, rho), v(4))
+					p("VMOVUPS %s, %s", rowAddr(4*j, rho), tmp)
 				case !avx2: // x[p+j+2t]: the even lanes of 32 values from p+j
-					p("VMOVUPS %s, Z4", rowAddr(4*j, rho))
-					p("VPERMT2PS %s, Z5, Z4", rowAddr(4*j+64, rho))
+					p("VMOVUPS %s, %s", rowAddr(4*j, rho), tmp)
+					p("VPERMT2PS %s, %s, %s", rowAddr(4*j+64, rho), aux, tmp)
 				default: // per 128-bit lane [A0 A2 B0 B2]: outputs 0 1 4 5 2 3 6 7
-					p("VMOVUPS %s, Y4", rowAddr(4*j, rho))
-					p("VSHUFPS $0x88, %s, Y4, Y4", rowAddr(4*j+32, rho))
+					p("VMOVUPS %s, %s", rowAddr(4*j, rho), tmp)
+					p("VSHUFPS $0x88, %s, %s, %s", rowAddr(4*j+32, rho), tmp, tmp)
 				}
 				for _, q := range users {
 					t := (rho-q*s)*k + j
 					w := v(w0 + t)
 					if !inRegs {
-						p("VBROADCASTSS %d(BX), %s", 4*t, v(5))
-						w = v(5)
+						p("VBROADCASTSS %d(BX), %s", 4*t, aux)
+						w = aux
 					}
 					p("VFMADD231PS %s, %s, %s", src, w, v(q))
 				}
@@ -183,19 +291,24 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 			p("ANDQ $7, CX")
 			p("NEGQ CX")
 			p("LEAQ tailMask<>(SB), R10")
-			p("VMOVDQU 32(R10)(CX*4), Y4")
+			p("VMOVDQU 32(R10)(CX*4), %s", tmp)
 		}
 		for q := 0; q < nr; q++ {
-			dst := [...]string{"(DX)", "(DX)(R9*4)", "(DX)(R9*8)", "(R10)"}[q]
-			if q == 3 {
-				p("LEAQ (DX)(R9*8), R10")
-				p("LEAQ (R10)(R9*4), R10")
+			// rows 0-2 from DX, each further three from R10
+			base := "DX"
+			if q >= 3 {
+				base = "R10"
+				if q%3 == 0 {
+					p("LEAQ (%s)(R9*8), R10", map[bool]string{true: "DX", false: "R10"}[q == 3])
+					p("LEAQ (R10)(R9*4), R10")
+				}
 			}
+			dst := fmt.Sprintf([...]string{"(%s)", "(%s)(R9*4)", "(%s)(R9*8)"}[q%3], base)
 			switch {
 			case !masked:
 				p("VMOVUPS %s, %s", v(q), dst)
 			case avx2:
-				p("VMASKMOVPS %s, Y4, %s", v(q), dst)
+				p("VMASKMOVPS %s, %s, %s", v(q), tmp, dst)
 			default:
 				p("VMOVUPS %s, K1, %s", v(q), dst)
 			}
@@ -228,47 +341,256 @@ func gen(b *bytes.Buffer, is isa, k, s int) {
 		label(fmt.Sprintf("%s_%sdone", name, tag))
 	}
 
-	p("CMPQ rows+32(FP), $4")
-	p("JLT %s_single", name)
-	// groups of four rows; rows+32(FP) counts the rows left
-	label(name + "_group")
-	pass("g", 4)
-	p("SUBQ $4, rows+32(FP)")
-	p("JZ %s_done", name)
-	for range 4 * s {
-		p("ADDQ R8, SI")
+	// addRows emits reg += n rows of stride (bytes per row in stride, or
+	// values per row with scale 4).
+	addRows := func(reg, stride string, scale, n int) {
+		for n > 0 {
+			m := 1
+			for _, c := range []int{8, 4, 2} {
+				if c*scale <= 8 && n >= c {
+					m = c
+					break
+				}
+			}
+			p("LEAQ (%s)(%s*%d), %s", reg, stride, m*scale, reg)
+			n -= m
+		}
 	}
-	p("LEAQ (DI)(R9*8), DI")
-	p("LEAQ (DI)(R9*8), DI")
-	p("MOVQ rows+32(FP), CX")
-	p("CMPQ CX, $4")
-	p("JGE %s_group", name)
-	// 1 to 3 rows left: back up to the last four
-	p("NEGQ CX")
-	p("ADDQ $4, CX")
-	p("MOVQ CX, DX")
-	p("IMULQ R8, DX")
-	p("IMULQ $%d, DX", s)
-	p("SUBQ DX, SI")
-	p("MOVQ CX, DX")
-	p("IMULQ R9, DX")
-	p("SHLQ $2, DX")
-	p("SUBQ DX, DI")
-	p("MOVQ $4, rows+32(FP)")
-	p("JMP %s_group", name)
+	rows := fmt.Sprintf("%d(R10)", offRows)
+	// the largest group that fits in the plane, else one row at a time
+	for _, g := range groups {
+		p("CMPQ %s, $%d", rows, g)
+		p("JGE %s_g%d", name, g)
+	}
+	p("JMP %s_single", name)
+	for gi, g := range groups {
+		// groups of g rows; rows counts the rows left
+		label(fmt.Sprintf("%s_g%d", name, g))
+		// the next group's output rows, into the cache before its stores
+		// reach them: a store to a line not in the cache waits for it, and
+		// a layer's output at a large batch is not in the cache
+		p("IMUL3Q $%d, R9, CX // bytes of g output rows", 4*g)
+		p("LEAQ (DI)(CX*1), R11")
+		p("ADDQ $63, CX")
+		p("SHRQ $6, CX")
+		label(fmt.Sprintf("%s_g%dprefetch", name, g))
+		p("PREFETCHT0 (R11)")
+		p("ADDQ $64, R11")
+		p("DECQ CX")
+		p("JNZ %s_g%dprefetch", name, g)
+		pass(fmt.Sprintf("g%d", g), g)
+		args()
+		p("SUBQ $%d, %s", g, rows)
+		p("JZ %s_next", name)
+		addRows("SI", "R8", 1, g*s)
+		addRows("DI", "R9", 4, g)
+		p("MOVQ %s, CX", rows)
+		p("CMPQ CX, $%d", g)
+		p("JGE %s_g%d", name, g)
+		if gi+1 < len(groups) { // enough rows left for a smaller group
+			p("CMPQ CX, $%d", groups[gi+1])
+			p("JGE %s_g%d", name, groups[gi+1])
+		}
+		// fewer rows left: back up to the last g (rows computed twice
+		// get the same values twice)
+		p("NEGQ CX")
+		p("ADDQ $%d, CX", g)
+		p("MOVQ CX, DX")
+		p("IMULQ R8, DX")
+		p("IMULQ $%d, DX", s)
+		p("SUBQ DX, SI")
+		p("MOVQ CX, DX")
+		p("IMULQ R9, DX")
+		p("SHLQ $2, DX")
+		p("SUBQ DX, DI")
+		p("MOVQ $%d, %s", g, rows)
+		p("JMP %s_g%d", name, g)
+	}
 
 	label(name + "_single")
-	p("CMPQ rows+32(FP), $0")
-	p("JLE %s_done", name)
 	label(name + "_row")
 	pass("s", 1)
 	for range s {
 		p("ADDQ R8, SI")
 	}
 	p("LEAQ (DI)(R9*4), DI")
-	p("DECQ rows+32(FP)")
+	args()
+	p("DECQ %s", rows)
 	p("JNZ %s_row", name)
-	label(name + "_done")
+
+	label(name + "_next")
+	args()
+	nextPlane(b, name, k)
+}
+
+// genNarrow writes the avx512 kernel for planes at most 16 values wide
+// in and out: each input row is one vector, loaded straight from the
+// input (no padded copy) through a mask of its w lanes, or of no lanes
+// for a row of the padding above or below; tap column j's inputs come
+// from it by a permutation (lane o takes lane o·s+j-PL) that zeroes the
+// lanes whose input falls in the left or right padding. The arithmetic
+// is the other kernels': the bias, then one fused multiply-add per tap in
+// row-major tap order, a padded tap adding w·0. Groups of g output rows
+// (8 at stride 1, else 4; a plane of fewer rows goes 4 or 1 at a time)
+// share each input row's permutations.
+//
+// Registers: accumulators from Z0; then the input row, the permuted
+// row, the bias, the permutation indexes, and (3x3) the weights; 5x5
+// reads its weights from memory (SI), broadcast by the multiply-adds.
+// K1 the output lanes, K2 the row's load mask, K3 on the taps' lanes.
+// GPRs: R10 the arguments, SI the table, then (5x5) the weights, R8 and
+// R9 the input and output row bytes, CX
+// the input rows, R13 the load mask of a row, AX the output rows left, BX
+// the input row of a group's first tap row (from -PT), DI its output
+// row, DX and R11 the input row and its address, R12 a temporary.
+func genNarrow(b *bytes.Buffer, k, s int) {
+	z := func(i int) string { return fmt.Sprintf("Z%d", i) }
+	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
+	label := func(l string) { fmt.Fprintf(b, "%s:\n", l) }
+	name := fmt.Sprintf("dw%ds%dN512", k, s)
+	groups := []int{4, 1}
+	if s == 1 {
+		groups = []int{8, 4, 1}
+	}
+	acc := groups[0]
+	row, perm, bias := z(acc), z(acc+1), z(acc+2)
+	idx, w0 := acc+3, acc+3+k // 5x5: weights from memory, at SI
+	weight := func(t int) string {
+		if k == 5 {
+			return fmt.Sprintf("%d(SI)", 4*t)
+		}
+		return z(w0 + t)
+	}
+	fmt.Fprintf(b, "\n// func %s(a *args)\n", name)
+	fmt.Fprintf(b, "TEXT ·%s(SB), NOSPLIT, $0-8\n", name)
+	p("MOVQ a+0(FP), R10")
+	p("MOVQ %d(R10), SI", offTab)
+	for j := range k {
+		p("VMOVDQU32 %d(SI), %s", offTabIdx+64*j, z(idx+j))
+		p("KMOVW %d(SI), K%d", offTabMask+2*j, 3+j)
+	}
+	p("KMOVW %d(SI), K1", offTabOMask)
+	p("MOVWQZX %d(SI), R13", offTabWMask)
+	p("MOVQ %d(R10), R8", offWd)
+	p("SHLQ $2, R8")
+	p("MOVQ %d(R10), R9", offOW)
+	p("SHLQ $2, R9")
+	p("MOVQ %d(R10), CX", offH)
+
+	label(name + "_plane")
+	if k == 5 {
+		p("MOVQ %d(R10), SI", offW)
+	} else {
+		p("MOVQ %d(R10), BX", offW)
+		for t := range k * k {
+			p("VBROADCASTSS %d(BX), %s", 4*t, z(w0+t))
+		}
+	}
+	p("MOVQ %d(R10), DX", offBias)
+	p("VBROADCASTSS (DX), %s", bias)
+	p("MOVQ %d(R10), DI", offY)
+	p("MOVQ %d(R10), AX", offOH)
+	p("XORQ BX, BX")
+	p("SUBQ %d(R10), BX // the first tap row: -PT", offPT)
+	for _, g := range groups {
+		p("CMPQ AX, $%d", g)
+		p("JGE %s_g%d", name, g)
+	}
+
+	for gi, g := range groups {
+		label(fmt.Sprintf("%s_g%d", name, g))
+		for q := range g {
+			p("VMOVAPS %s, %s", bias, z(q))
+		}
+		p("MOVQ BX, DX")
+		p("MOVQ BX, R11")
+		p("IMULQ R8, R11")
+		p("ADDQ %d(R10), R11", offX)
+		for rho := range (g-1)*s + k {
+			// the row's lanes, or none outside the input
+			p("XORL R12, R12")
+			p("CMPQ DX, CX")
+			p("CMOVQCS R13, R12")
+			p("KMOVW R12, K2")
+			p("VMOVUPS.Z (R11), K2, %s", row)
+			for j := range k {
+				var users []int
+				for q := range g {
+					if i := rho - q*s; i >= 0 && i < k {
+						users = append(users, q)
+					}
+				}
+				if len(users) == 0 {
+					continue
+				}
+				p("VPERMPS.Z %s, %s, K%d, %s", row, z(idx+j), 3+j, perm)
+				for _, q := range users {
+					op := "VFMADD231PS"
+					if k == 5 {
+						op += ".BCST"
+					}
+					p("%s %s, %s, %s", op, weight((rho-q*s)*k+j), perm, z(q))
+				}
+			}
+			if rho+1 < (g-1)*s+k {
+				p("ADDQ R8, R11")
+				p("INCQ DX")
+			}
+		}
+		p("MOVQ DI, R12")
+		for q := range g {
+			p("VMOVUPS %s, K1, (R12)", z(q))
+			if q+1 < g {
+				p("ADDQ R9, R12")
+			}
+		}
+		// the next group
+		p("SUBQ $%d, AX", g)
+		p("JZ %s_next", name)
+		p("ADDQ $%d, BX", g*s)
+		for range g {
+			p("ADDQ R9, DI")
+		}
+		p("CMPQ AX, $%d", g)
+		p("JGE %s_g%d", name, g)
+		if gi+1 < len(groups) && groups[gi+1] > 1 {
+			p("CMPQ AX, $%d", groups[gi+1])
+			p("JGE %s_g%d", name, groups[gi+1])
+		}
+		if g > 1 { // back up to the last g rows (computed twice, the same twice)
+			p("MOVQ $%d, R12", g)
+			p("SUBQ AX, R12")
+			p("MOVQ R12, R11")
+			p("IMULQ $%d, R11", s)
+			p("SUBQ R11, BX")
+			p("IMULQ R9, R12")
+			p("SUBQ R12, DI")
+			p("MOVQ $%d, AX", g)
+			p("JMP %s_g%d", name, g)
+		}
+	}
+
+	label(name + "_next")
+	nextPlane(b, name, k)
+}
+
+// nextPlane writes a kernel's end, at R10 = a: on to the next plane, if
+// any (its plane loop starts at name_plane), or return. The cursors move
+// on only when there is a next plane, so that they never point past
+// their slices.
+func nextPlane(b *bytes.Buffer, name string, k int) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, "\t"+format+"\n", a...) }
+	p("DECQ %d(R10)", offN)
+	p("JZ %s_done", name)
+	p("MOVQ %d(R10), DX", offXS)
+	p("ADDQ DX, %d(R10)", offX)
+	p("MOVQ %d(R10), DX", offYS)
+	p("ADDQ DX, %d(R10)", offY)
+	p("ADDQ $%d, %d(R10)", 4*k*k, offW)
+	p("MOVQ %d(R10), DX", offBS)
+	p("ADDQ DX, %d(R10)", offBias)
+	p("JMP %s_plane", name)
+	fmt.Fprintf(b, "%s_done:\n", name)
 	p("VZEROUPPER")
 	p("RET")
 }
