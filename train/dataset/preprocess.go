@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -514,8 +513,7 @@ func (c *prep) tensor(img image.Image, dst []float32) error {
 	x0, y0 := cropOffset(rw, c.w), cropOffset(rh, c.h)
 	// The crop is dr's part inside the c.w x c.h destination.
 	dr := image.Rect(-x0, -y0, rw-x0, rh-y0)
-	rgba := resample(img, b, dr, c.w, c.h)
-	c.write(rgba, false, dst)
+	c.render(img, b, dr, false, dst)
 	return nil
 }
 
@@ -541,146 +539,92 @@ func cropOffset(m, n int) int {
 	return int(math.RoundToEven(float64(m-n) / 2))
 }
 
-// resample maps src's part sr onto dr and returns the w x h window of the
-// result at the origin, 8-bit RGB over black. When sr and dr have the same
-// size no filtering is done: the pixels are copied.
-func resample(src image.Image, sr, dr image.Rectangle, w, h int) *image.RGBA {
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	if sr.Size() == dr.Size() {
-		copyPixels(dst, src, sr.Min.Sub(dr.Min))
-		return dst
-	}
-	resampleInto(dst, dr, src, sr)
-	return dst
-}
-
-// copyPixels sets each dst pixel p to src's pixel p+off, as 8-bit values
-// premultiplied by alpha (that is, over black). The fast paths compute
-// what the generic one does, without an interface call per pixel.
-func copyPixels(dst *image.RGBA, src image.Image, off image.Point) {
-	w, h := dst.Rect.Dx(), dst.Rect.Dy()
-	row := func(y int) []uint8 { return dst.Pix[y*dst.Stride : y*dst.Stride+4*w] }
-	switch s := src.(type) {
-	case *image.Gray:
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				v := sp[x]
-				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = v, v, v, 255
-			}
-		}
-	case *image.RGBA:
-		for y := range h {
-			copy(row(y), s.Pix[s.PixOffset(off.X, y+off.Y):])
-		}
-	case *image.NRGBA:
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				setRGBA(d[4*x:], color.NRGBA{sp[4*x], sp[4*x+1], sp[4*x+2], sp[4*x+3]})
-			}
-		}
-	case *image.YCbCr:
-		for y := range h {
-			d := row(y)
-			for x := range w {
-				yi, ci := s.YOffset(x+off.X, y+off.Y), s.COffset(x+off.X, y+off.Y)
-				setRGBA(d[4*x:], color.YCbCr{s.Y[yi], s.Cb[ci], s.Cr[ci]})
-			}
-		}
-	case *image.Paletted:
-		var pal [256][4]uint8
-		for i := range pal {
-			c := color.Color(color.Black) // what an index past the palette shows
-			if i < len(s.Palette) {
-				c = s.Palette[i]
-			}
-			setRGBA(pal[i][:], c)
-		}
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				copy(d[4*x:4*x+4], pal[sp[x]][:])
-			}
-		}
-	default:
-		for y := range h {
-			d := row(y)
-			for x := range w {
-				setRGBA(d[4*x:], src.At(x+off.X, y+off.Y))
-			}
-		}
-	}
-}
-
-// setRGBA stores c as 8-bit premultiplied values. It is generic so that
-// the fast paths call the concrete type's RGBA method directly.
-func setRGBA[C color.Color](d []uint8, c C) {
-	r, g, b, a := c.RGBA()
-	d[0], d[1], d[2], d[3] = uint8(r>>8), uint8(g>>8), uint8(b>>8), uint8(a>>8)
-}
-
-// write scales, normalizes and lays out the pixels of img (c.w x c.h at
-// the origin) into dst, mirrored left to right when flip is set.
-func (c *prep) write(img *image.RGBA, flip bool, dst []float32) {
-	if c.c == 3 {
-		c.writeColor(img, flip, dst)
-		return
-	}
-	// one channel: gray pixels as they are, color ones by their luma; the
-	// layouts agree, as there is one value per pixel
-	for y := 0; y < c.h; y++ {
-		row := img.Pix[y*img.Stride:]
-		for x := 0; x < c.w; x++ {
-			sx := x
-			if flip {
-				sx = c.w - 1 - x
-			}
-			px := row[4*sx : 4*sx+3 : 4*sx+3]
-			v := float32(px[0])
-			if px[0] != px[1] || px[1] != px[2] {
-				v = float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
-			}
+// render maps src's part sr onto dr, which must contain the c.w x c.h
+// window at the origin, and writes the window's tensor into dst, mirrored
+// left to right when flip is set. When sr and dr have the same size no
+// filtering is done: the pixels are copied.
+func (c *prep) render(src image.Image, sr, dr image.Rectangle, flip bool, dst []float32) {
+	// each channel's 256 possible values, normalized once
+	var lut [3][256]float32
+	for ch := range c.c {
+		for v := range 256 {
 			// The conversions round each step to float32, so that no
 			// fused multiply-add changes the result between machines.
-			dst[y*c.w+x] = (float32(v*c.scale) - c.mean[0]) / c.std[0]
-		}
-	}
-}
-
-// writeColor is write for 3 channels: each channel's 256 possible values
-// are normalized once, by the same float32 steps, and looked up.
-func (c *prep) writeColor(img *image.RGBA, flip bool, dst []float32) {
-	var lut [3][256]float32
-	for ch := range 3 {
-		for v := range 256 {
-			// the same float32 steps as write's gray path
 			lut[ch][v] = (float32(float32(v)*c.scale) - c.mean[ch]) / c.std[ch]
 		}
 	}
-	src := [3]int{0, 1, 2} // the RGBA byte each channel reads
-	if c.bgr {
-		src = [3]int{2, 1, 0}
-	}
-	plane := c.h * c.w
-	for y := 0; y < c.h; y++ {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*c.w]
-		for x := 0; x < c.w; x++ {
-			sx := x
-			if flip {
-				sx = c.w - 1 - x
-			}
-			px := row[4*sx : 4*sx+4]
-			i := y*c.w + x
-			for ch := range 3 {
-				f := lut[ch][px[src[ch]]]
-				if c.nhwc {
-					dst[i*3+ch] = f
-				} else {
-					dst[ch*plane+i] = f
-				}
-			}
+	resampleRows(src, sr, dr, c.w, c.h, func(y int, row []uint8, nc int) {
+		if c.c == 1 {
+			c.writeGray(&lut[0], row, nc, flip, dst[y*c.w:(y+1)*c.w])
+		} else {
+			c.writeColor(&lut, y, row, nc, flip, dst)
 		}
+	})
+}
+
+// writeGray writes one row of nc-byte pixels (see resampleRows) into dst,
+// a one-channel tensor's row: gray pixels as they are, color ones by their
+// luma (ITU-R 601), l normalizing 8-bit values.
+func (c *prep) writeGray(l *[256]float32, row []uint8, nc int, flip bool, dst []float32) {
+	w := len(dst)
+	row = row[:nc*w]
+	for x := range dst {
+		sx := x
+		if flip {
+			sx = w - 1 - x
+		}
+		if nc == 1 {
+			dst[x] = l[row[sx]]
+			continue
+		}
+		px := row[3*sx : 3*sx+3 : 3*sx+3]
+		if px[0] == px[1] && px[1] == px[2] {
+			dst[x] = l[px[0]]
+			continue
+		}
+		v := float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
+		dst[x] = (float32(v*c.scale) - c.mean[0]) / c.std[0]
+	}
+}
+
+// writeColor writes row y of nc-byte pixels (see resampleRows) into dst,
+// the three-channel tensor, lut[ch] normalizing the 8-bit values of
+// channel ch (R, G, B, or B, G, R in BGR order).
+func (c *prep) writeColor(lut *[3][256]float32, y int, row []uint8, nc int, flip bool, dst []float32) {
+	w := c.w
+	row = row[:nc*w]
+	l0, l1, l2 := &lut[0], &lut[1], &lut[2]
+	// pixel x's three values go to d0[o], d1[o], d2[o], o = x (or w-1-x
+	// flipped) in NCHW layout and 3x (3(w-1-x)) in NHWC
+	var d0, d1, d2 []float32
+	step := 1
+	if c.nhwc {
+		d := dst[3*w*y : 3*w*(y+1)]
+		d0, d1, d2 = d, d[1:], d[2:]
+		step = 3
+	} else {
+		plane := c.h * w
+		d0, d1, d2 = dst[w*y:w*(y+1)], dst[plane+w*y:plane+w*(y+1)], dst[2*plane+w*y:2*plane+w*(y+1)]
+	}
+	d0, d1, d2 = d0[:step*(w-1)+1], d1[:step*(w-1)+1], d2[:step*(w-1)+1]
+	for x := range w {
+		var r, g, b uint8
+		if nc == 3 {
+			px := row[3*x : 3*x+3 : 3*x+3]
+			r, g, b = px[0], px[1], px[2]
+		} else {
+			r = row[x]
+			g, b = r, r
+		}
+		if c.bgr {
+			r, b = b, r
+		}
+		o := x
+		if flip {
+			o = w - 1 - x
+		}
+		o *= step
+		d0[o], d1[o], d2[o] = l0[r], l1[g], l2[b]
 	}
 }
 
@@ -704,9 +648,8 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 		return fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
 	}
 	sr := randomResizedCrop(b.Dx(), b.Dy(), rng).Add(b.Min)
-	rgba := resample(img, sr, image.Rect(0, 0, c.w, c.h), c.w, c.h)
 	flip := rng.Float64() < 0.5
-	c.write(rgba, flip, dst)
+	c.render(img, sr, image.Rect(0, 0, c.w, c.h), flip, dst)
 	return nil
 }
 

@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
-	"image/color/palette"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -469,65 +468,6 @@ func TestTensorResizeCrop40x20(t *testing.T) {
 	for i, v := range dst {
 		if v != 77 {
 			t.Fatalf("pixel %d: %g, want 77", i, v)
-		}
-	}
-}
-
-// opaque hides an image's type, so that copyPixels takes its generic path.
-type opaque struct{ image.Image }
-
-func TestCopyPixelsFastPaths(t *testing.T) {
-	rng := rand.New(rand.NewSource(3))
-	fill := func(pix []uint8) {
-		for i := range pix {
-			pix[i] = uint8(rng.Intn(256))
-		}
-	}
-	r := image.Rect(3, 2, 12, 9) // a non-zero origin
-	gray := image.NewGray(r)
-	fill(gray.Pix)
-	rgba := image.NewRGBA(r)
-	for i := range rgba.Pix { // valid premultiplied values
-		rgba.Pix[i] = uint8(rng.Intn(128))
-		if i%4 == 3 {
-			rgba.Pix[i] = 128 + uint8(rng.Intn(128))
-		}
-	}
-	nrgba := image.NewNRGBA(r)
-	fill(nrgba.Pix)
-	paletted := image.NewPaletted(r, palette.Plan9[:100])
-	fill(paletted.Pix) // indexes past the palette too
-	gray16 := image.NewGray16(r)
-	fill(gray16.Pix)
-	cmyk := image.NewCMYK(r)
-	fill(cmyk.Pix)
-	imgs := map[string]image.Image{"Gray": gray, "RGBA": rgba, "NRGBA": nrgba, "Paletted": paletted, "Gray16": gray16, "CMYK": cmyk}
-	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420} {
-		y := image.NewYCbCr(r, ratio)
-		fill(y.Y)
-		fill(y.Cb)
-		fill(y.Cr)
-		imgs["YCbCr"+ratio.String()] = y
-	}
-	for name, img := range imgs {
-		off := image.Pt(4, 3)
-		fast, slow := image.NewRGBA(image.Rect(0, 0, 7, 5)), image.NewRGBA(image.Rect(0, 0, 7, 5))
-		copyPixels(fast, img, off)
-		if name == "Paletted" {
-			// Paletted.At panics past the palette; compare with the palette.
-			for i := range 35 {
-				x, y := i%7+off.X, i/7+off.Y
-				c := color.Color(color.Black)
-				if k := int(paletted.ColorIndexAt(x, y)); k < 100 {
-					c = paletted.Palette[k]
-				}
-				setRGBA(slow.Pix[4*i:], c)
-			}
-		} else {
-			copyPixels(slow, opaque{img}, off)
-		}
-		if !bytes.Equal(fast.Pix, slow.Pix) {
-			t.Errorf("%s: fast path %v\ngeneric path %v", name, fast.Pix[:16], slow.Pix[:16])
 		}
 	}
 }
