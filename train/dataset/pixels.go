@@ -148,6 +148,10 @@ func ycbcrRow(s *image.YCbCr, y, x0, x1 int, out []uint8) {
 	cb := s.Cb[c0 : c0+n]
 	cr := s.Cr[c0 : c0+n]
 	cr = cr[:len(cb)]
+	if sh == 1 {
+		ycbcrPairs(ys, cb, cr, x0&1, out)
+		return
+	}
 	// the pixels of sample k are x0's run: up to the next multiple of
 	// 1<<sh, all but the first run 1<<sh long, the last cut at x1
 	x, end := 0, (x0>>sh+1)<<sh-x0
@@ -161,6 +165,38 @@ func ycbcrRow(s *image.YCbCr, y, x0, x1 int, out []uint8) {
 			o[0], o[1], o[2] = clip16(yy+rc), clip16(yy+gc), clip16(yy+bc)
 		}
 		end += 1 << sh
+	}
+}
+
+// ycbcrPairs is ycbcrRow for chroma halved horizontally: pixel x of ys
+// has chroma sample (x+odd)/2, odd being 1 when the row starts at the
+// second pixel of a pair.
+func ycbcrPairs(ys, cb, cr []uint8, odd int, out []uint8) {
+	x := 0
+	if odd == 1 {
+		// the first pixel ends the pair of chroma sample 0
+		cb1, cr1 := int32(cb[0])-128, int32(cr[0])-128
+		yy := int32(ys[0]) * 0x10101
+		out[0], out[1], out[2] = clip16(yy+91881*cr1), clip16(yy-22554*cb1-46802*cr1), clip16(yy+116130*cb1)
+		x, cb, cr = 1, cb[1:], cr[1:]
+	}
+	cr = cr[:len(cb)]
+	for k, b := range cb {
+		cb1, cr1 := int32(b)-128, int32(cr[k])-128
+		rc, gc, bc := 91881*cr1, -22554*cb1-46802*cr1, 116130*cb1
+		if x+1 < len(ys) {
+			y0, y1 := int32(ys[x])*0x10101, int32(ys[x+1])*0x10101
+			o := out[3*x : 3*x+6 : 3*x+6]
+			o[0], o[1], o[2] = clip16(y0+rc), clip16(y0+gc), clip16(y0+bc)
+			o[3], o[4], o[5] = clip16(y1+rc), clip16(y1+gc), clip16(y1+bc)
+			x += 2
+			continue
+		}
+		if x < len(ys) { // a last pixel alone
+			yy := int32(ys[x]) * 0x10101
+			o := out[3*x : 3*x+3 : 3*x+3]
+			o[0], o[1], o[2] = clip16(yy+rc), clip16(yy+gc), clip16(yy+bc)
+		}
 	}
 }
 
