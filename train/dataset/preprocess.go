@@ -830,12 +830,26 @@ func checkSize(cfg image.Config, maxPixels int64) error {
 // and listed in skipped; when strict is set it is an error instead, naming
 // the file.
 func LoadTensors(samples []Sample, p *Preprocess, workers int, strict bool) (data []float32, kept []Sample, skipped []Skipped, err error) {
+	return LoadTensorsInto(nil, samples, p, workers, strict)
+}
+
+// LoadTensorsInto is LoadTensors writing into buf's array when its
+// capacity holds the tensors of all samples, so that a caller decoding
+// chunk after chunk can reuse one buffer: memory fresh from the system
+// costs page faults that take about as long as preprocessing the images
+// written into it.
+func LoadTensorsInto(buf []float32, samples []Sample, p *Preprocess, workers int, strict bool) (data []float32, kept []Sample, skipped []Skipped, err error) {
 	c, err := p.compile()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	size := p.Size()
-	data = make([]float32, len(samples)*size)
+	data = buf[:0]
+	if n := len(samples) * size; cap(data) >= n {
+		data = data[:n]
+	} else {
+		data = make([]float32, n)
+	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
 		img, err := DecodeFile(samples[i].Path, p.MaxPixels)

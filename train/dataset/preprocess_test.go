@@ -815,6 +815,38 @@ func TestLoadTensorsCorrupt(t *testing.T) {
 	}
 }
 
+// TestLoadTensorsInto: a buffer large enough is used, whatever it held,
+// and the tensors are LoadTensors'; a small one is not.
+func TestLoadTensorsInto(t *testing.T) {
+	dir := t.TempDir()
+	ss := samples(t, dir, 5)
+	if err := os.WriteFile(ss[1].Path, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Preprocess{Height: 4, Width: 4}
+	want, wantKept, _, err := LoadTensors(ss, p, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, 3, len(ss)*p.Size()+7)
+	for i := range buf[:cap(buf)] {
+		buf[:cap(buf)][i] = float32(math.NaN())
+	}
+	for _, b := range [][]float32{buf, buf[: 0 : len(ss)*p.Size()-1], nil} {
+		data, kept, skipped, err := LoadTensorsInto(b, ss, p, 2, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(data, want) || !slices.Equal(kept, wantKept) || len(skipped) != 1 {
+			t.Errorf("buffer of capacity %d: %d floats, kept %v, skipped %v; want LoadTensors' %d floats, %v",
+				cap(b), len(data), kept, skipped, len(want), wantKept)
+		}
+		if reused := cap(b) > 0 && &data[:1][0] == &b[:1][0]; reused != (cap(b) >= len(ss)*p.Size()) {
+			t.Errorf("buffer of capacity %d for %d floats: reused %v", cap(b), len(ss)*p.Size(), reused)
+		}
+	}
+}
+
 func TestAugment(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 50, 30))
 	rng := rand.New(rand.NewSource(9))
