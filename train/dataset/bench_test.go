@@ -102,10 +102,13 @@ func BenchmarkStages(b *testing.B) {
 	}
 	xa := newAxis(640, 341, 58, 58+224)
 	ya := newAxis(480, 256, 16, 16+224)
+	if useAVX2 {
+		xa.expand()
+	}
 	n := xa.hi - xa.lo
 	rows := rowsOf(img)
-	row := make([]uint8, 3*(n+xa.k))
-	mid := make([]uint8, 3*224*(ya.hi-ya.lo+ya.k))
+	row := make([]uint8, 3*(n+xa.k)+slack)
+	mid := make([]uint8, 3*224*(ya.hi-ya.lo+ya.k)+slack)
 	out, acc := make([]uint8, 3*224), make([]int32, 3*224)
 	b.Run("ycbcr", func(b *testing.B) {
 		for b.Loop() {

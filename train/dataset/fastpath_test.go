@@ -19,6 +19,76 @@ import (
 	"testing"
 )
 
+// eachImpl runs test with the Go passes and, when the CPU has AVX2, with
+// the AVX2 ones.
+func eachImpl(t *testing.T, test func(t *testing.T)) {
+	defer func(was bool) { useAVX2 = was }(useAVX2)
+	for _, avx2 := range []bool{false, true} {
+		if avx2 && !hasAVX2 {
+			t.Log("no AVX2 on this CPU: only the Go passes are tested")
+			continue
+		}
+		useAVX2 = avx2
+		t.Run(map[bool]string{false: "go", true: "avx2"}[avx2], test)
+	}
+}
+
+// TestPassesAVX2: the AVX2 passes compute the Go passes' bytes, for any
+// number of taps and row length, weights of either sign and sums past
+// either end of 0..255.
+func TestPassesAVX2(t *testing.T) {
+	if !hasAVX2 {
+		t.Skip("no AVX2 on this CPU")
+	}
+	rng := rand.New(rand.NewSource(8))
+	fill := func(b []uint8) {
+		for i := range b {
+			b[i] = uint8(rng.Intn(256))
+			if rng.Intn(8) == 0 {
+				b[i] = 255
+			}
+		}
+	}
+	weights := func(n int) []int32 {
+		w := make([]int32, n)
+		for i := range w {
+			w[i] = int32(rng.Intn(1<<22+1<<18)) - 1<<18
+		}
+		return w
+	}
+	for _, k := range []int{4, 8, 12, 24} {
+		for _, n := range []int{1, 2, 5, 31, 32, 33, 224, 225} {
+			// horizontal: n outputs over a row of m pixels
+			m := 3*n + k
+			a := axis{k: k, first: make([]int, n), w: weights(k * n), lo: 0, hi: m}
+			for i := range a.first {
+				a.first[i] = rng.Intn(m - k + 1)
+			}
+			src := make([]uint8, 3*(a.hi-a.lo+a.k)+slack)
+			fill(src)
+			want, got := make([]uint8, 3*n+slack), make([]uint8, 3*n+slack)
+			hpass3Go(want, src, &a)
+			a.expand()
+			hpass3(got, src, &a)
+			if !bytes.Equal(got[:3*n], want[:3*n]) {
+				t.Fatalf("hpass3, %d taps, %d pixels:\navx2 %v\ngo   %v", k, n, got[:3*n], want[:3*n])
+			}
+			// vertical: a row of 3n bytes from k rows
+			stride := 3*n + rng.Intn(5)
+			rows := make([]uint8, k*stride)
+			fill(rows)
+			w := weights(k)
+			acc := make([]int32, 3*n)
+			want, got = make([]uint8, 3*n), make([]uint8, 3*n)
+			vpassGo(want, acc, rows, stride, w)
+			vpass(got, acc, rows, stride, w)
+			if !bytes.Equal(got, want) {
+				t.Fatalf("vpass, %d taps, %d bytes:\navx2 %v\ngo   %v", k, 3*n, got, want)
+			}
+		}
+	}
+}
+
 // resampleRGBA is resampleRows collected into an RGBA image (alpha 255),
 // the reference's form.
 func resampleRGBA(src image.Image, sr, dr image.Rectangle, w, h int) *image.RGBA {
@@ -236,6 +306,10 @@ func preps(t *testing.T) map[string]*prep {
 // those of the reference path to the bit, for images of every type and
 // of odd, even, small and large sizes and origins.
 func TestRenderMatchesReference(t *testing.T) {
+	eachImpl(t, testRenderMatchesReference)
+}
+
+func testRenderMatchesReference(t *testing.T) {
 	rng := rand.New(rand.NewSource(5))
 	rects := []image.Rectangle{
 		image.Rect(0, 0, 37, 23), image.Rect(0, 0, 13, 13), image.Rect(5, 3, 16, 40),
@@ -276,6 +350,10 @@ func TestRenderMatchesReference(t *testing.T) {
 // image/jpeg, the others from testdata), gray JPEGs and 8 and 16-bit
 // PNGs, preprocess to the reference's tensors.
 func TestDecodedMatchesReference(t *testing.T) {
+	eachImpl(t, testDecodedMatchesReference)
+}
+
+func testDecodedMatchesReference(t *testing.T) {
 	var files [][]byte
 	src := photoLike(97, 61, 2)
 	var gray image.Gray

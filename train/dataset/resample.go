@@ -103,6 +103,7 @@ type axis struct {
 	first  []int
 	w      []int32
 	lo, hi int
+	wx     []int32 // for hpass3AVX2: w with each weight 4 times, or nil
 }
 
 // newAxis is the axis of output pixels lo..hi-1 of a length resampled
@@ -126,6 +127,19 @@ func newAxis(in, out, lo, hi int) axis {
 	}
 	return a
 }
+
+// expand sets a.wx for hpass3AVX2, which multiplies the R, G, B (and a
+// zero) of a pixel by 4 copies of its weight at once.
+func (a *axis) expand() {
+	a.wx = make([]int32, 4*len(a.w))
+	for i, w := range a.w {
+		a.wx[4*i], a.wx[4*i+1], a.wx[4*i+2], a.wx[4*i+3] = w, w, w, w
+	}
+}
+
+// slack is how many bytes the buffers hold past the pixels the passes
+// read and write, for the AVX2 passes' wider loads and stores.
+const slack = 16
 
 // scratch holds the buffers of one resampling, kept for the next one.
 type scratch struct {
@@ -160,11 +174,14 @@ func resampleRows(src image.Image, sr, dr image.Rectangle, w, h int, emit func(y
 	ya := newAxis(sr.Dy(), dr.Dy(), -dr.Min.Y, h-dr.Min.Y)
 	stride := nc * w // of mid's rows: w output columns
 	// k rows and pixels of slack for the taps of weight 0
-	s.mid = grow(s.mid, stride*(ya.hi-ya.lo+ya.k))
-	s.row = grow(s.row, nc*(xa.hi-xa.lo+xa.k))
+	s.mid = grow(s.mid, stride*(ya.hi-ya.lo+ya.k)+slack)
+	s.row = grow(s.row, nc*(xa.hi-xa.lo+xa.k)+slack)
+	if useAVX2 && nc == 3 && xa.k != 0 {
+		xa.expand()
+	}
 	x0, x1 := sr.Min.X+xa.lo, sr.Min.X+xa.hi
 	for y := ya.lo; y < ya.hi; y++ {
-		m := s.mid[stride*(y-ya.lo) : stride*(y-ya.lo+1)]
+		m := s.mid[stride*(y-ya.lo):]
 		if xa.k == 0 {
 			rows.read(sr.Min.Y+y, x0, x1, m)
 			continue
@@ -191,8 +208,21 @@ func resampleRows(src image.Image, sr, dr image.Rectangle, w, h int, emit func(y
 }
 
 // hpass3 resamples one row of RGB pixels, src (whose first pixel is the
-// axis's pixel lo, followed by a.k pixels of slack), into dst.
+// axis's pixel lo, followed by a.k pixels and slack bytes), into dst (3
+// bytes a pixel, and slack).
 func hpass3(dst, src []uint8, a *axis) {
+	if a.wx != nil {
+		n := len(a.first)
+		_ = dst[3*n]                   // the last pixel's 4-byte store
+		_ = src[3*(a.hi-a.lo+a.k)+4-1] // the last taps' 16-byte load
+		hpass3AVX2(&dst[0], &src[0], &a.first[0], &a.wx[0], a.k, n)
+		return
+	}
+	hpass3Go(dst, src, a)
+}
+
+// hpass3Go is hpass3 in Go.
+func hpass3Go(dst, src []uint8, a *axis) {
 	k := a.k
 	dst = dst[:3*len(a.first)]
 	for i, first := range a.first {
@@ -231,6 +261,21 @@ func hpass1(dst, src []uint8, a *axis) {
 // bytes apart, weighted by w (a multiple of 4 long). Every byte of a row
 // is filtered alike, whatever channel it holds.
 func vpass(out []uint8, acc []int32, rows []uint8, stride int, w []int32) {
+	n := len(out)
+	if useAVX2 && n >= 32 {
+		_ = rows[(len(w)-1)*stride+n-1]
+		m := n &^ 31
+		vpassAVX2(&out[0], &rows[0], stride, &w[0], len(w), m)
+		if m == n {
+			return
+		}
+		out, rows = out[m:], rows[m:]
+	}
+	vpassGo(out, acc, rows, stride, w)
+}
+
+// vpassGo is vpass in Go.
+func vpassGo(out []uint8, acc []int32, rows []uint8, stride int, w []int32) {
 	n := len(out)
 	if len(w) == 4 {
 		r0, r1, r2, r3 := rows[:n], rows[stride:stride+n], rows[2*stride:2*stride+n], rows[3*stride:3*stride+n]

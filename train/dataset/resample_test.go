@@ -14,6 +14,10 @@ import (
 // gen_resize.py with Pillow), shrinking, enlarging, on one axis only and
 // on a crop, so images reach a model as torchvision would hand them.
 func TestResampleMatchesPillow(t *testing.T) {
+	eachImpl(t, testResampleMatchesPillow)
+}
+
+func testResampleMatchesPillow(t *testing.T) {
 	dir := filepath.Join("testdata", "resize")
 	src := readPNG(t, filepath.Join(dir, "src.png"))
 	for name, c := range map[string]struct {
