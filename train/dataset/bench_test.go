@@ -131,12 +131,11 @@ func BenchmarkStages(b *testing.B) {
 			}
 		}
 	})
-	var lut [3][256]float32
 	dst := make([]float32, 3*224*224)
 	b.Run("write", func(b *testing.B) {
 		for b.Loop() {
 			for y := range 224 {
-				c.writeColor(&lut, y, out, 3, false, dst)
+				c.writeColor(y, out, 3, false, dst)
 			}
 		}
 	})

@@ -187,6 +187,8 @@ type prep struct {
 	bgr       bool
 	scale     float32
 	mean, std [3]float32
+	// lut[ch][v] is the tensor value of 8-bit value v in channel ch
+	lut [3][256]float32
 }
 
 func (p *Preprocess) compile() (*prep, error) {
@@ -241,6 +243,11 @@ func (p *Preprocess) compile() (*prep, error) {
 	for i := 0; i < c.c; i++ {
 		if c.std[i] == 0 {
 			return nil, fmt.Errorf("std %s: a standard deviation of 0 divides by zero", fmtFloats(std))
+		}
+		for v := range 256 {
+			// The conversions round each step to float32, so that no
+			// fused multiply-add changes the result between machines.
+			c.lut[i][v] = (float32(float32(v)*c.scale) - c.mean[i]) / c.std[i]
 		}
 	}
 	return c, nil
@@ -544,29 +551,21 @@ func cropOffset(m, n int) int {
 // left to right when flip is set. When sr and dr have the same size no
 // filtering is done: the pixels are copied.
 func (c *prep) render(src image.Image, sr, dr image.Rectangle, flip bool, dst []float32) {
-	// each channel's 256 possible values, normalized once
-	var lut [3][256]float32
-	for ch := range c.c {
-		for v := range 256 {
-			// The conversions round each step to float32, so that no
-			// fused multiply-add changes the result between machines.
-			lut[ch][v] = (float32(float32(v)*c.scale) - c.mean[ch]) / c.std[ch]
-		}
-	}
 	resampleRows(src, sr, dr, c.w, c.h, func(y int, row []uint8, nc int) {
 		if c.c == 1 {
-			c.writeGray(&lut[0], row, nc, flip, dst[y*c.w:(y+1)*c.w])
+			c.writeGray(row, nc, flip, dst[y*c.w:(y+1)*c.w])
 		} else {
-			c.writeColor(&lut, y, row, nc, flip, dst)
+			c.writeColor(y, row, nc, flip, dst)
 		}
 	})
 }
 
 // writeGray writes one row of nc-byte pixels (see resampleRows) into dst,
 // a one-channel tensor's row: gray pixels as they are, color ones by their
-// luma (ITU-R 601), l normalizing 8-bit values.
-func (c *prep) writeGray(l *[256]float32, row []uint8, nc int, flip bool, dst []float32) {
+// luma (ITU-R 601).
+func (c *prep) writeGray(row []uint8, nc int, flip bool, dst []float32) {
 	w := len(dst)
+	l := &c.lut[0]
 	row = row[:nc*w]
 	for x := range dst {
 		sx := x
@@ -588,12 +587,11 @@ func (c *prep) writeGray(l *[256]float32, row []uint8, nc int, flip bool, dst []
 }
 
 // writeColor writes row y of nc-byte pixels (see resampleRows) into dst,
-// the three-channel tensor, lut[ch] normalizing the 8-bit values of
-// channel ch (R, G, B, or B, G, R in BGR order).
-func (c *prep) writeColor(lut *[3][256]float32, y int, row []uint8, nc int, flip bool, dst []float32) {
+// the three-channel tensor (channels R, G, B, or B, G, R in BGR order).
+func (c *prep) writeColor(y int, row []uint8, nc int, flip bool, dst []float32) {
 	w := c.w
 	row = row[:nc*w]
-	l0, l1, l2 := &lut[0], &lut[1], &lut[2]
+	l0, l1, l2 := &c.lut[0], &c.lut[1], &c.lut[2]
 	// pixel x's three values go to d0[o], d1[o], d2[o], o = x (or w-1-x
 	// flipped) in NCHW layout and 3x (3(w-1-x)) in NHWC
 	var d0, d1, d2 []float32

@@ -143,10 +143,28 @@ const slack = 16
 
 // scratch holds the buffers of one resampling, kept for the next one.
 type scratch struct {
-	row []uint8 // one source row, converted
-	mid []uint8 // the rows the vertical pass reads
-	out []uint8 // one output row
-	acc []int32 // the vertical pass's sums
+	row  []uint8 // one source row, converted
+	mid  []uint8 // the rows the vertical pass reads
+	out  []uint8 // one output row
+	acc  []int32 // the vertical pass's sums
+	axes [2]keyedAxis
+}
+
+// keyedAxis is an axis with newAxis's arguments, kept for the next image
+// of the same size.
+type keyedAxis struct {
+	key [4]int
+	a   axis
+}
+
+// axis returns newAxis(in, out, lo, hi) from slot i (0 for x, 1 for y),
+// made again only when the slot holds another.
+func (s *scratch) axis(i, in, out, lo, hi int) *axis {
+	c := &s.axes[i]
+	if key := [4]int{in, out, lo, hi}; c.key != key {
+		c.key, c.a = key, newAxis(in, out, lo, hi)
+	}
+	return &c.a
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
@@ -170,13 +188,13 @@ func resampleRows(src image.Image, sr, dr image.Rectangle, w, h int, emit func(y
 	defer scratchPool.Put(s)
 	rows := rowsOf(src)
 	nc := rows.nc
-	xa := newAxis(sr.Dx(), dr.Dx(), -dr.Min.X, w-dr.Min.X)
-	ya := newAxis(sr.Dy(), dr.Dy(), -dr.Min.Y, h-dr.Min.Y)
+	xa := s.axis(0, sr.Dx(), dr.Dx(), -dr.Min.X, w-dr.Min.X)
+	ya := s.axis(1, sr.Dy(), dr.Dy(), -dr.Min.Y, h-dr.Min.Y)
 	stride := nc * w // of mid's rows: w output columns
 	// k rows and pixels of slack for the taps of weight 0
 	s.mid = grow(s.mid, stride*(ya.hi-ya.lo+ya.k)+slack)
 	s.row = grow(s.row, nc*(xa.hi-xa.lo+xa.k)+slack)
-	if useAVX2 && nc == 3 && xa.k != 0 {
+	if useAVX2 && nc == 3 && xa.k != 0 && xa.wx == nil {
 		xa.expand()
 	}
 	x0, x1 := sr.Min.X+xa.lo, sr.Min.X+xa.hi
@@ -188,9 +206,9 @@ func resampleRows(src image.Image, sr, dr image.Rectangle, w, h int, emit func(y
 		}
 		rows.read(sr.Min.Y+y, x0, x1, s.row)
 		if nc == 3 {
-			hpass3(m, s.row, &xa)
+			hpass3(m, s.row, xa)
 		} else {
-			hpass1(m, s.row, &xa)
+			hpass1(m, s.row, xa)
 		}
 	}
 	if ya.k == 0 {
@@ -211,7 +229,7 @@ func resampleRows(src image.Image, sr, dr image.Rectangle, w, h int, emit func(y
 // axis's pixel lo, followed by a.k pixels and slack bytes), into dst (3
 // bytes a pixel, and slack).
 func hpass3(dst, src []uint8, a *axis) {
-	if a.wx != nil {
+	if useAVX2 && a.wx != nil {
 		n := len(a.first)
 		_ = dst[3*n]                   // the last pixel's 4-byte store
 		_ = src[3*(a.hi-a.lo+a.k)+4-1] // the last taps' 16-byte load
