@@ -10,7 +10,9 @@ import (
 // nc bytes a pixel: nc is 1 for gray images, whose three channels are
 // equal, and 3 (R, G, B) for the others. Each value is what the image's
 // At(x, y).RGBA() gives, shifted right by 8; the readers of the common
-// types compute it without an interface call per pixel.
+// types compute it without an interface call per pixel. A reader may
+// overwrite up to slack bytes after the row when out's capacity has them
+// (the AVX2 YCbCr conversion stores 4 bytes more).
 type rowReader struct {
 	nc   int
 	read func(y, x0, x1 int, out []uint8)
@@ -148,6 +150,28 @@ func ycbcrRow(s *image.YCbCr, y, x0, x1 int, out []uint8) {
 	cb := s.Cb[c0 : c0+n]
 	cr := s.Cr[c0 : c0+n]
 	cr = cr[:len(cb)]
+	if useAVX2 && sh <= 1 && cap(out) >= len(out)+slack {
+		// 8 pixels at a time from an even pixel, the rest in Go
+		odd := x0 & sh
+		m := (len(ys) - odd) &^ 7
+		if m > 0 {
+			if sh == 0 {
+				yccAVX2(&out[0], &ys[0], &cb[0], &cr[0], m, false)
+				ys, cb, cr, out = ys[m:], cb[m:], cr[m:], out[3*m:]
+			} else {
+				if odd == 1 {
+					ycbcrPairs(ys[:1], cb[:1], cr[:1], 1, out[:3])
+				}
+				yccAVX2(&out[3*odd], &ys[odd], &cb[odd], &cr[odd], m, true)
+				ys, cb, cr, out = ys[odd+m:], cb[odd+m/2:], cr[odd+m/2:], out[3*(odd+m):]
+				odd = 0
+			}
+		}
+		if sh == 1 {
+			ycbcrPairs(ys, cb, cr, odd, out)
+			return
+		}
+	}
 	if sh == 1 {
 		ycbcrPairs(ys, cb, cr, x0&1, out)
 		return

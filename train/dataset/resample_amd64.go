@@ -8,7 +8,7 @@ import (
 	"golang.org/x/sys/cpu"
 )
 
-// hasAVX2 reports whether the CPU runs the AVX2 passes
+// hasAVX2 reports whether the CPU runs the AVX2 kernels
 // (resample_amd64.s); useAVX2 selects them, unless the environment
 // variable GRAFT_CPU is "generic", which keeps graft's other kernels to
 // pure Go as well. Tests change useAVX2.
@@ -31,3 +31,11 @@ func hpass3AVX2(dst, src *uint8, first *int, wx *int32, k, n int)
 //
 //go:noescape
 func vpassAVX2(out, rows *uint8, stride int, w *int32, k, n int)
+
+// yccAVX2 writes the RGB bytes of n pixels, n a multiple of 8, as
+// color.YCbCrToRGB computes them from y, cb and cr, and up to 4 bytes of
+// garbage after them. cb and cr hold a byte a pixel, or with halved one
+// for each two pixels.
+//
+//go:noescape
+func yccAVX2(out, y, cb, cr *uint8, n int, halved bool)

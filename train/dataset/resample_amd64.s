@@ -2,8 +2,8 @@
 
 #include "textflag.h"
 
-// AVX2 kernels of the two resampling passes (see resample_amd64.go for
-// their contracts). Operand order is Go's: the destination last. The sums
+// AVX2 kernels of the two resampling passes and of the YCbCr to RGB
+// conversion (see resample_amd64.go for their contracts). Operand order is Go's: the destination last. The sums
 // are exact 32-bit integers, as in the Go passes; VPACKSSDW then
 // VPACKUSWB clamp them to 0..255 as clip8 does.
 
@@ -145,5 +145,122 @@ vtap:
 	JNZ vblock
 
 vdone:
+	VZEROUPPER
+	RET
+
+// The YCbCr to RGB conversion of color.YCbCrToRGB, 8 pixels at a time.
+// Its sums fit in int32 and its rounding is the sum shifted right by 16
+// and clamped to 0..255, which VPSRAD, VPMAXSD and VPMINSD do.
+
+// lane 0 gets chroma bytes 0, 0, 1, 1 as dwords, lane 1 bytes 2, 2, 3, 3,
+// of 4 bytes broadcast to every dword: each sample for two pixels
+DATA dup2<>+0(SB)/8, $0x8080800080808000
+DATA dup2<>+8(SB)/8, $0x8080800180808001
+DATA dup2<>+16(SB)/8, $0x8080800280808002
+DATA dup2<>+24(SB)/8, $0x8080800380808003
+GLOBL dup2<>(SB), RODATA|NOPTR, $32
+
+// R, G, B of four RGBX dwords to 12 bytes, in each lane
+DATA rgbx<>+0(SB)/8, $0x0908060504020100
+DATA rgbx<>+8(SB)/8, $0x808080800e0d0c0a
+DATA rgbx<>+16(SB)/8, $0x0908060504020100
+DATA rgbx<>+24(SB)/8, $0x808080800e0d0c0a
+GLOBL rgbx<>(SB), RODATA|NOPTR, $32
+
+// func yccAVX2(out, y, cb, cr *uint8, n int, halved bool)
+TEXT ·yccAVX2(SB), NOSPLIT, $0-41
+	MOVQ out+0(FP), DI
+	MOVQ y+8(FP), SI
+	MOVQ cb+16(FP), BX
+	MOVQ cr+24(FP), DX
+	MOVQ n+32(FP), CX
+	MOVBQZX halved+40(FP), R8
+	SHRQ $3, CX
+	JZ cdone
+
+	// constants: 0 in Y7, the multipliers in Y8 and Y10..Y14, 255 in Y15
+	VPXOR Y7, Y7, Y7
+	MOVL $0x10101, AX
+	VMOVD AX, X8
+	VPBROADCASTD X8, Y8
+	MOVL $128, AX
+	VMOVD AX, X10
+	VPBROADCASTD X10, Y10
+	MOVL $91881, AX
+	VMOVD AX, X11
+	VPBROADCASTD X11, Y11
+	MOVL $116130, AX
+	VMOVD AX, X12
+	VPBROADCASTD X12, Y12
+	MOVL $22554, AX
+	VMOVD AX, X13
+	VPBROADCASTD X13, Y13
+	MOVL $46802, AX
+	VMOVD AX, X14
+	VPBROADCASTD X14, Y14
+	MOVL $255, AX
+	VMOVD AX, X15
+	VPBROADCASTD X15, Y15
+	VMOVDQU rgbx<>(SB), Y9
+
+cloop:
+	// Y, Cb and Cr of 8 pixels as dwords in Y0, Y1, Y2
+	VPMOVZXBD (SI), Y0
+	TESTQ R8, R8
+	JNZ chalved
+	VPMOVZXBD (BX), Y1
+	VPMOVZXBD (DX), Y2
+	ADDQ $8, BX
+	ADDQ $8, DX
+	JMP cconvert
+
+chalved:
+	VPBROADCASTD (BX), Y1
+	VPBROADCASTD (DX), Y2
+	VPSHUFB dup2<>(SB), Y1, Y1
+	VPSHUFB dup2<>(SB), Y2, Y2
+	ADDQ $4, BX
+	ADDQ $4, DX
+
+cconvert:
+	// yy = Y*0x10101; R = yy + 91881 cr1, G = yy - 22554 cb1 - 46802 cr1,
+	// B = yy + 116130 cb1, with cb1 = Cb-128 and cr1 = Cr-128
+	VPMULLD Y8, Y0, Y0
+	VPSUBD Y10, Y1, Y1
+	VPSUBD Y10, Y2, Y2
+	VPMULLD Y11, Y2, Y3
+	VPADDD Y3, Y0, Y3
+	VPMULLD Y12, Y1, Y4
+	VPADDD Y4, Y0, Y4
+	VPMULLD Y13, Y1, Y5
+	VPMULLD Y14, Y2, Y6
+	VPSUBD Y5, Y0, Y5
+	VPSUBD Y6, Y5, Y5
+
+	// each >>16, clamped to 0..255, as RGBX dwords, then 12 bytes a lane
+	VPSRAD $16, Y3, Y3
+	VPSRAD $16, Y5, Y5
+	VPSRAD $16, Y4, Y4
+	VPMAXSD Y7, Y3, Y3
+	VPMAXSD Y7, Y5, Y5
+	VPMAXSD Y7, Y4, Y4
+	VPMINSD Y15, Y3, Y3
+	VPMINSD Y15, Y5, Y5
+	VPMINSD Y15, Y4, Y4
+	VPSLLD $8, Y5, Y5
+	VPSLLD $16, Y4, Y4
+	VPOR Y5, Y3, Y3
+	VPOR Y4, Y3, Y3
+	VPSHUFB Y9, Y3, Y3
+	VMOVDQU X3, (DI)
+	VEXTRACTI128 $1, Y3, X4
+	VMOVDQU X4, 12(DI) // and 4 bytes the next pixels overwrite
+
+	ADDQ $8, SI
+	ADDQ $24, DI
+	DECQ CX
+	JNZ cloop
+
+cdone:
 	VZEROUPPER
 	RET
