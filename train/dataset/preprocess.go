@@ -638,6 +638,10 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 	if err != nil {
 		return err
 	}
+	return c.augment(img, rng, dst)
+}
+
+func (c *prep) augment(img image.Image, rng *rand.Rand, dst []float32) error {
 	if err := c.checkDst(dst); err != nil {
 		return err
 	}
@@ -651,25 +655,28 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 	return nil
 }
 
-// randomResizedCrop picks a crop of a w x h image as torchvision's
-// RandomResizedCrop.get_params does.
 // AugmentSamples decodes every sample again and writes a fresh
-// augmentation of it into dst (Size() values each, in order). It decodes
+// augmentation of it into dst (Size() values each, in order), with
+// workers goroutines (runtime.GOMAXPROCS(0) when workers <= 0). It decodes
 // the files each epoch rather than keeping them decoded: a decoded
 // 12-megapixel photo takes 48 MB, so memory, not decoding time, bounds the
 // data set size. Image i of epoch e draws from its own generator, seeded by
 // (seed, e, i), so results do not depend on scheduling.
-func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst []float32) error {
+func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst []float32, workers int) error {
+	c, err := p.compile()
+	if err != nil {
+		return err
+	}
 	size := p.Size()
 	if len(dst) < len(samples)*size {
 		return fmt.Errorf("augment: %d values for %d images of %d", len(dst), len(samples), size)
 	}
 	errs := make([]error, len(samples))
-	parallel(len(samples), 0, func(i int) bool {
+	parallel(len(samples), workers, func(i int) bool {
 		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
 		if err == nil {
 			rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
-			err = p.Augment(img, rng, dst[i*size:(i+1)*size])
+			err = c.augment(img, rng, dst[i*size:(i+1)*size])
 		}
 		errs[i] = err
 		return err == nil
@@ -682,6 +689,8 @@ func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst
 	return nil
 }
 
+// randomResizedCrop picks a crop of a w x h image as torchvision's
+// RandomResizedCrop.get_params does.
 func randomResizedCrop(w, h int, rng *rand.Rand) image.Rectangle {
 	const minScale, maxScale = 0.08, 1.0
 	minRatio, maxRatio := 3.0/4.0, 4.0/3.0

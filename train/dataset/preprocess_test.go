@@ -895,6 +895,41 @@ func TestAugment(t *testing.T) {
 	}
 }
 
+// TestAugmentSamples: each image's tensor is Augment's with the
+// generator of (seed, epoch, index), whatever the number of workers; a
+// bad file fails the call.
+func TestAugmentSamples(t *testing.T) {
+	ss := samples(t, t.TempDir(), 7)
+	p := &Preprocess{Height: 3, Width: 5}
+	size := p.Size()
+	want := make([]float32, len(ss)*size)
+	for i, s := range ss {
+		img, err := DecodeFile(s.Path, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewSource(11*1_000_003 + 2*7_919 + int64(i)))
+		if err := p.Augment(img, rng, want[i*size:(i+1)*size]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, workers := range []int{1, 3, 0} {
+		got := make([]float32, len(ss)*size)
+		if err := p.AugmentSamples(ss, 11, 2, got, workers); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d workers: tensors differ from Augment's", workers)
+		}
+	}
+	if err := os.WriteFile(ss[4].Path, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AugmentSamples(ss, 11, 2, make([]float32, len(ss)*size), 2); err == nil || !strings.Contains(err.Error(), ss[4].Path) {
+		t.Errorf("bad file: error %v, want one naming %s", err, ss[4].Path)
+	}
+}
+
 func TestAugmentFlip(t *testing.T) {
 	// An image exactly the crop's size, cropped whole, is only flipped
 	// or not: find seeds that do each and check the pixels.
