@@ -173,56 +173,24 @@ func cacheLookup(cache *FeatureCache, dim int, samples []dataset.Sample, stats *
 	return hashes, feats, miss, nil
 }
 
-// decodedChunk is one chunk of images decoded for extractMisses.
-type decodedChunk struct {
-	idx     []int // sample indices of the chunk
-	data    []float32
-	kept    []dataset.Sample
-	skipped []dataset.Skipped
-	err     error
-}
-
 // extractMisses runs the backbone on the samples at indices miss, a chunk
 // at a time, decoding the next chunk while the current one computes, and
 // stores each result in feats (and the cache).
-func (e *Extractor) extractMisses(parent context.Context, samples []dataset.Sample, miss []int, hashes []string, feats [][]float32, p *dataset.Preprocess, opt FeatureOptions, stats *CacheStats) ([]dataset.Skipped, error) {
-	ctx, cancel := context.WithCancel(parent)
-	defer cancel()
-	chunks := make(chan decodedChunk, 1)
-	go func() {
-		defer close(chunks)
-		for start := 0; start < len(miss); start += featureChunk {
-			idx := miss[start:min(start+featureChunk, len(miss))]
-			ms := make([]dataset.Sample, len(idx))
-			for j, i := range idx {
-				ms[j] = samples[i]
-			}
-			c := decodedChunk{idx: idx}
-			c.data, c.kept, c.skipped, c.err = dataset.LoadTensors(ms, p, graph.Threads(), opt.Strict)
-			select {
-			case chunks <- c:
-			case <-ctx.Done():
-				return
-			}
-			if c.err != nil {
-				return
-			}
-		}
-	}()
+func (e *Extractor) extractMisses(ctx context.Context, samples []dataset.Sample, miss []int, hashes []string, feats [][]float32, p *dataset.Preprocess, opt FeatureOptions, stats *CacheStats) ([]dataset.Skipped, error) {
+	ms := make([]dataset.Sample, len(miss))
+	for j, i := range miss {
+		ms[j] = samples[i]
+	}
 	var skipped []dataset.Skipped
-	done := 0
-	for c := range chunks {
-		if c.err != nil {
-			return nil, c.err
-		}
+	err := decodeAhead(ctx, ms, p, opt.Strict, "features of", func(c decoded) error {
 		skipped = append(skipped, c.skipped...)
 		f, err := e.Run(ctx, c.data, len(c.kept), p.Shape(1)[1:])
 		if err != nil {
-			return nil, err
+			return err
 		}
-		// kept is idx minus the skipped images, in order
+		// kept is the chunk's samples minus the skipped images, in order
 		k := 0
-		for _, i := range c.idx {
+		for _, i := range miss[c.start:c.end] {
 			if k == len(c.kept) || c.kept[k].Path != samples[i].Path {
 				continue
 			}
@@ -230,18 +198,18 @@ func (e *Extractor) extractMisses(parent context.Context, samples []dataset.Samp
 			k++
 			if opt.Cache != nil {
 				if err := opt.Cache.Put(hashes[i], feats[i]); err != nil {
-					return nil, err
+					return err
 				}
 			}
 		}
 		stats.Misses += len(c.kept)
-		done += len(c.idx)
 		if opt.Progress != nil {
-			opt.Progress(len(samples) - len(miss) + done)
+			opt.Progress(len(samples) - len(miss) + c.end)
 		}
-	}
-	if done < len(miss) { // the decoder stopped early: cancelled
-		return nil, fmt.Errorf("features of image %d of %d: %w", done+1, len(miss), context.Cause(parent))
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return skipped, nil
 }

@@ -808,6 +808,6 @@ func splits(ds *dataset.Dataset) []split {
 // of every training image into ex.X (see dataset.Preprocess.AugmentSamples).
 func augmenter(ex *Examples, samples []dataset.Sample, prep *dataset.Preprocess, seed int64) func(epoch int) error {
 	return func(epoch int) error {
-		return prep.AugmentSamples(samples, seed, epoch, ex.X)
+		return prep.AugmentSamples(samples, seed, epoch, ex.X, graph.Threads())
 	}
 }

@@ -52,11 +52,13 @@
 // Std) do on a PIL image: the shorter side is resized to Resize, a
 // Height x Width crop is taken from the center, 8-bit values are
 // multiplied by Scale (1/255) and normalized per channel. Resampling is
-// bilinear and antialiased when shrinking, as PIL's; graft does not
-// reproduce PIL's values to the bit, so a model trained on images of
-// another size sees slightly different pixels. An image whose shorter
-// side already is Resize is not resampled at all: its pixels reach the
-// tensor exactly.
+// bilinear and antialiased when shrinking, and gives the bytes Pillow's
+// Image.resize(size, BILINEAR) gives from the same pixels (a JPEG's
+// pixels are image/jpeg's, whose chroma is not interpolated as libjpeg's
+// is, so they can differ slightly from PIL's). An image whose shorter side already is Resize is not
+// resampled at all: its pixels reach the tensor exactly. The conversion
+// and the resampling run in AVX2 where the CPU has it, with the same
+// results; GRAFT_CPU=generic keeps them to Go.
 //
 // Augment does, instead of the resize and center crop, what
 // RandomResizedCrop and RandomHorizontalFlip do, drawing from the

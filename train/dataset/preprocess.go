@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/color"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -188,6 +187,8 @@ type prep struct {
 	bgr       bool
 	scale     float32
 	mean, std [3]float32
+	// lut[ch][v] is the tensor value of 8-bit value v in channel ch
+	lut [3][256]float32
 }
 
 func (p *Preprocess) compile() (*prep, error) {
@@ -242,6 +243,11 @@ func (p *Preprocess) compile() (*prep, error) {
 	for i := 0; i < c.c; i++ {
 		if c.std[i] == 0 {
 			return nil, fmt.Errorf("std %s: a standard deviation of 0 divides by zero", fmtFloats(std))
+		}
+		for v := range 256 {
+			// The conversions round each step to float32, so that no
+			// fused multiply-add changes the result between machines.
+			c.lut[i][v] = (float32(float32(v)*c.scale) - c.mean[i]) / c.std[i]
 		}
 	}
 	return c, nil
@@ -514,8 +520,7 @@ func (c *prep) tensor(img image.Image, dst []float32) error {
 	x0, y0 := cropOffset(rw, c.w), cropOffset(rh, c.h)
 	// The crop is dr's part inside the c.w x c.h destination.
 	dr := image.Rect(-x0, -y0, rw-x0, rh-y0)
-	rgba := resample(img, b, dr, c.w, c.h)
-	c.write(rgba, false, dst)
+	c.render(img, b, dr, false, dst)
 	return nil
 }
 
@@ -541,146 +546,83 @@ func cropOffset(m, n int) int {
 	return int(math.RoundToEven(float64(m-n) / 2))
 }
 
-// resample maps src's part sr onto dr and returns the w x h window of the
-// result at the origin, 8-bit RGB over black. When sr and dr have the same
-// size no filtering is done: the pixels are copied.
-func resample(src image.Image, sr, dr image.Rectangle, w, h int) *image.RGBA {
-	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	if sr.Size() == dr.Size() {
-		copyPixels(dst, src, sr.Min.Sub(dr.Min))
-		return dst
-	}
-	resampleInto(dst, dr, src, sr)
-	return dst
+// render maps src's part sr onto dr, which must contain the c.w x c.h
+// window at the origin, and writes the window's tensor into dst, mirrored
+// left to right when flip is set. When sr and dr have the same size no
+// filtering is done: the pixels are copied.
+func (c *prep) render(src image.Image, sr, dr image.Rectangle, flip bool, dst []float32) {
+	resampleRows(src, sr, dr, c.w, c.h, func(y int, row []uint8, nc int) {
+		if c.c == 1 {
+			c.writeGray(row, nc, flip, dst[y*c.w:(y+1)*c.w])
+		} else {
+			c.writeColor(y, row, nc, flip, dst)
+		}
+	})
 }
 
-// copyPixels sets each dst pixel p to src's pixel p+off, as 8-bit values
-// premultiplied by alpha (that is, over black). The fast paths compute
-// what the generic one does, without an interface call per pixel.
-func copyPixels(dst *image.RGBA, src image.Image, off image.Point) {
-	w, h := dst.Rect.Dx(), dst.Rect.Dy()
-	row := func(y int) []uint8 { return dst.Pix[y*dst.Stride : y*dst.Stride+4*w] }
-	switch s := src.(type) {
-	case *image.Gray:
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				v := sp[x]
-				d[4*x], d[4*x+1], d[4*x+2], d[4*x+3] = v, v, v, 255
-			}
+// writeGray writes one row of nc-byte pixels (see resampleRows) into dst,
+// a one-channel tensor's row: gray pixels as they are, color ones by their
+// luma (ITU-R 601).
+func (c *prep) writeGray(row []uint8, nc int, flip bool, dst []float32) {
+	w := len(dst)
+	l := &c.lut[0]
+	row = row[:nc*w]
+	for x := range dst {
+		sx := x
+		if flip {
+			sx = w - 1 - x
 		}
-	case *image.RGBA:
-		for y := range h {
-			copy(row(y), s.Pix[s.PixOffset(off.X, y+off.Y):])
+		if nc == 1 {
+			dst[x] = l[row[sx]]
+			continue
 		}
-	case *image.NRGBA:
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				setRGBA(d[4*x:], color.NRGBA{sp[4*x], sp[4*x+1], sp[4*x+2], sp[4*x+3]})
-			}
+		px := row[3*sx : 3*sx+3 : 3*sx+3]
+		if px[0] == px[1] && px[1] == px[2] {
+			dst[x] = l[px[0]]
+			continue
 		}
-	case *image.YCbCr:
-		for y := range h {
-			d := row(y)
-			for x := range w {
-				yi, ci := s.YOffset(x+off.X, y+off.Y), s.COffset(x+off.X, y+off.Y)
-				setRGBA(d[4*x:], color.YCbCr{s.Y[yi], s.Cb[ci], s.Cr[ci]})
-			}
-		}
-	case *image.Paletted:
-		var pal [256][4]uint8
-		for i := range pal {
-			c := color.Color(color.Black) // what an index past the palette shows
-			if i < len(s.Palette) {
-				c = s.Palette[i]
-			}
-			setRGBA(pal[i][:], c)
-		}
-		for y := range h {
-			d, sp := row(y), s.Pix[s.PixOffset(off.X, y+off.Y):]
-			for x := range w {
-				copy(d[4*x:4*x+4], pal[sp[x]][:])
-			}
-		}
-	default:
-		for y := range h {
-			d := row(y)
-			for x := range w {
-				setRGBA(d[4*x:], src.At(x+off.X, y+off.Y))
-			}
-		}
+		v := float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
+		dst[x] = (float32(v*c.scale) - c.mean[0]) / c.std[0]
 	}
 }
 
-// setRGBA stores c as 8-bit premultiplied values. It is generic so that
-// the fast paths call the concrete type's RGBA method directly.
-func setRGBA[C color.Color](d []uint8, c C) {
-	r, g, b, a := c.RGBA()
-	d[0], d[1], d[2], d[3] = uint8(r>>8), uint8(g>>8), uint8(b>>8), uint8(a>>8)
-}
-
-// write scales, normalizes and lays out the pixels of img (c.w x c.h at
-// the origin) into dst, mirrored left to right when flip is set.
-func (c *prep) write(img *image.RGBA, flip bool, dst []float32) {
-	if c.c == 3 {
-		c.writeColor(img, flip, dst)
-		return
+// writeColor writes row y of nc-byte pixels (see resampleRows) into dst,
+// the three-channel tensor (channels R, G, B, or B, G, R in BGR order).
+func (c *prep) writeColor(y int, row []uint8, nc int, flip bool, dst []float32) {
+	w := c.w
+	row = row[:nc*w]
+	l0, l1, l2 := &c.lut[0], &c.lut[1], &c.lut[2]
+	// pixel x's three values go to d0[o], d1[o], d2[o], o = x (or w-1-x
+	// flipped) in NCHW layout and 3x (3(w-1-x)) in NHWC
+	var d0, d1, d2 []float32
+	step := 1
+	if c.nhwc {
+		d := dst[3*w*y : 3*w*(y+1)]
+		d0, d1, d2 = d, d[1:], d[2:]
+		step = 3
+	} else {
+		plane := c.h * w
+		d0, d1, d2 = dst[w*y:w*(y+1)], dst[plane+w*y:plane+w*(y+1)], dst[2*plane+w*y:2*plane+w*(y+1)]
 	}
-	// one channel: gray pixels as they are, color ones by their luma; the
-	// layouts agree, as there is one value per pixel
-	for y := 0; y < c.h; y++ {
-		row := img.Pix[y*img.Stride:]
-		for x := 0; x < c.w; x++ {
-			sx := x
-			if flip {
-				sx = c.w - 1 - x
-			}
-			px := row[4*sx : 4*sx+3 : 4*sx+3]
-			v := float32(px[0])
-			if px[0] != px[1] || px[1] != px[2] {
-				v = float32(0.299*float32(px[0])) + float32(0.587*float32(px[1])) + float32(0.114*float32(px[2]))
-			}
-			// The conversions round each step to float32, so that no
-			// fused multiply-add changes the result between machines.
-			dst[y*c.w+x] = (float32(v*c.scale) - c.mean[0]) / c.std[0]
+	d0, d1, d2 = d0[:step*(w-1)+1], d1[:step*(w-1)+1], d2[:step*(w-1)+1]
+	for x := range w {
+		var r, g, b uint8
+		if nc == 3 {
+			px := row[3*x : 3*x+3 : 3*x+3]
+			r, g, b = px[0], px[1], px[2]
+		} else {
+			r = row[x]
+			g, b = r, r
 		}
-	}
-}
-
-// writeColor is write for 3 channels: each channel's 256 possible values
-// are normalized once, by the same float32 steps, and looked up.
-func (c *prep) writeColor(img *image.RGBA, flip bool, dst []float32) {
-	var lut [3][256]float32
-	for ch := range 3 {
-		for v := range 256 {
-			// the same float32 steps as write's gray path
-			lut[ch][v] = (float32(float32(v)*c.scale) - c.mean[ch]) / c.std[ch]
+		if c.bgr {
+			r, b = b, r
 		}
-	}
-	src := [3]int{0, 1, 2} // the RGBA byte each channel reads
-	if c.bgr {
-		src = [3]int{2, 1, 0}
-	}
-	plane := c.h * c.w
-	for y := 0; y < c.h; y++ {
-		row := img.Pix[y*img.Stride : y*img.Stride+4*c.w]
-		for x := 0; x < c.w; x++ {
-			sx := x
-			if flip {
-				sx = c.w - 1 - x
-			}
-			px := row[4*sx : 4*sx+4]
-			i := y*c.w + x
-			for ch := range 3 {
-				f := lut[ch][px[src[ch]]]
-				if c.nhwc {
-					dst[i*3+ch] = f
-				} else {
-					dst[ch*plane+i] = f
-				}
-			}
+		o := x
+		if flip {
+			o = w - 1 - x
 		}
+		o *= step
+		d0[o], d1[o], d2[o] = l0[r], l1[g], l2[b]
 	}
 }
 
@@ -696,6 +638,10 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 	if err != nil {
 		return err
 	}
+	return c.augment(img, rng, dst)
+}
+
+func (c *prep) augment(img image.Image, rng *rand.Rand, dst []float32) error {
 	if err := c.checkDst(dst); err != nil {
 		return err
 	}
@@ -704,31 +650,33 @@ func (p *Preprocess) Augment(img image.Image, rng *rand.Rand, dst []float32) err
 		return fmt.Errorf("image is empty (%dx%d)", b.Dx(), b.Dy())
 	}
 	sr := randomResizedCrop(b.Dx(), b.Dy(), rng).Add(b.Min)
-	rgba := resample(img, sr, image.Rect(0, 0, c.w, c.h), c.w, c.h)
 	flip := rng.Float64() < 0.5
-	c.write(rgba, flip, dst)
+	c.render(img, sr, image.Rect(0, 0, c.w, c.h), flip, dst)
 	return nil
 }
 
-// randomResizedCrop picks a crop of a w x h image as torchvision's
-// RandomResizedCrop.get_params does.
 // AugmentSamples decodes every sample again and writes a fresh
-// augmentation of it into dst (Size() values each, in order). It decodes
+// augmentation of it into dst (Size() values each, in order), with
+// workers goroutines (runtime.GOMAXPROCS(0) when workers <= 0). It decodes
 // the files each epoch rather than keeping them decoded: a decoded
 // 12-megapixel photo takes 48 MB, so memory, not decoding time, bounds the
 // data set size. Image i of epoch e draws from its own generator, seeded by
 // (seed, e, i), so results do not depend on scheduling.
-func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst []float32) error {
+func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst []float32, workers int) error {
+	c, err := p.compile()
+	if err != nil {
+		return err
+	}
 	size := p.Size()
 	if len(dst) < len(samples)*size {
 		return fmt.Errorf("augment: %d values for %d images of %d", len(dst), len(samples), size)
 	}
 	errs := make([]error, len(samples))
-	parallel(len(samples), 0, func(i int) bool {
+	parallel(len(samples), workers, func(i int) bool {
 		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
 		if err == nil {
 			rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
-			err = p.Augment(img, rng, dst[i*size:(i+1)*size])
+			err = c.augment(img, rng, dst[i*size:(i+1)*size])
 		}
 		errs[i] = err
 		return err == nil
@@ -741,6 +689,8 @@ func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst
 	return nil
 }
 
+// randomResizedCrop picks a crop of a w x h image as torchvision's
+// RandomResizedCrop.get_params does.
 func randomResizedCrop(w, h int, rng *rand.Rand) image.Rectangle {
 	const minScale, maxScale = 0.08, 1.0
 	minRatio, maxRatio := 3.0/4.0, 4.0/3.0
@@ -887,12 +837,26 @@ func checkSize(cfg image.Config, maxPixels int64) error {
 // and listed in skipped; when strict is set it is an error instead, naming
 // the file.
 func LoadTensors(samples []Sample, p *Preprocess, workers int, strict bool) (data []float32, kept []Sample, skipped []Skipped, err error) {
+	return LoadTensorsInto(nil, samples, p, workers, strict)
+}
+
+// LoadTensorsInto is LoadTensors writing into buf's array when its
+// capacity holds the tensors of all samples, so that a caller decoding
+// chunk after chunk can reuse one buffer: memory fresh from the system
+// costs page faults that take about as long as preprocessing the images
+// written into it.
+func LoadTensorsInto(buf []float32, samples []Sample, p *Preprocess, workers int, strict bool) (data []float32, kept []Sample, skipped []Skipped, err error) {
 	c, err := p.compile()
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	size := p.Size()
-	data = make([]float32, len(samples)*size)
+	data = buf[:0]
+	if n := len(samples) * size; cap(data) >= n {
+		data = data[:n]
+	} else {
+		data = make([]float32, n)
+	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
 		img, err := DecodeFile(samples[i].Path, p.MaxPixels)

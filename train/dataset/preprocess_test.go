@@ -9,7 +9,6 @@ import (
 	"hash/crc32"
 	"image"
 	"image/color"
-	"image/color/palette"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -473,65 +472,6 @@ func TestTensorResizeCrop40x20(t *testing.T) {
 	}
 }
 
-// opaque hides an image's type, so that copyPixels takes its generic path.
-type opaque struct{ image.Image }
-
-func TestCopyPixelsFastPaths(t *testing.T) {
-	rng := rand.New(rand.NewSource(3))
-	fill := func(pix []uint8) {
-		for i := range pix {
-			pix[i] = uint8(rng.Intn(256))
-		}
-	}
-	r := image.Rect(3, 2, 12, 9) // a non-zero origin
-	gray := image.NewGray(r)
-	fill(gray.Pix)
-	rgba := image.NewRGBA(r)
-	for i := range rgba.Pix { // valid premultiplied values
-		rgba.Pix[i] = uint8(rng.Intn(128))
-		if i%4 == 3 {
-			rgba.Pix[i] = 128 + uint8(rng.Intn(128))
-		}
-	}
-	nrgba := image.NewNRGBA(r)
-	fill(nrgba.Pix)
-	paletted := image.NewPaletted(r, palette.Plan9[:100])
-	fill(paletted.Pix) // indexes past the palette too
-	gray16 := image.NewGray16(r)
-	fill(gray16.Pix)
-	cmyk := image.NewCMYK(r)
-	fill(cmyk.Pix)
-	imgs := map[string]image.Image{"Gray": gray, "RGBA": rgba, "NRGBA": nrgba, "Paletted": paletted, "Gray16": gray16, "CMYK": cmyk}
-	for _, ratio := range []image.YCbCrSubsampleRatio{image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420} {
-		y := image.NewYCbCr(r, ratio)
-		fill(y.Y)
-		fill(y.Cb)
-		fill(y.Cr)
-		imgs["YCbCr"+ratio.String()] = y
-	}
-	for name, img := range imgs {
-		off := image.Pt(4, 3)
-		fast, slow := image.NewRGBA(image.Rect(0, 0, 7, 5)), image.NewRGBA(image.Rect(0, 0, 7, 5))
-		copyPixels(fast, img, off)
-		if name == "Paletted" {
-			// Paletted.At panics past the palette; compare with the palette.
-			for i := range 35 {
-				x, y := i%7+off.X, i/7+off.Y
-				c := color.Color(color.Black)
-				if k := int(paletted.ColorIndexAt(x, y)); k < 100 {
-					c = paletted.Palette[k]
-				}
-				setRGBA(slow.Pix[4*i:], c)
-			}
-		} else {
-			copyPixels(slow, opaque{img}, off)
-		}
-		if !bytes.Equal(fast.Pix, slow.Pix) {
-			t.Errorf("%s: fast path %v\ngeneric path %v", name, fast.Pix[:16], slow.Pix[:16])
-		}
-	}
-}
-
 func TestTensor16BitAndAlpha(t *testing.T) {
 	p := Preprocess{Channels: 1, Height: 2, Width: 2, Scale: 1, Mean: []float32{0}, Std: []float32{1}}
 	g16 := image.NewGray16(image.Rect(0, 0, 2, 2))
@@ -875,6 +815,38 @@ func TestLoadTensorsCorrupt(t *testing.T) {
 	}
 }
 
+// TestLoadTensorsInto: a buffer large enough is used, whatever it held,
+// and the tensors are LoadTensors'; a small one is not.
+func TestLoadTensorsInto(t *testing.T) {
+	dir := t.TempDir()
+	ss := samples(t, dir, 5)
+	if err := os.WriteFile(ss[1].Path, []byte("\x89PNG\r\n\x1a\nbroken"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := &Preprocess{Height: 4, Width: 4}
+	want, wantKept, _, err := LoadTensors(ss, p, 2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]float32, 3, len(ss)*p.Size()+7)
+	for i := range buf[:cap(buf)] {
+		buf[:cap(buf)][i] = float32(math.NaN())
+	}
+	for _, b := range [][]float32{buf, buf[: 0 : len(ss)*p.Size()-1], nil} {
+		data, kept, skipped, err := LoadTensorsInto(b, ss, p, 2, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(data, want) || !slices.Equal(kept, wantKept) || len(skipped) != 1 {
+			t.Errorf("buffer of capacity %d: %d floats, kept %v, skipped %v; want LoadTensors' %d floats, %v",
+				cap(b), len(data), kept, skipped, len(want), wantKept)
+		}
+		if reused := cap(b) > 0 && &data[:1][0] == &b[:1][0]; reused != (cap(b) >= len(ss)*p.Size()) {
+			t.Errorf("buffer of capacity %d for %d floats: reused %v", cap(b), len(ss)*p.Size(), reused)
+		}
+	}
+}
+
 func TestAugment(t *testing.T) {
 	img := image.NewRGBA(image.Rect(0, 0, 50, 30))
 	rng := rand.New(rand.NewSource(9))
@@ -920,6 +892,41 @@ func TestAugment(t *testing.T) {
 	}
 	if err := p.Augment(img, rand.New(rand.NewSource(1)), make([]float32, 3)); err == nil {
 		t.Error("Augment into a short destination: no error")
+	}
+}
+
+// TestAugmentSamples: each image's tensor is Augment's with the
+// generator of (seed, epoch, index), whatever the number of workers; a
+// bad file fails the call.
+func TestAugmentSamples(t *testing.T) {
+	ss := samples(t, t.TempDir(), 7)
+	p := &Preprocess{Height: 3, Width: 5}
+	size := p.Size()
+	want := make([]float32, len(ss)*size)
+	for i, s := range ss {
+		img, err := DecodeFile(s.Path, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rng := rand.New(rand.NewSource(11*1_000_003 + 2*7_919 + int64(i)))
+		if err := p.Augment(img, rng, want[i*size:(i+1)*size]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, workers := range []int{1, 3, 0} {
+		got := make([]float32, len(ss)*size)
+		if err := p.AugmentSamples(ss, 11, 2, got, workers); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Errorf("%d workers: tensors differ from Augment's", workers)
+		}
+	}
+	if err := os.WriteFile(ss[4].Path, []byte("not an image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AugmentSamples(ss, 11, 2, make([]float32, len(ss)*size), 2); err == nil || !strings.Contains(err.Error(), ss[4].Path) {
+		t.Errorf("bad file: error %v, want one naming %s", err, ss[4].Path)
 	}
 }
 

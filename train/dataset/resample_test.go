@@ -14,6 +14,10 @@ import (
 // gen_resize.py with Pillow), shrinking, enlarging, on one axis only and
 // on a crop, so images reach a model as torchvision would hand them.
 func TestResampleMatchesPillow(t *testing.T) {
+	eachImpl(t, testResampleMatchesPillow)
+}
+
+func testResampleMatchesPillow(t *testing.T) {
 	dir := filepath.Join("testdata", "resize")
 	src := readPNG(t, filepath.Join(dir, "src.png"))
 	for name, c := range map[string]struct {
@@ -31,7 +35,7 @@ func TestResampleMatchesPillow(t *testing.T) {
 			if !c.crop.Empty() {
 				sr = c.crop
 			}
-			got := resample(src, sr, image.Rect(0, 0, c.w, c.h), c.w, c.h)
+			got := resampleRGBA(src, sr, image.Rect(0, 0, c.w, c.h), c.w, c.h)
 			want := readPNG(t, filepath.Join(dir, "case_"+name+".png"))
 			if want.Bounds().Dx() != c.w || want.Bounds().Dy() != c.h {
 				t.Fatalf("golden is %v, want %dx%d", want.Bounds(), c.w, c.h)
@@ -61,8 +65,8 @@ func TestResampleMatchesPillow(t *testing.T) {
 // a crop keeps gives the same pixels as resizing whole and cropping.
 func TestResampleWindow(t *testing.T) {
 	src := readPNG(t, filepath.Join("testdata", "resize", "src.png"))
-	full := resample(src, src.Bounds(), image.Rect(0, 0, 50, 31), 50, 31)
-	part := resample(src, src.Bounds(), image.Rect(-9, -4, 41, 27), 20, 12)
+	full := resampleRGBA(src, src.Bounds(), image.Rect(0, 0, 50, 31), 50, 31)
+	part := resampleRGBA(src, src.Bounds(), image.Rect(-9, -4, 41, 27), 20, 12)
 	for y := range 12 {
 		for x := range 20 {
 			if g, w := part.RGBAAt(x, y), full.RGBAAt(x+9, y+4); g != w {
