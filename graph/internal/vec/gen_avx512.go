@@ -97,6 +97,7 @@ type kernel struct {
 // gen writes one kernel's code.
 type gen struct {
 	reg   map[string]string // constant or argument name -> register
+	used  map[string]bool   // the names the code has read
 	lines []string
 }
 
@@ -108,7 +109,37 @@ func (g *gen) c(name string) string {
 	if !ok {
 		log.Fatalf("constant %s is not in a register", name)
 	}
+	g.used[name] = true
 	return r
+}
+
+// k writes an instruction whose first Go operand (Intel's last source)
+// is constant name: its register if it has one, else the constant in
+// memory, broadcast (the mnemonic gets .BCST). Operands in other places
+// must be registers: g.c. An immediate goes after the mnemonic, as in
+// "VCMPPS $0x11".
+func (g *gen) k(mnemonic, name string, rest ...string) {
+	mnemonic, imm, _ := strings.Cut(mnemonic, " ")
+	g.used[name] = true
+	c, ok := g.reg[name]
+	if !ok {
+		mnemonic, c = mnemonic+".BCST", m(name)
+	}
+	ops := append([]string{c}, rest...)
+	if imm != "" {
+		ops = append([]string{imm}, ops...)
+	}
+	g.op("%s %s", mnemonic, strings.Join(ops, ", "))
+}
+
+// load sets register dst to constant name.
+func (g *gen) load(name, dst string) {
+	g.used[name] = true
+	if c, ok := g.reg[name]; ok {
+		g.op("VMOVAPS %s, %s", c, dst)
+	} else {
+		g.op("VBROADCASTSS %s, %s", m(name), dst)
+	}
 }
 
 // m is constant name as a memory operand (for VBROADCASTSS and .BCST).
@@ -121,44 +152,48 @@ func label(l string)            { fmt.Fprintf(&out, "%s:\n", l) }
 
 // exp sets x = e^x (exp32 in generic.go), clobbering t[0:3]: x is
 // clamped to [expLo, expHi], n = round(x·log2e), r = x - n·ln2 in two
-// parts, p = 1 + r + r²·q(r), and x = p·2^n.
-func exp(g *gen, x string, t []string) {
-	g.op("VMINPS %s, %s, %s", x, g.c("expHi"), x)
-	g.op("VMAXPS %s, %s, %s", x, g.c("expLo"), x)
-	g.op("VMOVAPS %s, %s", g.c("log2e"), t[0])
-	g.op("VFMADD213PS %s, %s, %s", g.c("magic"), x, t[0])
-	g.op("VSUBPS %s, %s, %s", g.c("magic"), t[0], t[0])
-	g.op("VFNMADD231PS %s, %s, %s", g.c("ln2Hi"), t[0], x)
-	g.op("VFNMADD231PS %s, %s, %s", g.c("ln2Lo"), t[0], x)
-	g.op("VMOVAPS %s, %s", g.c("e6"), t[2])
-	for _, e := range []string{"e5", "e4", "e3", "e2"} {
-		g.op("VFMADD213PS %s, %s, %s", g.c(e), x, t[2])
+// parts, p = 1 + r + r²·q(r), and x = p·2^n. A clamp that cannot change
+// x, given what the caller knows of it, is left out with hi or lo false:
+// each returns x when x is NaN, so only the range matters.
+func exp(g *gen, x string, t []string, hi, lo bool) {
+	if hi {
+		g.op("VMINPS %s, %s, %s", x, g.c("expHi"), x)
 	}
+	if lo {
+		g.op("VMAXPS %s, %s, %s", x, g.c("expLo"), x)
+	}
+	g.load("log2e", t[0])
+	g.k("VFMADD213PS", "magic", x, t[0])
+	g.k("VSUBPS", "magic", t[0], t[0])
+	g.k("VFNMADD231PS", "ln2Hi", t[0], x)
+	g.k("VFNMADD231PS", "ln2Lo", t[0], x)
+	poly(g, t[2], x, "e6", "e5", "e4", "e3", "e2")
 	g.op("VMULPS %s, %s, %s", x, x, t[1])
 	g.op("VFMADD213PS %s, %s, %s", x, t[1], t[2])
-	g.op("VADDPS %s, %s, %s", g.c("one"), t[2], t[2])
+	g.k("VADDPS", "one", t[2], t[2])
 	g.op("VSCALEFPS %s, %s, %s", t[0], t[2], x)
 }
 
-var expConsts = []string{"one", "expHi", "expLo", "log2e", "magic", "ln2Hi", "ln2Lo", "e2", "e3", "e4", "e5", "e6"}
+// expConsts are the constants exp reads, but for expHi and expLo.
+var expConsts = []string{"one", "log2e", "magic", "ln2Hi", "ln2Lo", "e2", "e3", "e4", "e5", "e6"}
 
 // sigmoid sets x = sigmoid(x), clobbering t[0:3] and k: e = e^-|x|, then
 // 1/(1+e) for x >= 0 and e/(1+e) for x < 0 (k: x's sign bit).
 func sigmoid(g *gen, x string, t []string, k string) {
-	g.op("VPTESTMD %s, %s, %s", g.c("sign"), x, k)
-	g.op("VPORD %s, %s, %s", g.c("sign"), x, x)
-	exp(g, x, t)
-	g.op("VADDPS %s, %s, %s", g.c("one"), x, t[0])
+	g.k("VPTESTMD", "sign", x, k)
+	g.k("VPORD", "sign", x, x)
+	exp(g, x, t, false, true) // -|x| <= 0
+	g.k("VADDPS", "one", x, t[0])
 	g.op("VBLENDMPS %s, %s, %s, %s", x, g.c("one"), k, x)
 	g.op("VDIVPS %s, %s, %s", t[0], x, x)
 }
 
 // poly sets dst = the polynomial with coefficients cs (highest degree
-// first, broadcast from memory) at z, by Horner's rule.
+// first) at z, by Horner's rule.
 func poly(g *gen, dst, z string, cs ...string) {
-	g.op("VBROADCASTSS %s, %s", m(cs[0]), dst)
+	g.load(cs[0], dst)
 	for _, c := range cs[1:] {
-		g.op("VFMADD213PS.BCST %s, %s, %s", m(c), z, dst)
+		g.k("VFMADD213PS", c, z, dst)
 	}
 }
 
@@ -167,15 +202,15 @@ func with(a []string, b ...string) []string { return append(append([]string(nil)
 var kernels = []kernel{
 	{
 		name: "exp", doc: "dst = e^x.", ptrs: []string{"x"},
-		consts: expConsts, temps: 3, unroll: 2,
+		consts: with(expConsts, "expHi", "expLo"), temps: 3, unroll: 4,
 		body: func(g *gen, in, t []string, k string) string {
-			exp(g, in[0], t)
+			exp(g, in[0], t, true, true)
 			return in[0]
 		},
 	},
 	{
 		name: "sigmoid", doc: "dst = 1/(1+e^-x).", ptrs: []string{"x"},
-		consts: with(expConsts, "sign"), temps: 3, unroll: 2,
+		consts: with(expConsts, "expLo", "sign"), temps: 3, unroll: 4,
 		body: func(g *gen, in, t []string, k string) string {
 			sigmoid(g, in[0], t, k)
 			return in[0]
@@ -183,7 +218,9 @@ var kernels = []kernel{
 	},
 	{
 		name: "silu", doc: "dst = max(x, -MaxFloat32)·sigmoid(x).", ptrs: []string{"x"},
-		consts: with(expConsts, "sign", "negMax"), temps: 4, unroll: 2,
+		// 4 groups of 5 registers leave 12 for constants: e2 is read from
+		// memory.
+		consts: with(expConsts[:5], "e3", "e4", "e5", "e6", "expLo", "sign", "negMax"), temps: 4, unroll: 4,
 		body: func(g *gen, in, t []string, k string) string {
 			x := in[0]
 			g.op("VMAXPS %s, %s, %s", x, g.c("negMax"), t[3])
@@ -194,21 +231,21 @@ var kernels = []kernel{
 	},
 	{
 		name: "tanh", doc: "dst = tanh(x): with a = |x|, a + a·z·Q(z), z = a², for a < 0.625,\n// else 1 - 2/(e^2a + 1); then x's sign.", ptrs: []string{"x"},
-		consts: with(expConsts, "sign", "two", "tanhThr"), temps: 6, unroll: 2,
+		consts: []string{"expHi", "one", "two", "sign"}, temps: 6, unroll: 4,
 		body: func(g *gen, in, t []string, k string) string {
 			x, sgn, a, small := in[0], t[3], t[4], t[5]
-			g.op("VPANDD %s, %s, %s", g.c("sign"), x, sgn)
+			g.k("VPANDD", "sign", x, sgn)
 			g.op("VPANDND %s, %s, %s", x, g.c("sign"), a)
 			g.op("VMULPS %s, %s, %s", a, a, t[0])
 			poly(g, small, t[0], "t4", "t3", "t2", "t1", "t0")
 			g.op("VMULPS %s, %s, %s", t[0], small, small)
 			g.op("VFMADD213PS %s, %s, %s", a, a, small)
 			g.op("VADDPS %s, %s, %s", a, a, x)
-			exp(g, x, t)
-			g.op("VADDPS %s, %s, %s", g.c("one"), x, x)
+			exp(g, x, t, true, false) // 2|x| >= 0
+			g.k("VADDPS", "one", x, x)
 			g.op("VDIVPS %s, %s, %s", x, g.c("two"), t[0])
 			g.op("VSUBPS %s, %s, %s", t[0], g.c("one"), x)
-			g.op("VCMPPS $0x11, %s, %s, %s", g.c("tanhThr"), a, k)
+			g.k("VCMPPS $0x11", "tanhThr", a, k)
 			g.op("VBLENDMPS %s, %s, %s, %s", small, x, k, x)
 			g.op("VPORD %s, %s, %s", sgn, x, x)
 			return x
@@ -219,19 +256,19 @@ var kernels = []kernel{
 		consts: with(expConsts, "sign", "four"), temps: 7, unroll: 2,
 		body: func(g *gen, in, t []string, k string) string {
 			x, sgn, a, small, r := in[0], t[3], t[4], t[5], t[6]
-			g.op("VPANDD %s, %s, %s", g.c("sign"), x, sgn)
+			g.k("VPANDD", "sign", x, sgn)
 			g.op("VPANDND %s, %s, %s", x, g.c("sign"), a)
 			g.op("VMULPS %s, %s, %s", a, a, t[0])
 			poly(g, small, t[0], "p6", "p5", "p4", "p3", "p2", "p1", "p0")
 			g.op("VMULPS %s, %s, %s", a, small, small)
 			g.op("VMINPS %s, %s, %s", a, g.c("four"), t[1])
-			g.op("VSUBPS.BCST %s, %s, %s", m("erfMid"), t[1], t[0])
+			g.k("VSUBPS", "erfMid", t[1], t[0])
 			poly(g, r, t[0], "r7", "r6", "r5", "r4", "r3", "r2", "r1", "r0")
 			g.op("VMULPS %s, %s, %s", t[1], t[1], x)
-			g.op("VPXORD %s, %s, %s", g.c("sign"), x, x)
-			exp(g, x, t)
-			g.op("VFNMADD213PS %s, %s, %s", g.c("one"), r, x)
-			g.op("VCMPPS $0x11, %s, %s, %s", g.c("one"), a, k) // erfThr is 1
+			g.k("VPXORD", "sign", x, x)
+			exp(g, x, t, false, false) // -min(|x|, 4)² is in [-16, 0]
+			g.k("VFNMADD213PS", "one", r, x)
+			g.k("VCMPPS $0x11", "one", a, k) // erfThr is 1
 			g.op("VBLENDMPS %s, %s, %s, %s", small, x, k, x)
 			g.op("VPORD %s, %s, %s", sgn, x, x)
 			return x
@@ -391,7 +428,7 @@ func write(k kernel) {
 	frame := nOff + 8 + 4*len(k.floats)
 	fmt.Fprintf(&out, "\n// func %s(%s)\n// %s\nTEXT ·%s(SB), NOSPLIT, $0-%d\n", name, args, k.doc, name, frame)
 
-	g := &gen{reg: map[string]string{}}
+	g := &gen{reg: map[string]string{}, used: map[string]bool{}}
 	top := 31
 	take := func() string {
 		r := fmt.Sprintf("Z%d", top)
@@ -444,7 +481,7 @@ func write(k kernel) {
 					p("VMOVUPS %d(%s)(AX*4), %s", 64*j, ptrRegs[i], r)
 				}
 			}
-			gj := &gen{reg: g.reg}
+			gj := &gen{reg: g.reg, used: g.used}
 			res = append(res, k.body(gj, in, t, km))
 			bodies = append(bodies, gj.lines)
 		}
@@ -500,6 +537,11 @@ func write(k kernel) {
 	label("done")
 	p("VZEROUPPER")
 	p("RET")
+	for _, c := range with(k.floats, k.consts...) {
+		if !g.used[c] {
+			log.Fatalf("%s: %s is loaded into a register but never read", name, c)
+		}
+	}
 }
 
 // flush writes g's pending lines.
