@@ -14,8 +14,13 @@ import (
 //     Exp/Sigmoid/Tanh/Erf, index arrays for same-shape Add/Mul
 //     (naryKernel.forward), float64 per-channel affine (bnLayout.affine);
 //   - generic: this package's pure Go on one goroutine;
-//   - avx2: the assembly on one goroutine;
+//   - avx2, avx512: the assembly on one goroutine, each implementation
+//     this CPU runs;
 //   - par: the default implementation split by Par over GOMAXPROCS.
+//
+// BenchmarkKernelsBlock runs them on 4096 values, a block of a
+// convolution's output as its epilogue sees it (in L1, so that the
+// kernels' own speed shows rather than memory's).
 
 const benchN = 6400000
 
@@ -38,8 +43,8 @@ func benchInit() {
 	}
 }
 
-func report(b *testing.B) {
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/benchN, "ns/value")
+func report(b *testing.B, n int) {
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/value")
 }
 
 // oldUnary is graph's unaryKernel.forward loop.
@@ -79,9 +84,17 @@ func oldNary(op string) func(dst, a, b []float32) {
 			for i := range o {
 				o[i] += b[ia[i]]
 			}
+		case "Sub":
+			for i := range o {
+				o[i] -= b[ia[i]]
+			}
 		case "Mul":
 			for i := range o {
 				o[i] *= b[ia[i]]
+			}
+		case "Max":
+			for i := range o {
+				o[i] = max(o[i], b[ia[i]])
 			}
 		case "Div":
 			for i := range o {
@@ -155,8 +168,12 @@ func benchCases() []benchCase {
 		{"SiLU", un(oldUnary(func(x float32) float32 { return x * sigmoid(x) })), un(SiLU), un(siluGeneric)},
 		{"Tanh", un(oldUnary(f64(math.Tanh))), un(Tanh), un(tanhGeneric)},
 		{"Erf", un(oldUnary(f64(math.Erf))), un(Erf), un(erfGeneric)},
+		{"ScaleShift", un(oldUnary(func(x float32) float32 { return 1.5*x + 0.25 })),
+			un(func(d, x []float32) { ScaleShift(d, x, 1.5, 0.25) }), un(func(d, x []float32) { affineGeneric(d, x, 1.5, 0.25) })},
 		{"Add", oldNary("Add"), Add, addGeneric},
+		{"Sub", oldNary("Sub"), Sub, subGeneric},
 		{"Mul", oldNary("Mul"), Mul, mulGeneric},
+		{"Max", oldNary("Max"), Max, maxGeneric},
 		{"Div", oldNary("Div"), Div, divGeneric},
 		{"ChannelScaleShift", func(dst, x, _ []float32) {
 			for p := 0; p*inner < len(x); p++ {
@@ -187,11 +204,11 @@ func BenchmarkKernels(b *testing.B) {
 			for b.Loop() {
 				c.old(benchDst, benchX, benchY)
 			}
-			report(b)
+			report(b, benchN)
 		})
 		b.Run(c.name+"/generic", func(b *testing.B) {
 			f := c.gen
-			withImpl(false, func() {
+			withImpl(generic, func() {
 				for b.Loop() {
 					if f != nil {
 						f(benchDst, benchX, benchY)
@@ -200,16 +217,16 @@ func BenchmarkKernels(b *testing.B) {
 					}
 				}
 			})
-			report(b)
+			report(b, benchN)
 		})
-		if hasAVX2FMA {
-			b.Run(c.name+"/avx2", func(b *testing.B) {
-				withImpl(true, func() {
+		for _, p := range impls()[1:] {
+			b.Run(c.name+"/"+p.String(), func(b *testing.B) {
+				withImpl(p, func() {
 					for b.Loop() {
 						c.cur(benchDst, benchX, benchY)
 					}
 				})
-				report(b)
+				report(b, benchN)
 			})
 		}
 		if c.name == "ChannelScaleShift" {
@@ -219,7 +236,28 @@ func BenchmarkKernels(b *testing.B) {
 			for b.Loop() {
 				Par(benchN, func(lo, hi int) { c.cur(benchDst[lo:hi], benchX[lo:hi], benchY[lo:hi]) })
 			}
-			report(b)
+			report(b, benchN)
 		})
+	}
+}
+
+func BenchmarkKernelsBlock(b *testing.B) {
+	const n = 4096
+	benchInit()
+	dst, x, y := benchDst[:n], benchX[:n], benchY[:n]
+	for _, c := range benchCases() {
+		if c.name == "ChannelScaleShift" {
+			continue // needs whole planes
+		}
+		for _, p := range impls() {
+			b.Run(c.name+"/"+p.String(), func(b *testing.B) {
+				withImpl(p, func() {
+					for b.Loop() {
+						c.cur(dst, x, y)
+					}
+				})
+				report(b, n)
+			})
+		}
 	}
 }

@@ -1,26 +1,67 @@
 package vec
 
-import "os"
+import (
+	"os"
+	"strings"
+)
 
-// useAVX2 selects the AVX2+FMA assembly. It is set once at start-up and
-// changed only by tests.
-var useAVX2 = detect(os.Getenv("GRAFT_CPU"))
+// An isa is one implementation of the kernels, ordered by width.
+type isa uint8
 
-// detect reports whether to use the AVX2 kernels, given the value of
-// GRAFT_CPU: "generic" forces pure Go; "avx2", "avx512", "" and anything
-// else use AVX2 when the CPU has it (vec has no AVX-512 code: its kernels
-// are memory-bound or short, and AVX2 is what could be tested).
-func detect(env string) bool {
-	if env == "generic" {
-		return false
-	}
-	return hasAVX2FMA
-}
+const (
+	generic isa = iota // pure Go
+	avx2               // AVX2+FMA assembly, 8 lanes, pure Go for the tail
+	avx512             // AVX-512F assembly, 16 lanes, masked tail
+)
 
-// Impl names the implementation in use: "avx2" or "generic".
-func Impl() string {
-	if useAVX2 {
+func (p isa) String() string {
+	switch p {
+	case avx512:
+		return "avx512"
+	case avx2:
 		return "avx2"
 	}
 	return "generic"
 }
+
+// impl is the implementation in use. It is set once at start-up and
+// changed only by tests.
+var impl = choose(os.Getenv("GRAFT_CPU"))
+
+// choose returns the widest implementation this CPU and build run that is
+// no wider than the one GRAFT_CPU's value env names: "generic" forces
+// pure Go, "avx2" the AVX2 assembly (pure Go without it), and "avx512",
+// "" or anything else the best there is.
+func choose(env string) isa {
+	want := avx512
+	switch strings.ToLower(strings.TrimSpace(env)) {
+	case "generic":
+		want = generic
+	case "avx2":
+		want = avx2
+	}
+	for _, p := range []isa{avx512, avx2} {
+		if p <= want && has(p) {
+			return p
+		}
+	}
+	return generic
+}
+
+// has reports whether this CPU and build run implementation p.
+func has(p isa) bool {
+	switch p {
+	case avx512:
+		return hasAVX512
+	case avx2:
+		return hasAVX2FMA
+	}
+	return true
+}
+
+// Impl names the implementation in use: "avx512" (AVX-512F assembly),
+// "avx2" (AVX2 and FMA assembly) or "generic" (pure Go: other
+// architectures and the purego build tag). GRAFT_CPU=avx2 or
+// GRAFT_CPU=generic at start-up forces a slower one; a path the CPU
+// lacks is never used (the best below it runs instead).
+func Impl() string { return impl.String() }

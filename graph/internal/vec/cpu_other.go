@@ -2,4 +2,7 @@
 
 package vec
 
-const hasAVX2FMA = false
+const (
+	hasAVX2FMA = false
+	hasAVX512  = false
+)

@@ -10,13 +10,22 @@
 //
 // # Implementations
 //
-// On amd64 CPUs with AVX2 and FMA the kernels run in assembly, 8 values
-// per instruction; elsewhere, or with GRAFT_CPU=generic in the
-// environment, in pure Go written without data-dependent branches (the
-// compiler turns the built-in min and max into branch-free code), so that
-// random signs cost no mispredictions. The choice is made once, at
-// start-up. The assembly does the multiple of 8 leading values and the
-// pure-Go code the rest, so any length and alignment is accepted.
+// On amd64 CPUs with AVX-512F the kernels run in AVX-512 assembly, 16
+// values per instruction, the last len%16 through a mask; on those with
+// AVX2 and FMA but not AVX-512, in AVX2 assembly, 8 values per
+// instruction, with pure Go for the last len%8; elsewhere in pure Go
+// written without data-dependent branches (the compiler turns the
+// built-in min and max into branch-free code), so that random signs cost
+// no mispredictions. The choice is made once, at start-up: the best the
+// CPU has, unless the environment variable GRAFT_CPU names a slower one
+// ("avx2" or "generic"; see [Impl]). Any length and alignment is
+// accepted.
+//
+// The AVX-512 kernels give the AVX2 assembly's results bit for bit (the
+// same operations on each value, in the same order, with the same
+// operands in the same places), so only the AVX2 path's pure-Go tail can
+// tell the two apart; under AVX-512 a value's result does not depend on
+// where it falls in the slice.
 //
 // # Accuracy
 //

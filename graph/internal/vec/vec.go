@@ -2,18 +2,29 @@ package vec
 
 import "math"
 
-// split returns how many leading values of an n-value slice the assembly
-// handles: the multiple of 8, or 0 when it is not in use.
+// whole reports whether the AVX-512 assembly takes all of an n-value
+// slice (it does its last, partial vector through a mask).
+func whole(n int) bool { return impl == avx512 && n > 0 }
+
+// split returns how many leading values of an n-value slice the AVX2
+// assembly handles: the multiple of 8, or 0 when it is not in use. Under
+// avx512 it is the AVX2 count too, for the kernels that have no AVX-512
+// version.
 func split(n int) int {
-	if !useAVX2 {
+	if impl < avx2 {
 		return 0
 	}
 	return n &^ 7
 }
 
-// unary runs asm on the leading multiple of 8 values and gen on the rest.
-func unary(dst, x []float32, asm func(dst, x *float32, n int), gen func(dst, x []float32)) {
+// unary runs asm512 on all the values, or asm on the leading multiple of
+// 8 and gen on the rest, or gen on all, as impl says.
+func unary(dst, x []float32, asm512, asm func(dst, x *float32, n int), gen func(dst, x []float32)) {
 	dst = dst[:len(x)]
+	if whole(len(x)) {
+		asm512(&dst[0], &x[0], len(x))
+		return
+	}
 	n := split(len(x))
 	if n > 0 {
 		asm(&dst[0], &x[0], n)
@@ -21,10 +32,14 @@ func unary(dst, x []float32, asm func(dst, x *float32, n int), gen func(dst, x [
 	gen(dst[n:], x[n:])
 }
 
-// binary runs asm on the leading multiple of 8 values and gen on the
-// rest; b must be at least as long as a.
-func binary(dst, a, b []float32, asm func(dst, a, b *float32, n int), gen func(dst, a, b []float32)) {
+// binary is unary for kernels of two slices; b must be at least as long
+// as a.
+func binary(dst, a, b []float32, asm512, asm func(dst, a, b *float32, n int), gen func(dst, a, b []float32)) {
 	dst, b = dst[:len(a)], b[:len(a)]
+	if whole(len(a)) {
+		asm512(&dst[0], &a[0], &b[0], len(a))
+		return
+	}
 	n := split(len(a))
 	if n > 0 {
 		asm(&dst[0], &a[0], &b[0], n)
@@ -33,24 +48,28 @@ func binary(dst, a, b []float32, asm func(dst, a, b *float32, n int), gen func(d
 }
 
 // Exp sets dst[i] = e^x[i].
-func Exp(dst, x []float32) { unary(dst, x, expAVX2, expGeneric) }
+func Exp(dst, x []float32) { unary(dst, x, expAVX512, expAVX2, expGeneric) }
 
 // Sigmoid sets dst[i] = 1/(1+e^-x[i]).
-func Sigmoid(dst, x []float32) { unary(dst, x, sigmoidAVX2, sigmoidGeneric) }
+func Sigmoid(dst, x []float32) { unary(dst, x, sigmoidAVX512, sigmoidAVX2, sigmoidGeneric) }
 
 // SiLU sets dst[i] = x[i]·Sigmoid(x[i]) (also called Swish).
-func SiLU(dst, x []float32) { unary(dst, x, siluAVX2, siluGeneric) }
+func SiLU(dst, x []float32) { unary(dst, x, siluAVX512, siluAVX2, siluGeneric) }
 
 // Tanh sets dst[i] = tanh(x[i]).
-func Tanh(dst, x []float32) { unary(dst, x, tanhAVX2, tanhGeneric) }
+func Tanh(dst, x []float32) { unary(dst, x, tanhAVX512, tanhAVX2, tanhGeneric) }
 
 // Erf sets dst[i] = erf(x[i]).
-func Erf(dst, x []float32) { unary(dst, x, erfAVX2, erfGeneric) }
+func Erf(dst, x []float32) { unary(dst, x, erfAVX512, erfAVX2, erfGeneric) }
 
 // AffineClamp sets dst[i] = min(max(x[i]·a+b, lo), hi) (hi wins when
 // lo > hi). NaN propagates.
 func AffineClamp(dst, x []float32, a, b, lo, hi float32) {
 	dst = dst[:len(x)]
+	if whole(len(x)) {
+		affineClampAVX512(&dst[0], &x[0], len(x), a, b, lo, hi)
+		return
+	}
 	n := split(len(x))
 	if n > 0 {
 		affineClampAVX2(&dst[0], &x[0], n, a, b, lo, hi)
@@ -84,6 +103,10 @@ func MulScalar(dst, x []float32, s float32) { ScaleShift(dst, x, s, 0) }
 // HardSwish sets dst[i] = x[i]·max(0, min(1, x[i]/6+1/2)).
 func HardSwish(dst, x []float32) {
 	dst = dst[:len(x)]
+	if whole(len(x)) {
+		affineClampMulAVX512(&dst[0], &x[0], len(x), 1.0/6, 0.5, 0, 1)
+		return
+	}
 	n := split(len(x))
 	if n > 0 {
 		affineClampMulAVX2(&dst[0], &x[0], n, 1.0/6, 0.5, 0, 1)
@@ -94,6 +117,10 @@ func HardSwish(dst, x []float32) {
 // LeakyRelu sets dst[i] = x[i] for x[i] > 0, alpha·x[i] otherwise.
 func LeakyRelu(dst, x []float32, alpha float32) {
 	dst = dst[:len(x)]
+	if whole(len(x)) {
+		leakyReluAVX512(&dst[0], &x[0], len(x), alpha)
+		return
+	}
 	n := split(len(x))
 	if n > 0 {
 		leakyReluAVX2(&dst[0], &x[0], n, alpha)
@@ -121,15 +148,15 @@ func ChannelScaleShift(dst, x, a, b []float32, inner int) {
 }
 
 // Add sets dst[i] = a[i] + b[i].
-func Add(dst, a, b []float32) { binary(dst, a, b, addAVX2, addGeneric) }
+func Add(dst, a, b []float32) { binary(dst, a, b, addAVX512, addAVX2, addGeneric) }
 
 // Sub sets dst[i] = a[i] - b[i].
-func Sub(dst, a, b []float32) { binary(dst, a, b, subAVX2, subGeneric) }
+func Sub(dst, a, b []float32) { binary(dst, a, b, subAVX512, subAVX2, subGeneric) }
 
 // Max sets dst[i] = max(a[i], b[i]) with the built-in max's rules: NaN
 // wins (either operand's), and +0 beats -0. The assembly and the pure Go
 // agree bit for bit, NaN payloads included.
-func Max(dst, a, b []float32) { binary(dst, a, b, maxAVX2, maxGeneric) }
+func Max(dst, a, b []float32) { binary(dst, a, b, maxAVX512, maxAVX2, maxGeneric) }
 
 // StridedMax sets dst[i] = max(src[i·stride], floor) for i < len(dst),
 // with Max's rules: every stride-th value, raised to at least floor (with
@@ -149,7 +176,10 @@ func StridedMax(dst, src []float32, stride int, floor float32) {
 	_ = src[(n-1)*stride]
 	a := 0
 	switch {
-	case !useAVX2:
+	case impl < avx2:
+	case stride == 1 && impl == avx512:
+		maxFloorAVX512(&dst[0], &src[0], n, floor)
+		return
 	case stride == 1:
 		if a = n &^ 7; a > 0 {
 			maxFloorAVX2(&dst[0], &src[0], a, floor)
@@ -165,16 +195,20 @@ func StridedMax(dst, src []float32, stride int, floor float32) {
 }
 
 // Mul sets dst[i] = a[i]·b[i].
-func Mul(dst, a, b []float32) { binary(dst, a, b, mulAVX2, mulGeneric) }
+func Mul(dst, a, b []float32) { binary(dst, a, b, mulAVX512, mulAVX2, mulGeneric) }
 
 // Div sets dst[i] = a[i]/b[i].
-func Div(dst, a, b []float32) { binary(dst, a, b, divAVX2, divGeneric) }
+func Div(dst, a, b []float32) { binary(dst, a, b, divAVX512, divAVX2, divGeneric) }
 
 // RangeMask sets dst[i] = dy[i] where lo <= x[i] <= hi and 0 elsewhere
 // (NaN x gives 0): the gradient of Clip, which PyTorch passes at the
 // bounds.
 func RangeMask(dst, x, dy []float32, lo, hi float32) {
 	dst, dy = dst[:len(x)], dy[:len(x)]
+	if whole(len(x)) {
+		rangeMaskAVX512(&dst[0], &x[0], &dy[0], len(x), lo, hi)
+		return
+	}
 	n := split(len(x))
 	if n > 0 {
 		rangeMaskAVX2(&dst[0], &x[0], &dy[0], n, lo, hi)
@@ -192,10 +226,14 @@ func ReluGrad(dst, x, dy []float32) {
 func ClipGrad(dst, x, dy []float32, lo, hi float32) { RangeMask(dst, x, dy, lo, hi) }
 
 // SigmoidGrad sets dst[i] = dy[i]·y[i]·(1-y[i]) from Sigmoid's output y.
-func SigmoidGrad(dst, y, dy []float32) { binary(dst, y, dy, sigmoidGradAVX2, sigmoidGradGeneric) }
+func SigmoidGrad(dst, y, dy []float32) {
+	binary(dst, y, dy, sigmoidGradAVX512, sigmoidGradAVX2, sigmoidGradGeneric)
+}
 
 // TanhGrad sets dst[i] = dy[i]·(1-y[i]²) from Tanh's output y.
-func TanhGrad(dst, y, dy []float32) { binary(dst, y, dy, tanhGradAVX2, tanhGradGeneric) }
+func TanhGrad(dst, y, dy []float32) {
+	binary(dst, y, dy, tanhGradAVX512, tanhGradAVX2, tanhGradGeneric)
+}
 
 // LeakyReluGrad sets dst[i] = dy[i] where x[i] > 0, alpha·dy[i]
 // elsewhere.

@@ -2,7 +2,7 @@
 
 package vec
 
-// Stand-ins for the assembly kernels, never called: useAVX2 is false.
+// Stand-ins for the assembly kernels, never called: impl is generic.
 
 func expAVX2(dst, x *float32, n int)                                  { panic(noAsm) }
 func sigmoidAVX2(dst, x *float32, n int)                              { panic(noAsm) }
@@ -22,5 +22,23 @@ func mulAVX2(dst, a, b *float32, n int)                               { panic(no
 func divAVX2(dst, a, b *float32, n int)                               { panic(noAsm) }
 func sigmoidGradAVX2(dst, y, dy *float32, n int)                      { panic(noAsm) }
 func tanhGradAVX2(dst, y, dy *float32, n int)                         { panic(noAsm) }
+
+func expAVX512(dst, x *float32, n int)                                  { panic(noAsm) }
+func sigmoidAVX512(dst, x *float32, n int)                              { panic(noAsm) }
+func siluAVX512(dst, x *float32, n int)                                 { panic(noAsm) }
+func tanhAVX512(dst, x *float32, n int)                                 { panic(noAsm) }
+func erfAVX512(dst, x *float32, n int)                                  { panic(noAsm) }
+func affineClampAVX512(dst, x *float32, n int, a, b, lo, hi float32)    { panic(noAsm) }
+func affineClampMulAVX512(dst, x *float32, n int, a, b, lo, hi float32) { panic(noAsm) }
+func leakyReluAVX512(dst, x *float32, n int, alpha float32)             { panic(noAsm) }
+func rangeMaskAVX512(dst, x, dy *float32, n int, lo, hi float32)        { panic(noAsm) }
+func addAVX512(dst, a, b *float32, n int)                               { panic(noAsm) }
+func subAVX512(dst, a, b *float32, n int)                               { panic(noAsm) }
+func mulAVX512(dst, a, b *float32, n int)                               { panic(noAsm) }
+func divAVX512(dst, a, b *float32, n int)                               { panic(noAsm) }
+func maxAVX512(dst, a, b *float32, n int)                               { panic(noAsm) }
+func maxFloorAVX512(dst, x *float32, n int, floor float32)              { panic(noAsm) }
+func sigmoidGradAVX512(dst, y, dy *float32, n int)                      { panic(noAsm) }
+func tanhGradAVX512(dst, y, dy *float32, n int)                         { panic(noAsm) }
 
 const noAsm = "vec: assembly kernel called without assembly"

@@ -8,25 +8,21 @@ import (
 
 // impls lists the implementations this machine can run; each test runs
 // on every one.
-func impls() []bool {
-	if hasAVX2FMA {
-		return []bool{false, true}
+func impls() []isa {
+	var p []isa
+	for _, i := range []isa{generic, avx2, avx512} {
+		if has(i) {
+			p = append(p, i)
+		}
 	}
-	return []bool{false}
+	return p
 }
 
-func withImpl(avx2 bool, f func()) {
-	old := useAVX2
-	useAVX2 = avx2
-	defer func() { useAVX2 = old }()
+func withImpl(p isa, f func()) {
+	old := impl
+	impl = p
+	defer func() { impl = old }()
 	f()
-}
-
-func implName(avx2 bool) string {
-	if avx2 {
-		return "avx2"
-	}
-	return "generic"
 }
 
 // ulps is |got - want| in units in the last place of float32(want)
@@ -103,8 +99,8 @@ var edges = []float32{
 // compares it with float64 math.
 func TestMathAccuracy(t *testing.T) {
 	for _, m := range mathFuncs {
-		for _, avx2 := range impls() {
-			t.Run(m.name+"/"+implName(avx2), func(t *testing.T) {
+		for _, p := range impls() {
+			t.Run(m.name+"/"+p.String(), func(t *testing.T) {
 				const n = 1 << 20
 				x := make([]float32, 0, n+2000+len(edges))
 				for i := 0; i < n; i++ {
@@ -116,7 +112,7 @@ func TestMathAccuracy(t *testing.T) {
 				}
 				x = append(x, edges...)
 				y := make([]float32, len(x))
-				withImpl(avx2, func() { m.f(y, x) })
+				withImpl(p, func() { m.f(y, x) })
 				worst, at := 0.0, float32(0)
 				worstRel := 0.0
 				for i, v := range x {
@@ -134,7 +130,7 @@ func TestMathAccuracy(t *testing.T) {
 						worstRel = max(worstRel, math.Abs(float64(y[i])-want)/math.Abs(want))
 					}
 				}
-				t.Logf("%s %s: max error %.2f ulp (at x = %g), max relative error %.3g", m.name, implName(avx2), worst, at, worstRel)
+				t.Logf("%s %s: max error %.2f ulp (at x = %g), max relative error %.3g", m.name, p.String(), worst, at, worstRel)
 				if worst > m.maxULP {
 					t.Errorf("max error %.2f ulp at x = %g (%s(x) = %g, want %g); bound %g", worst, at, m.name, y[indexOf(x, at)], m.ref(float64(at)), m.maxULP)
 				}
@@ -169,7 +165,7 @@ func TestMathEdges(t *testing.T) {
 		{"Erf", Erf, []float32{0, negz, inf, -inf, nan, 5, -5, 1e30}, []float32{0, negz, 1, -1, nan, 1, -1, 1}},
 	}
 	for _, c := range cases {
-		for _, avx2 := range impls() {
+		for _, p := range impls() {
 			// repeat the values so that the assembly sees them too
 			var x, want []float32
 			for range 8 {
@@ -177,7 +173,7 @@ func TestMathEdges(t *testing.T) {
 				want = append(want, c.want...)
 			}
 			y := make([]float32, len(x))
-			withImpl(avx2, func() { c.f(y, x) })
+			withImpl(p, func() { c.f(y, x) })
 			for i := range x {
 				same := y[i] == want[i] && math.Signbit(float64(y[i])) == math.Signbit(float64(want[i]))
 				if want[i] != want[i] {
@@ -187,7 +183,7 @@ func TestMathEdges(t *testing.T) {
 					same = ulps(y[i], math.E) <= 1
 				}
 				if !same {
-					t.Errorf("%s %s(%g) = %g, want %g", implName(avx2), c.name, x[i], y[i], want[i])
+					t.Errorf("%s %s(%g) = %g, want %g", p.String(), c.name, x[i], y[i], want[i])
 				}
 			}
 		}
@@ -204,6 +200,7 @@ type kernel struct {
 	// scaled measures the error in ulps of the largest term rather than of
 	// the result, for kernels whose float32 formula cancels terms.
 	scaled bool
+	tiny   float64 // as in mathFunc
 }
 
 func kernels() []kernel {
@@ -284,7 +281,9 @@ func kernels() []kernel {
 		}
 	}
 	for _, m := range mathFuncs {
-		ks = append(ks, u(m.name, m.f, m.ref, m.maxULP))
+		k := u(m.name, m.f, m.ref, m.maxULP)
+		k.tiny = m.tiny
+		ks = append(ks, k)
 	}
 	return ks
 }
@@ -295,8 +294,8 @@ func kernels() []kernel {
 func TestKernels(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	for _, k := range kernels() {
-		for _, avx2 := range impls() {
-			t.Run(k.name+"/"+implName(avx2), func(t *testing.T) {
+		for _, p := range impls() {
+			t.Run(k.name+"/"+p.String(), func(t *testing.T) {
 				for trial := 0; trial < 60; trial++ {
 					n := rng.IntN(1001)
 					if trial < 20 {
@@ -319,15 +318,15 @@ func TestKernels(t *testing.T) {
 					for i := range dst {
 						dst[i] = 12345 // must survive past n
 					}
-					withImpl(avx2, func() { k.run(dst, in) })
+					withImpl(p, func() { k.run(dst, in) })
 					// in place, into the first input
 					inPlace := append([]float32(nil), in[0]...)
 					in2 := append([][]float32{inPlace}, in[1:]...)
-					withImpl(avx2, func() { k.run(inPlace, in2) })
+					withImpl(p, func() { k.run(inPlace, in2) })
 					var gen []float32
 					if k.maxULP == 0 {
 						gen = make([]float32, n)
-						withImpl(false, func() { k.run(gen, in) })
+						withImpl(generic, func() { k.run(gen, in) })
 					}
 					args := make([]float64, k.nin)
 					for i := 0; i < n; i++ {
@@ -399,27 +398,27 @@ func TestMaxBits(t *testing.T) {
 			for i := range want {
 				want[i] = max(a[i], b[i])
 			}
-			for _, avx2 := range impls() {
+			for _, p := range impls() {
 				dst := make([]float32, n+1)
 				dst[n] = 12345
-				withImpl(avx2, func() { Max(dst, a, b) })
+				withImpl(p, func() { Max(dst, a, b) })
 				for i := range want {
 					if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s n=%d off=%d: Max(%#x, %#x) = %#x, built-in max %#x", implName(avx2), n, off,
+						t.Fatalf("%s n=%d off=%d: Max(%#x, %#x) = %#x, built-in max %#x", p.String(), n, off,
 							math.Float32bits(a[i]), math.Float32bits(b[i]), math.Float32bits(dst[i]), math.Float32bits(want[i]))
 					}
 				}
 				if dst[n] != 12345 {
-					t.Fatalf("%s n=%d: wrote past the input", implName(avx2), n)
+					t.Fatalf("%s n=%d: wrote past the input", p.String(), n)
 				}
 				// in place, into either operand
 				c := append([]float32(nil), a...)
-				withImpl(avx2, func() { Max(c, c, b) })
+				withImpl(p, func() { Max(c, c, b) })
 				d := append([]float32(nil), b...)
-				withImpl(avx2, func() { Max(d, a, d) })
+				withImpl(p, func() { Max(d, a, d) })
 				for i := range want {
 					if math.Float32bits(c[i]) != math.Float32bits(want[i]) || math.Float32bits(d[i]) != math.Float32bits(want[i]) {
-						t.Fatalf("%s n=%d: in place Max = %#x, %#x, want %#x", implName(avx2), n, math.Float32bits(c[i]), math.Float32bits(d[i]), math.Float32bits(want[i]))
+						t.Fatalf("%s n=%d: in place Max = %#x, %#x, want %#x", p.String(), n, math.Float32bits(c[i]), math.Float32bits(d[i]), math.Float32bits(want[i]))
 					}
 				}
 			}
@@ -447,18 +446,18 @@ func TestStridedMax(t *testing.T) {
 							t.Fatalf("max(%#x, -Inf) = %#x, not a copy", math.Float32bits(src[i*stride]), math.Float32bits(want[i]))
 						}
 					}
-					for _, avx2 := range impls() {
+					for _, p := range impls() {
 						dst := make([]float32, n+1)
 						dst[n] = 12345
-						withImpl(avx2, func() { StridedMax(dst[:n], src, stride, floor) })
+						withImpl(p, func() { StridedMax(dst[:n], src, stride, floor) })
 						for i := range want {
 							if math.Float32bits(dst[i]) != math.Float32bits(want[i]) {
-								t.Fatalf("%s n=%d stride %d floor %g: dst[%d] = %#x, built-in max %#x", implName(avx2), n, stride, floor, i,
+								t.Fatalf("%s n=%d stride %d floor %g: dst[%d] = %#x, built-in max %#x", p.String(), n, stride, floor, i,
 									math.Float32bits(dst[i]), math.Float32bits(want[i]))
 							}
 						}
 						if dst[n] != 12345 {
-							t.Fatalf("%s n=%d: wrote past dst", implName(avx2), n)
+							t.Fatalf("%s n=%d: wrote past dst", p.String(), n)
 						}
 					}
 				}
@@ -467,8 +466,166 @@ func TestStridedMax(t *testing.T) {
 	}
 }
 
+// richData returns n values: a third of them edges and specials (NaNs of
+// several payloads and signs, infinities, signed zeros, the float32
+// extremes, subnormals), a third random bit patterns (any magnitude), a
+// third normally distributed.
+func richData(rng *rand.Rand, n int) []float32 {
+	x := make([]float32, n)
+	for i := range x {
+		switch rng.IntN(6) {
+		case 0:
+			x[i] = edges[rng.IntN(len(edges))]
+		case 1:
+			x[i] = specials[rng.IntN(len(specials))]
+		case 2, 3:
+			x[i] = math.Float32frombits(rng.Uint32())
+		default:
+			x[i] = float32(rng.NormFloat64() * 4)
+		}
+	}
+	return x
+}
+
+func sameBits(a, b float32) bool { return math.Float32bits(a) == math.Float32bits(b) }
+
+// TestPaths runs every kernel in every implementation on each length
+// 0..100 and a few long ones, at random offsets, over richData, and
+// compares the assembly with the pure Go: exact kernels must agree (up
+// to the sign of zero and NaN payloads), approximations within twice
+// their bound against float64 math. AVX-512 must give the AVX2
+// assembly's bits exactly, NaN payloads included, on the values that
+// the AVX2 assembly does (all but the last len%8, which it leaves to the
+// pure Go); and neither may write past the input.
+func TestPaths(t *testing.T) {
+	ps := impls()
+	if len(ps) == 1 {
+		t.Skip("no assembly on this CPU or build")
+	}
+	rng := rand.New(rand.NewPCG(7, 8))
+	var lengths []int
+	for n := 0; n <= 100; n++ {
+		lengths = append(lengths, n)
+	}
+	lengths = append(lengths, 4096, 4096+13, 65536+7)
+	const guard = 17
+	for _, k := range kernels() {
+		t.Run(k.name, func(t *testing.T) {
+			for _, n := range lengths {
+				in := make([][]float32, k.nin)
+				for j := range in {
+					off := rng.IntN(16)
+					in[j] = richData(rng, off+n)[off:]
+				}
+				out := make(map[isa][]float32)
+				for _, p := range ps {
+					dst := make([]float32, n+guard)
+					for i := n; i < len(dst); i++ {
+						dst[i] = 12345
+					}
+					withImpl(p, func() { k.run(dst, in) })
+					for i := n; i < len(dst); i++ {
+						if dst[i] != 12345 {
+							t.Fatalf("%s n=%d: wrote dst[%d] past the input", p, n, i)
+						}
+					}
+					out[p] = dst[:n]
+				}
+				gen := out[generic]
+				args := make([]float64, k.nin)
+				for _, p := range ps[1:] {
+					got := out[p]
+					for i := range got {
+						for j := range args {
+							args[j] = float64(in[j][i])
+						}
+						if p == avx512 && i < n&^7 && !sameBits(got[i], out[avx2][i]) {
+							t.Fatalf("n=%d: %s(%v)[%d] = %#x in avx512, %#x in avx2", n, k.name, args, i,
+								math.Float32bits(got[i]), math.Float32bits(out[avx2][i]))
+						}
+						g, y := gen[i], got[i]
+						if g == y || (g != g && y != y) {
+							continue
+						}
+						if k.maxULP == 0 {
+							t.Fatalf("n=%d: %s %s(%v)[%d] = %g, generic %g", n, p, k.name, args, i, y, g)
+						}
+						d := math.Abs(float64(y) - float64(g))
+						if k.tiny != 0 && args[0] < k.tiny && (d <= 1e-42 || d <= 1e-5*math.Abs(float64(g))) {
+							continue
+						}
+						if math.Abs(float64(g)) < 0x1p-126 && d <= 1e-42 {
+							continue // subnormal results: absolute error only
+						}
+						scale := math.Abs(float64(g))
+						if k.scaled {
+							for _, a := range args {
+								scale = max(scale, math.Abs(a))
+							}
+						}
+						if u := d / ulpOf(scale); !(u <= 2*max(k.maxULP, 0.5)) {
+							t.Fatalf("n=%d: %s %s(%v)[%d] = %g, generic %g (%.1f ulp apart)", n, p, k.name, args, i, y, g, u)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestAVX512Bits holds the AVX-512 kernels to the AVX2 ones bit for bit
+// on dense sweeps: each math function over its range and over a walk
+// through all float32 bit patterns, the others over the walk paired with
+// a shuffled copy of it.
+func TestAVX512Bits(t *testing.T) {
+	if !has(avx512) {
+		t.Skip("no AVX-512 on this CPU or build")
+	}
+	const stride = 4093 // prime: the walk meets every exponent and many mantissas
+	var walk []float32
+	for b := uint64(0); b < 1<<32; b += stride {
+		walk = append(walk, math.Float32frombits(uint32(b)))
+	}
+	walk = append(walk, edges...)
+	walk = append(walk, specials...)
+	walk = walk[:len(walk)&^7] // all of it in the AVX2 assembly
+	rng := rand.New(rand.NewPCG(9, 10))
+	other := append([]float32(nil), walk...)
+	rng.Shuffle(len(other), func(i, j int) { other[i], other[j] = other[j], other[i] })
+	sweeps := map[string][]float32{}
+	for _, m := range mathFuncs {
+		const n = 1 << 20
+		x := make([]float32, n)
+		for i := range x {
+			x[i] = float32(m.lo + (m.hi-m.lo)*float64(i)/n)
+		}
+		sweeps[m.name] = x
+	}
+	for _, k := range kernels() {
+		in := [][]float32{walk, other}[:k.nin]
+		ins := [][][]float32{in}
+		if x, ok := sweeps[k.name]; ok {
+			ins = append(ins, [][]float32{x})
+		}
+		for _, in := range ins {
+			var got [2][]float32
+			for j, p := range []isa{avx2, avx512} {
+				got[j] = make([]float32, len(in[0]))
+				withImpl(p, func() { k.run(got[j], in) })
+			}
+			for i := range got[0] {
+				if !sameBits(got[0][i], got[1][i]) {
+					t.Errorf("%s(%#x): avx2 %#x, avx512 %#x", k.name, math.Float32bits(in[0][i]),
+						math.Float32bits(got[0][i]), math.Float32bits(got[1][i]))
+					break
+				}
+			}
+		}
+	}
+}
+
 func TestChannelScaleShift(t *testing.T) {
-	for _, avx2 := range impls() {
+	for _, p := range impls() {
 		const n, c, inner = 2, 3, 13
 		x := make([]float32, n*c*inner)
 		for i := range x {
@@ -477,11 +634,11 @@ func TestChannelScaleShift(t *testing.T) {
 		a := []float32{1, -2, 0.5}
 		b := []float32{0, 1, -3}
 		y := make([]float32, len(x))
-		withImpl(avx2, func() { ChannelScaleShift(y, x, a, b, inner) })
+		withImpl(p, func() { ChannelScaleShift(y, x, a, b, inner) })
 		for i := range x {
 			ch := i / inner % c
 			if want := x[i]*a[ch] + b[ch]; y[i] != want {
-				t.Fatalf("%s: y[%d] = %g, want %g", implName(avx2), i, y[i], want)
+				t.Fatalf("%s: y[%d] = %g, want %g", p.String(), i, y[i], want)
 			}
 		}
 	}
@@ -515,14 +672,24 @@ func TestPar(t *testing.T) {
 	}
 }
 
-func TestDetect(t *testing.T) {
-	if detect("generic") {
-		t.Error(`GRAFT_CPU=generic still selects the assembly`)
-	}
-	for _, env := range []string{"", "avx2", "avx512"} {
-		if detect(env) != hasAVX2FMA {
-			t.Errorf("GRAFT_CPU=%q: detect = %v, CPU has AVX2+FMA = %v", env, detect(env), hasAVX2FMA)
+// TestChoose checks GRAFT_CPU's values: each path this CPU runs is chosen
+// by its name, a wider one than the CPU has gets the best it has, and an
+// empty or unknown value the best.
+func TestChoose(t *testing.T) {
+	ps := impls()
+	best := ps[len(ps)-1]
+	for _, p := range ps {
+		if got := choose(p.String()); got != p {
+			t.Errorf("GRAFT_CPU=%s chose %s", p, got)
 		}
 	}
-	t.Logf("implementation in use: %s", Impl())
+	for env, want := range map[string]isa{
+		"generic": generic, " Generic ": generic, "avx2": min(avx2, best), "AVX2": min(avx2, best),
+		"avx512": best, "": best, "sse9": best,
+	} {
+		if got := choose(env); got != want {
+			t.Errorf("GRAFT_CPU=%q chose %s, want %s", env, got, want)
+		}
+	}
+	t.Logf("implementation in use: %s; this CPU runs %v", Impl(), ps)
 }
