@@ -52,6 +52,32 @@ type kop struct {
 	out    []int   // logical output shape
 	diff   []bool  // which inputs are differentiable
 	scalar bool    // output is a gorgonia scalar (a loss)
+
+	// recycle, set on the kops of a TrainGraph (whose values are valid
+	// until the next Step), makes Do write into the buffer it returned
+	// the step before, when the kernel can write into a given buffer, so
+	// that a training step does not allocate its activations again.
+	recycle bool
+	last    *onnx.Tensor
+}
+
+// recyclable reports whether k's forward on in is exactly a fresh output
+// filled by forwardInto, so that Do may hand forwardInto last step's
+// output instead: float inputs, and none of the kernels whose forward
+// does more (batch-statistics BatchNormalization) or returns a view.
+func recyclable(k kernel, in []*onnx.Tensor) (intoKernel, bool) {
+	for _, t := range in {
+		if t.DType != onnx.Float32 {
+			return nil, false
+		}
+	}
+	switch k := k.(type) {
+	case *convKernel, *naryKernel, *unaryKernel, *gemmKernel, *matmulKernel, *poolKernel, *globalPoolKernel, *concatKernel:
+		return k.(intoKernel), true
+	case *bnKernel:
+		return k, !k.batch
+	}
+	return nil, false
 }
 
 func (o *kop) Arity() int { return len(o.in) }
@@ -80,6 +106,17 @@ func (o *kop) Do(vs ...G.Value) (G.Value, error) {
 	in, err := unwrap(vs, o.in)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o, err)
+	}
+	if o.recycle && !o.scalar {
+		if ik, ok := recyclable(o.k, in); ok {
+			if o.last == nil {
+				o.last = onnx.NewFloat(o.out, nil)
+			}
+			if err := ik.forwardInto(in, o.last); err != nil {
+				return nil, fmt.Errorf("%s: %w", o, err)
+			}
+			return wrap(o.last, false), nil
+		}
 	}
 	out, err := o.k.forward(in)
 	if err != nil {

@@ -61,6 +61,11 @@ func BuildTraining(src *onnx.Model, opt TrainOptions) (*TrainGraph, error) {
 		return nil, fmt.Errorf("%s: logits %q have shape %v; training needs [N, classes]", src.Path, opt.Logits, shape)
 	}
 	tg := &TrainGraph{Model: m, Logits: logits, Trainable: slices.Clone(opt.Trainable)}
+	for _, n := range m.G.AllNodes() {
+		if op, ok := n.Op().(*kop); ok {
+			op.recycle = true
+		}
+	}
 	tg.Targets = G.NewTensor(m.G, G.Float32, 2, G.WithShape(shape...), G.WithName("graft/targets"))
 	if tg.Loss, err = CrossEntropy(logits, tg.Targets); err != nil {
 		return nil, err
