@@ -3,7 +3,6 @@ package graph
 import (
 	"fmt"
 	"runtime/debug"
-	"sync"
 	"sync/atomic"
 
 	"github.com/graftml/graft/graph/internal/cores"
@@ -247,9 +246,14 @@ func forEachPar(workers, n int, f func(i int)) {
 		return
 	}
 	var next atomic.Int64
-	var wg sync.WaitGroup
-	var perr atomic.Value // a worker's panic, raised again on the caller's goroutine
-	run := func() {
+	var perr atomic.Value // the first panic, raised again on the caller's goroutine
+	cores.Spread(workers, func() {
+		defer func() {
+			if r := recover(); r != nil {
+				perr.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
+				next.Store(int64(n)) // stop the others early
+			}
+		}()
 		for {
 			i := int(next.Add(1) - 1)
 			if i >= n {
@@ -257,22 +261,7 @@ func forEachPar(workers, n int, f func(i int)) {
 			}
 			f(i)
 		}
-	}
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			defer func() {
-				if r := recover(); r != nil {
-					perr.CompareAndSwap(nil, fmt.Sprintf("%v\n%s", r, debug.Stack()))
-					next.Store(int64(n)) // stop the others early
-				}
-			}()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	})
 	if r := perr.Load(); r != nil {
 		panic(r)
 	}

@@ -623,26 +623,18 @@ func forEach(workers, n int, f func(i int)) {
 		next++
 		return i
 	}
-	var wg sync.WaitGroup
 	var perr any
 	var once sync.Once
-	run := func() {
+	cores.Spread(workers, func() {
+		defer func() {
+			if r := recover(); r != nil {
+				once.Do(func() { perr = r })
+			}
+		}()
 		for i := take(); i < n; i = take() {
 			f(i)
 		}
-	}
-	for range workers - 1 {
-		wg.Go(func() {
-			defer func() {
-				if r := recover(); r != nil {
-					once.Do(func() { perr = r })
-				}
-			}()
-			run()
-		})
-	}
-	run()
-	wg.Wait()
+	})
 	if perr != nil {
 		panic(perr)
 	}

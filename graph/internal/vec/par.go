@@ -1,7 +1,6 @@
 package vec
 
 import (
-	"sync"
 	"sync/atomic"
 
 	"github.com/graftml/graft/graph/internal/cores"
@@ -37,7 +36,7 @@ func Par(n int, f func(lo, hi int)) {
 		return
 	}
 	var next atomic.Int64
-	run := func() {
+	cores.Spread(workers, func() {
 		for {
 			c := int(next.Add(1) - 1)
 			if c >= chunks {
@@ -46,15 +45,5 @@ func Par(n int, f func(lo, hi int)) {
 			lo := c * Chunk
 			f(lo, min(n, lo+Chunk))
 		}
-	}
-	var wg sync.WaitGroup
-	wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		go func() {
-			defer wg.Done()
-			run()
-		}()
-	}
-	run()
-	wg.Wait()
+	})
 }
