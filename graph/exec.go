@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"time"
 
@@ -106,6 +107,7 @@ func newExecutor(m *Model, fusion bool) (*executor, error) {
 			e.shapes[s] = p.Shape
 		}
 	}
+	e.steps = needed(e.steps, keep)
 	if fusion {
 		e.steps = fuse(e.steps, e.shapes, keep)
 	}
@@ -129,6 +131,27 @@ func newExecutor(m *Model, fusion bool) (*executor, error) {
 	e.vals = make([]*onnx.Tensor, len(sorted))
 	e.pool.limit = e.maxLive()
 	return e, nil
+}
+
+// needed returns the steps that the values in keep depend on, in order.
+// A model built for some of its tensors (Options.Outputs: a frozen front,
+// features before the classifier) still holds the nodes after them;
+// running those would waste their time, and their outputs, read by no
+// step and returned to no caller, would never go back to the pool.
+func needed(steps []execStep, keep map[int]bool) []execStep {
+	want := maps.Clone(keep)
+	out := make([]execStep, 0, len(steps))
+	for i := len(steps) - 1; i >= 0; i-- {
+		if !want[steps[i].out] {
+			continue
+		}
+		for _, k := range steps[i].in {
+			want[k] = true
+		}
+		out = append(out, steps[i])
+	}
+	slices.Reverse(out)
+	return out
 }
 
 // reusable returns the input of st whose buffer its output can take, or

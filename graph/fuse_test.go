@@ -389,3 +389,51 @@ func TestBufPool(t *testing.T) {
 		t.Fatalf("get(1) with nothing free: cap %d, made %d", cap(f), p.made)
 	}
 }
+
+// TestOutputsRunNoMore: a model built for an inner tensor (a frozen
+// front, features before the classifier) runs only the steps that tensor
+// depends on, and its buffers come back to the pool at every run. The
+// executor used to run the whole graph and never return the buffer of the
+// graph's own output, which nothing read: one allocation per run, the
+// size of that output.
+func TestOutputsRunNoMore(t *testing.T) {
+	x := []int{2, 4, 8, 8}
+	spec := netSpec{opset: 13, x: x, outs: []string{"y"},
+		nodes: []*onnx.NodeProto{
+			node("Abs", []string{"x"}, []string{"a"}),
+			node("Relu", []string{"a"}, []string{"b"}),
+			node("Neg", []string{"b"}, []string{"c"}),
+			node("Sigmoid", []string{"c"}, []string{"d"}),
+			node("Mul", []string{"c", "d"}, []string{"y"}),
+		}}
+	src := spec.model(t)
+	m, err := Build(src, Options{Shapes: map[string][]int{"x": x}, Freeze: true, Outputs: []string{"b"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := randNamed(rand.New(rand.NewSource(1)), "x", x...)
+	for run := 0; run < 4; run++ {
+		out, err := m.Run(map[string]*onnx.Tensor{"x": in})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, v := range out["b"].F {
+			if want := max(in.F[i], -in.F[i]); v != want {
+				t.Fatalf("run %d: b[%d] = %v, want %v", run, i, v, want)
+			}
+		}
+	}
+	if m.exec == nil {
+		t.Fatal("the frozen model does not run on the executor")
+	}
+	var ops []string
+	for _, st := range m.exec.steps {
+		ops = append(ops, st.op.opType)
+	}
+	if len(ops) != 2 {
+		t.Errorf("steps %v, want the two that compute b", ops)
+	}
+	if m.exec.pool.made > 2 {
+		t.Errorf("pool allocated %d buffers over 4 runs, want at most 2", m.exec.pool.made)
+	}
+}
