@@ -468,40 +468,60 @@ func (k *convKernel) forwardVectors(in []*onnx.Tensor, y []float32, packed *gemm
 	}
 }
 
-func (k *convKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+func (k *convKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	if i < 0 || i >= len(in) {
+		return nil, fmt.Errorf("Conv has no input %d", i)
+	}
+	dx := onnx.NewFloat(in[i].Shape, nil)
+	return dx, k.backwardInto(i, in, out, dy, dx)
+}
+
+func (k *convKernel) backwardInto(i int, in []*onnx.Tensor, _, dy, dx *onnx.Tensor) error {
 	if err := k.check(in); err != nil {
-		return nil, err
+		return err
 	}
 	switch i {
 	case 0:
-		return k.gradX(in[1].F, dy.F, in[0].Shape), nil
+		k.gradXInto(in[1].F, dy.F, dx.F)
 	case 1:
-		return k.gradW(in[0].F, dy.F, in[1].Shape), nil
+		k.gradWInto(in[0].F, dy.F, dx.F)
 	case 2:
-		return biasGrad(dy.F, k.n, k.m, k.g.oh*k.g.ow, in[2].Shape), nil
+		biasGradInto(dy.F, k.n, k.m, k.g.oh*k.g.ow, dx.F)
+	default:
+		return fmt.Errorf("Conv has no input %d", i)
 	}
-	return nil, fmt.Errorf("Conv has no input %d", i)
+	return nil
 }
 
 // biasGrad is the gradient of a per-channel bias added to n×m planes of
 // hw elements: dy summed over the batch and the plane.
 func biasGrad(dy []float32, n, m, hw int, shape []int) *onnx.Tensor {
 	g := onnx.NewFloat(shape, nil)
+	biasGradInto(dy, n, m, hw, g.F)
+	return g
+}
+
+// biasGradInto adds biasGrad's values to g.
+func biasGradInto(dy []float32, n, m, hw int, g []float32) {
 	for ni := 0; ni < n; ni++ {
 		for oc := 0; oc < m; oc++ {
 			var s float32
 			for _, v := range dy[(ni*m+oc)*hw:][:hw] {
 				s += v
 			}
-			g.F[oc] += s
+			g[oc] += s
 		}
 	}
-	return g
 }
 
 func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {
 	out := onnx.NewFloat(shape, nil)
-	dx := out.F
+	k.gradXInto(w, dy, out.F)
+	return out
+}
+
+// gradXInto adds dL/dX to dx (zeros, for the gradient itself).
+func (k *convKernel) gradXInto(w, dy, dx []float32) {
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	if k.depthwise {
@@ -513,7 +533,7 @@ func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {
 				dwGradXPlane(g, dxp, dy[(ni*k.m+oc)*ohw:][:ohw], w[oc*khw:][:khw])
 			}
 		})
-		return out
+		return
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
@@ -537,12 +557,16 @@ func (k *convKernel) gradX(w, dy []float32, shape []int) *onnx.Tensor {
 		sgemmWorkers(inner, true, false, kk, ohw, k.mg, 1, wg, kk, dyg, ohw, 0, dcol, ohw)
 		col2im(g, dcol, dxg, k.cg, inner)
 	})
-	return out
 }
 
 func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 	out := onnx.NewFloat(shape, nil)
-	dw := out.F
+	k.gradWInto(x, dy, out.F)
+	return out
+}
+
+// gradWInto adds dL/dW to dw (zeros, for the gradient itself).
+func (k *convKernel) gradWInto(x, dy, dw []float32) {
 	g := &k.g
 	hw, ohw := g.h*g.w, g.oh*g.ow
 	if k.depthwise {
@@ -557,7 +581,7 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 				dw[oc*khw+t] = float32(v)
 			}
 		})
-		return out
+		return
 	}
 	kk := k.cg * g.kh * g.kw
 	units := k.n * k.group
@@ -581,7 +605,7 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 		for u := 0; u < units; u++ {
 			unit(u, 0, dw)
 		}
-		return out
+		return
 	}
 	parts := make([][]float32, workers)
 	parts[0] = dw
@@ -598,7 +622,6 @@ func (k *convKernel) gradW(x, dy []float32, shape []int) *onnx.Tensor {
 			dw[j] += v
 		}
 	}
-	return out
 }
 
 // im2col writes the columns of cg input planes xg for the window g into

@@ -523,17 +523,21 @@ func (k *unaryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 
 func (k *unaryKernel) inPlace() int { return 0 }
 
-func (k *unaryKernel) backward(_ int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+func (k *unaryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	g := onnx.NewFloat(in[0].Shape, nil)
+	return g, k.backwardInto(i, in, out, dy, g)
+}
+
+func (k *unaryKernel) backwardInto(_ int, in []*onnx.Tensor, out, dy, g *onnx.Tensor) error {
 	x, y := in[0].F, out.F
 	if k.vdf != nil {
 		vec.Par(len(x), func(lo, hi int) { k.vdf(g.F[lo:hi], x[lo:hi], y[lo:hi], dy.F[lo:hi]) })
-		return g, nil
+		return nil
 	}
 	for i, d := range dy.F {
 		g.F[i] = d * k.df(x[i], y[i])
 	}
-	return g, nil
+	return nil
 }
 
 type constError string

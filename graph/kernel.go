@@ -28,6 +28,14 @@ type gradKernel interface {
 	backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error)
 }
 
+// A gradIntoKernel can write dL/d(in[i]) into dx, of in[i]'s shape and
+// all zeros, instead of a fresh tensor, so that the gradients of a
+// TrainGraph reuse their buffers from step to step (see kop.recycle).
+type gradIntoKernel interface {
+	gradKernel
+	backwardInto(i int, in []*onnx.Tensor, out, dy, dx *onnx.Tensor) error
+}
+
 // gshape is the shape a logical ONNX shape has inside gorgonia, which
 // cannot hold rank-0 tensors as tensor nodes: a scalar becomes [1].
 func gshape(s []int) tensor.Shape {
@@ -164,9 +172,10 @@ func (o *kop) SymDiff(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) {
 // gradOp computes the gradient of a kop's output with respect to its
 // input i. Its arguments are the kop's inputs, its output and dL/dout.
 type gradOp struct {
-	fwd *kop
-	k   gradKernel
-	i   int
+	fwd  *kop
+	k    gradKernel
+	i    int
+	last *onnx.Tensor // the gradient of the step before, when fwd.recycle
 }
 
 func (o *gradOp) Arity() int { return len(o.fwd.in) + 2 }
@@ -197,6 +206,17 @@ func (o *gradOp) Do(vs ...G.Value) (G.Value, error) {
 	outs, err := unwrap(vs[n:], [][]int{o.fwd.out, o.fwd.out})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", o, err)
+	}
+	if gk, ok := o.k.(gradIntoKernel); ok && o.fwd.recycle {
+		if o.last == nil {
+			o.last = onnx.NewFloat(o.fwd.in[o.i], nil)
+		} else {
+			clear(o.last.F)
+		}
+		if err := gk.backwardInto(o.i, in, outs[0], outs[1], o.last); err != nil {
+			return nil, fmt.Errorf("%s: %w", o, err)
+		}
+		return wrap(o.last, false), nil
 	}
 	g, err := o.k.backward(o.i, in, outs[0], outs[1])
 	if err != nil {

@@ -113,12 +113,23 @@ func (g *gemmKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 // dA = alpha*dY*op(B)^T (or its transpose when transA),
 // dB = alpha*op(A)^T*dY (or its transpose when transB),
 // dC = beta*dY summed over the broadcast.
-func (g *gemmKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
+func (g *gemmKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	shape := g.c
+	switch i {
+	case 0:
+		shape = g.a
+	case 1:
+		shape = g.b
+	}
+	r := onnx.NewFloat(shape, nil)
+	return r, g.backwardInto(i, in, out, dy, r)
+}
+
+func (g *gemmKernel) backwardInto(i int, in []*onnx.Tensor, _, dy, r *onnx.Tensor) error {
 	m, n, k := g.m, g.n, g.k
 	a, b, d := in[0].F, in[1].F, dy.F
 	switch i {
 	case 0:
-		r := onnx.NewFloat(g.a, nil)
 		switch {
 		case !g.transA && !g.transB: // A m×k = dY (m×n) · B^T, B k×n
 			sgemm(false, true, m, k, n, g.alpha, d, n, b, n, 0, r.F, k)
@@ -129,9 +140,8 @@ func (g *gemmKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 		default: // A k×m = B^T (B n×k) · dY^T
 			sgemm(true, true, k, m, n, g.alpha, b, k, d, n, 0, r.F, m)
 		}
-		return r, nil
+		return nil
 	case 1:
-		r := onnx.NewFloat(g.b, nil)
 		switch {
 		case !g.transB && !g.transA: // B k×n = A^T (A m×k) · dY
 			sgemm(true, false, k, n, m, g.alpha, a, k, d, n, 0, r.F, n)
@@ -142,13 +152,12 @@ func (g *gemmKernel) backward(i int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*on
 		default: // B n×k = dY^T · A^T (A k×m)
 			sgemm(true, true, n, k, m, g.alpha, d, n, a, m, 0, r.F, k)
 		}
-		return r, nil
+		return nil
 	}
-	r := onnx.NewFloat(g.c, nil)
 	for e, v := range d {
 		r.F[g.cIdx[e]] += g.beta * v
 	}
-	return r, nil
+	return nil
 }
 
 func buildGemm(c *nodeCtx) error {

@@ -440,9 +440,13 @@ func planeMax(x []float32) float32 {
 	return m
 }
 
-func (k *globalPoolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor) (*onnx.Tensor, error) {
-	x := in[0]
+func (k *globalPoolKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
 	dx := onnx.NewFloat(k.inShape, nil)
+	return dx, k.backwardInto(i, in, out, dy, dx)
+}
+
+func (k *globalPoolKernel) backwardInto(_ int, in []*onnx.Tensor, _, dy, dx *onnx.Tensor) error {
+	x := in[0]
 	for pl, d := range dy.F {
 		xp, dxp := x.F[pl*k.size:][:k.size], dx.F[pl*k.size:][:k.size]
 		if k.max {
@@ -460,5 +464,5 @@ func (k *globalPoolKernel) backward(_ int, in []*onnx.Tensor, _, dy *onnx.Tensor
 			dxp[i] = d
 		}
 	}
-	return dx, nil
+	return nil
 }
