@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("GRAFT_TEST_RUN_MAIN") == "1" {
 		os.Exit(run(append([]string{"graft"}, os.Args[1:]...), os.Stdout, os.Stderr))
 	}
+	if os.Getenv("GRAFT_TEST_SPIN") == "1" {
+		spinForever() // TestSettle's busy process
+	}
 	os.Exit(m.Run())
 }
 

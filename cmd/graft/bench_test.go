@@ -2,8 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"os"
+	"os/exec"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/graftml/graft/onnx/onnxtest"
 )
@@ -71,5 +75,64 @@ func TestEveryCommandHelp(t *testing.T) {
 		if code != 0 || strings.Contains(errs, "panic") || !strings.Contains(out, cmd.Name) {
 			t.Errorf("graft %s --help: exit %d\n%s\n%s", cmd.Name, code, out, errs)
 		}
+	}
+}
+
+// spinForever keeps two threads busy until the process is killed.
+func spinForever() {
+	for range 2 {
+		go func() {
+			for x := 0; ; x++ {
+				spinSink.Store(int64(x))
+			}
+		}()
+	}
+	select {}
+}
+
+var spinSink atomic.Int64
+
+// TestSettle: before graft's round, bench waits for the ONNX Runtime
+// process to stop using the CPU. It returns soon for an idle process and
+// waits (up to its cap of 1 s) while the process keeps two threads busy.
+func TestSettle(t *testing.T) {
+	if _, ok := cpuTime(os.Getpid()); !ok {
+		t.Skip("no process CPU clock here: settle waits a fixed 50 ms")
+	}
+	start := func(spin bool) *exec.Cmd {
+		t.Helper()
+		var cmd *exec.Cmd
+		if spin {
+			cmd = exec.Command(os.Args[0])
+			cmd.Env = append(os.Environ(), "GRAFT_TEST_SPIN=1")
+		} else {
+			cmd = exec.Command("sleep", "30")
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	idle := start(false)
+	time.Sleep(50 * time.Millisecond) // past exec
+	if d := settle(idle.Process.Pid); d >= 500*time.Millisecond {
+		t.Errorf("settle on an idle process took %v", d)
+	}
+	busy := start(true)
+	for t0 := time.Now(); ; {
+		if c, _ := cpuTime(busy.Process.Pid); c > 20*time.Millisecond {
+			break
+		}
+		if time.Since(t0) > 10*time.Second {
+			t.Fatal("the spinning process used no CPU in 10 s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	c0, _ := cpuTime(busy.Process.Pid)
+	d := settle(busy.Process.Pid)
+	c1, _ := cpuTime(busy.Process.Pid)
+	if d < 900*time.Millisecond {
+		t.Errorf("settle returned after %v while the process was busy (it used %v of CPU meanwhile)", d, c1-c0)
 	}
 }
