@@ -469,11 +469,7 @@ func (k *convKernel) forwardVectors(in []*onnx.Tensor, y []float32, packed *gemm
 }
 
 func (k *convKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
-	if i < 0 || i >= len(in) {
-		return nil, fmt.Errorf("Conv has no input %d", i)
-	}
-	dx := onnx.NewFloat(in[i].Shape, nil)
-	return dx, k.backwardInto(i, in, out, dy, dx)
+	return freshGrad(k, i, in, out, dy)
 }
 
 func (k *convKernel) backwardInto(i int, in []*onnx.Tensor, _, dy, dx *onnx.Tensor) error {

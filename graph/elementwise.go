@@ -524,8 +524,7 @@ func (k *unaryKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 func (k *unaryKernel) inPlace() int { return 0 }
 
 func (k *unaryKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
-	g := onnx.NewFloat(in[0].Shape, nil)
-	return g, k.backwardInto(i, in, out, dy, g)
+	return freshGrad(k, i, in, out, dy)
 }
 
 func (k *unaryKernel) backwardInto(_ int, in []*onnx.Tensor, out, dy, g *onnx.Tensor) error {

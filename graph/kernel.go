@@ -36,6 +36,19 @@ type gradIntoKernel interface {
 	backwardInto(i int, in []*onnx.Tensor, out, dy, dx *onnx.Tensor) error
 }
 
+// freshGrad is backward for a gradIntoKernel: its gradient written into
+// a new tensor of in[i]'s shape.
+func freshGrad(k gradIntoKernel, i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
+	if i < 0 || i >= len(in) {
+		return nil, fmt.Errorf("no input %d", i)
+	}
+	dx := onnx.NewFloat(in[i].Shape, nil)
+	if err := k.backwardInto(i, in, out, dy, dx); err != nil {
+		return nil, err
+	}
+	return dx, nil
+}
+
 // gshape is the shape a logical ONNX shape has inside gorgonia, which
 // cannot hold rank-0 tensors as tensor nodes: a scalar becomes [1].
 func gshape(s []int) tensor.Shape {

@@ -114,15 +114,7 @@ func (g *gemmKernel) forwardInto(in []*onnx.Tensor, out *onnx.Tensor) error {
 // dB = alpha*op(A)^T*dY (or its transpose when transB),
 // dC = beta*dY summed over the broadcast.
 func (g *gemmKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
-	shape := g.c
-	switch i {
-	case 0:
-		shape = g.a
-	case 1:
-		shape = g.b
-	}
-	r := onnx.NewFloat(shape, nil)
-	return r, g.backwardInto(i, in, out, dy, r)
+	return freshGrad(g, i, in, out, dy)
 }
 
 func (g *gemmKernel) backwardInto(i int, in []*onnx.Tensor, _, dy, r *onnx.Tensor) error {

@@ -441,8 +441,7 @@ func planeMax(x []float32) float32 {
 }
 
 func (k *globalPoolKernel) backward(i int, in []*onnx.Tensor, out, dy *onnx.Tensor) (*onnx.Tensor, error) {
-	dx := onnx.NewFloat(k.inShape, nil)
-	return dx, k.backwardInto(i, in, out, dy, dx)
+	return freshGrad(k, i, in, out, dy)
 }
 
 func (k *globalPoolKernel) backwardInto(_ int, in []*onnx.Tensor, _, dy, dx *onnx.Tensor) error {
