@@ -53,9 +53,12 @@
 // Height x Width crop is taken from the center, 8-bit values are
 // multiplied by Scale (1/255) and normalized per channel. Resampling is
 // bilinear and antialiased when shrinking, and gives the bytes Pillow's
-// Image.resize(size, BILINEAR) gives from the same pixels (a JPEG's
-// pixels are image/jpeg's, whose chroma is not interpolated as libjpeg's
-// is, so they can differ slightly from PIL's). An image whose shorter side already is Resize is not
+// Image.resize(size, BILINEAR) gives from the same pixels. The usual
+// JPEGs (baseline, gray or YCbCr) are decoded by graft's own decoder,
+// about four times as fast as image/jpeg, whose luma and chroma samples
+// are libjpeg's (Pillow's) exactly; chroma is not interpolated as
+// libjpeg's is, so colors can differ slightly from PIL's. Other JPEGs
+// (progressive, CMYK, ...) are image/jpeg's. An image whose shorter side already is Resize is not
 // resampled at all: its pixels reach the tensor exactly. The conversion
 // and the resampling run in AVX2 where the CPU has it, with the same
 // results; GRAFT_CPU=generic keeps them to Go.

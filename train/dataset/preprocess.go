@@ -673,7 +673,9 @@ func (p *Preprocess) AugmentSamples(samples []Sample, seed int64, epoch int, dst
 	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
-		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
+		s := decodeScratches.Get().(*decodeScratch)
+		defer decodeScratches.Put(s)
+		img, err := decodeFile(samples[i].Path, p.MaxPixels, s)
 		if err == nil {
 			rng := rand.New(rand.NewSource(seed*1_000_003 + int64(epoch)*7_919 + int64(i)))
 			err = c.augment(img, rng, dst[i*size:(i+1)*size])
@@ -733,6 +735,10 @@ type format struct {
 	name   string
 	decode func(io.Reader) (image.Image, error)
 	config func(io.Reader) (image.Config, error)
+	// fast, when set, is tried first on the file's bytes, with memory
+	// from s when s is not nil; decode reads the files it returns an
+	// error for.
+	fast func(data []byte, s *decodeScratch) (image.Image, error)
 }
 
 // sniff tells an image's format by the bytes its file starts with (12
@@ -741,15 +747,15 @@ func sniff(h []byte) *format {
 	has := func(magic string) bool { return bytes.HasPrefix(h, []byte(magic)) }
 	switch {
 	case has("\xff\xd8"):
-		return &format{"JPEG", jpeg.Decode, jpeg.DecodeConfig}
+		return &format{"JPEG", jpeg.Decode, jpeg.DecodeConfig, decodeJPEG}
 	case has("\x89PNG\r\n\x1a\n"):
-		return &format{"PNG", png.Decode, png.DecodeConfig}
+		return &format{"PNG", png.Decode, png.DecodeConfig, nil}
 	case has("GIF87a"), has("GIF89a"):
-		return &format{"GIF", gif.Decode, gif.DecodeConfig}
+		return &format{"GIF", gif.Decode, gif.DecodeConfig, nil}
 	case has("BM"):
-		return &format{"BMP", bmp.Decode, bmp.DecodeConfig}
+		return &format{"BMP", bmp.Decode, bmp.DecodeConfig, nil}
 	case has("RIFF") && len(h) >= 12 && string(h[8:12]) == "WEBP":
-		return &format{"WebP", webp.Decode, webp.DecodeConfig}
+		return &format{"WebP", webp.Decode, webp.DecodeConfig, nil}
 	}
 	return nil
 }
@@ -763,18 +769,69 @@ const formatNames = "JPEG, PNG, BMP, GIF or WebP"
 // from its header with an error wrapping ErrTooManyPixels. Errors name the
 // file.
 func DecodeFile(path string, maxPixels int64) (image.Image, error) {
-	data, err := os.ReadFile(path)
+	return decodeFile(path, maxPixels, nil)
+}
+
+// decodeScratch is the memory one goroutine decoding image after image reuses:
+// the file's bytes and the decoded pixels of the last image, which stay
+// valid until the next decodeFile with it. Fresh memory costs page faults
+// that took 0.25 s of 0.5 s decoding 300 photos (640x480) in adapt.
+type decodeScratch struct {
+	file, pix []byte
+}
+
+var decodeScratches = sync.Pool{New: func() any { return new(decodeScratch) }}
+
+// decodeFile is DecodeFile with the memory of s, when s is not nil.
+func decodeFile(path string, maxPixels int64, s *decodeScratch) (image.Image, error) {
+	var data []byte
+	var err error
+	if s == nil {
+		data, err = os.ReadFile(path)
+	} else {
+		data, err = readFileInto(path, s.file[:0])
+		s.file = data
+	}
 	if err != nil {
 		return nil, err
 	}
-	img, err := decode(data, maxPixels)
+	img, err := decodeWith(data, maxPixels, s)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
 }
 
+// readFileInto is os.ReadFile appending to buf.
+func readFileInto(path string, buf []byte) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err == nil && st.Size() < 1<<40 {
+		buf = slices.Grow(buf, int(st.Size())+512)
+	}
+	for {
+		if len(buf) == cap(buf) {
+			buf = slices.Grow(buf, 4096)
+		}
+		n, err := f.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+}
+
 func decode(data []byte, maxPixels int64) (image.Image, error) {
+	return decodeWith(data, maxPixels, nil)
+}
+
+func decodeWith(data []byte, maxPixels int64, s *decodeScratch) (image.Image, error) {
 	f := sniff(data)
 	if f == nil {
 		return nil, fmt.Errorf("not a %s image", formatNames)
@@ -785,6 +842,11 @@ func decode(data []byte, maxPixels int64) (image.Image, error) {
 	}
 	if err := checkSize(cfg, maxPixels); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
+	}
+	if f.fast != nil {
+		if img, err := f.fast(data, s); err == nil {
+			return img, nil
+		}
 	}
 	img, err := f.decode(bytes.NewReader(data))
 	if err != nil {
@@ -859,7 +921,9 @@ func LoadTensorsInto(buf []float32, samples []Sample, p *Preprocess, workers int
 	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
-		img, err := DecodeFile(samples[i].Path, p.MaxPixels)
+		s := decodeScratches.Get().(*decodeScratch)
+		defer decodeScratches.Put(s)
+		img, err := decodeFile(samples[i].Path, p.MaxPixels, s)
 		if err == nil {
 			if err = c.tensor(img, data[i*size:(i+1)*size]); err != nil {
 				err = fmt.Errorf("%s: %w", samples[i].Path, err)

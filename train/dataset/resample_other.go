@@ -16,3 +16,7 @@ func vpassAVX2(out, rows *uint8, stride int, w *int32, k, n int) {
 func yccAVX2(out, y, cb, cr *uint8, n int, halved bool) {
 	panic("dataset: no AVX2 code in this build")
 }
+
+func idctIslowAVX2(blk *[64]int32, dst *uint8, stride int) {
+	panic("dataset: no AVX2 code in this build")
+}

@@ -9,13 +9,12 @@ a crop of it, as case_<name>.png. Run with Debian's /usr/bin/python3:
 
 --check regenerates into a temporary folder and compares the bytes.
 """
-import filecmp
 import os
-import sys
-import tempfile
 
 import numpy as np
 from PIL import Image
+
+import checkgen
 
 # name: (crop box (left, top, right, bottom) or None, (w, h))
 CASES = {
@@ -49,17 +48,7 @@ def write(out):
 
 
 def main():
-    here = os.path.join(os.path.dirname(os.path.abspath(__file__)), "resize")
-    if "--check" in sys.argv:
-        with tempfile.TemporaryDirectory() as tmp:
-            write(tmp)
-            names = sorted(os.listdir(tmp))
-            _, bad, errs = filecmp.cmpfiles(tmp, here, names, shallow=False)
-            if bad or errs:
-                sys.exit("resize goldens differ from gen_resize.py's output: %s" % (bad + errs))
-            print("resize goldens match gen_resize.py (%d files)" % len(names))
-        return
-    write(here)
+    checkgen.main(write, os.path.join(os.path.dirname(os.path.abspath(__file__)), "resize"), "resize goldens")
 
 
 if __name__ == "__main__":
