@@ -2,6 +2,7 @@ package graph
 
 import (
 	"fmt"
+	"github.com/graftml/graft/onnx/hugemem"
 	"maps"
 	"slices"
 	"time"
@@ -352,7 +353,7 @@ func (p *bufPool) get(n int) []float32 {
 	}
 	if best < 0 {
 		p.made++
-		return make([]float32, n)
+		return hugemem.Floats(n)
 	}
 	b := p.free[best]
 	p.free[best] = p.free[len(p.free)-1]

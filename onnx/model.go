@@ -2,6 +2,7 @@ package onnx
 
 import (
 	"fmt"
+	"github.com/graftml/graft/onnx/hugemem"
 	"io"
 	"os"
 	"path/filepath"
@@ -133,7 +134,7 @@ func ReadFile(path string, lim Limits) (*Model, error) {
 func readSized(r io.Reader, size, limit int64) ([]byte, error) {
 	// one byte more than expected, so that the read that finds the end
 	// needs no larger buffer
-	buf := make([]byte, 0, max(0, min(size, limit))+1)
+	buf := hugemem.Bytes(int(max(0, min(size, limit)) + 1))[:0]
 	r = io.LimitReader(r, limit+1)
 	for {
 		if len(buf) == cap(buf) {

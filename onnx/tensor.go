@@ -3,6 +3,7 @@ package onnx
 import (
 	"encoding/binary"
 	"fmt"
+	"github.com/graftml/graft/onnx/hugemem"
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
@@ -253,7 +254,7 @@ func fromRaw(name string, shape []int, dt pb.TensorProto_DataType, raw []byte, n
 	t := &Tensor{Name: name, Shape: shape}
 	switch dt {
 	case pb.TensorProto_FLOAT:
-		t.F = make([]float32, n)
+		t.F = hugemem.Floats(n)
 		for i := range t.F {
 			t.F[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 		}

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"github.com/graftml/graft/onnx/hugemem"
 	"image"
 	"image/gif"
 	"image/jpeg"
@@ -917,7 +918,7 @@ func LoadTensorsInto(buf []float32, samples []Sample, p *Preprocess, workers int
 	if n := len(samples) * size; cap(data) >= n {
 		data = data[:n]
 	} else {
-		data = make([]float32, n)
+		data = hugemem.Floats(n)
 	}
 	errs := make([]error, len(samples))
 	parallel(len(samples), workers, func(i int) bool {
