@@ -53,6 +53,16 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 			return nil, fmt.Errorf("features of image %d of %d: %w", start+1, n, err)
 		}
 		b := min(batch, n-start)
+		in := x[start*size : (start+b)*size]
+		if m, ok := e.models[batch]; ok && b < batch && m != nil {
+			// The last images of a run, once a full batch's graph exists:
+			// padded with zeros to a full batch rather than a graph built
+			// for their number, which costs more than the images padded
+			// (an image's features do not depend on the batch).
+			pad := make([]float32, batch*size)
+			copy(pad, in)
+			in, b = pad, batch
+		}
 		m, ok := e.models[b]
 		if !ok {
 			var err error
@@ -62,8 +72,7 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 			}
 			e.models[b] = m
 		}
-		in := onnx.NewFloat(append([]int{b}, shape...), x[start*size:(start+b)*size])
-		res, err := m.Run(map[string]*onnx.Tensor{e.Input: in})
+		res, err := m.Run(map[string]*onnx.Tensor{e.Input: onnx.NewFloat(append([]int{b}, shape...), in)})
 		if err != nil {
 			return nil, err
 		}
@@ -71,9 +80,10 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 		if f.Len() != b*e.Dim {
 			return nil, fmt.Errorf("features %q have shape %v, expected %d per image", e.Features, f.Shape, e.Dim)
 		}
-		out = append(out, f.F...)
+		kept := min(b, n-start)
+		out = append(out, f.F[:kept*e.Dim]...)
 		if e.Progress != nil {
-			e.Progress(start + b)
+			e.Progress(start + kept)
 		}
 	}
 	return out, nil
