@@ -1,6 +1,7 @@
 package dataset
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"image"
@@ -61,13 +62,20 @@ type jpegHuff struct {
 	maxCode [18]int32
 	offset  [17]int32
 	vals    [256]uint8
-	defined bool
+	// key is the DHT bytes the table was built from: the next image of
+	// the same encoder (or camera) has the same tables, which are then
+	// not built again.
+	key []byte
 }
+
+// jpegTables are the Huffman tables of a decoding, by class (DC, AC)
+// and destination.
+type jpegTables [2][4]jpegHuff
 
 // build makes the decoding tables from a DHT segment's 16 counts and the
 // symbols after them.
 func (h *jpegHuff) build(counts []byte, vals []byte) error {
-	*h = jpegHuff{defined: true}
+	*h = jpegHuff{key: h.key[:0]}
 	copy(h.vals[:], vals)
 	code, k := int32(0), int32(0)
 	for l := 1; l <= 16; l++ {
@@ -203,7 +211,8 @@ type jpegDec struct {
 	pos           int
 	quant         [4][64]int32 // in zigzag order
 	quantSet      [4]bool
-	dc, ac        [4]jpegHuff
+	huff          *jpegTables
+	defined       [2][4]bool // the tables this file defines
 	comps         []jpegComp
 	width, height int
 	restart       int
@@ -230,6 +239,14 @@ func (d *jpegDec) planes(n int) []byte {
 // image/jpeg should (see the top of this file).
 func decodeJPEG(data []byte, s *decodeScratch) (image.Image, error) {
 	d := &jpegDec{data: data, adobe: -1, scratch: s}
+	if s != nil {
+		if s.huff == nil {
+			s.huff = new(jpegTables)
+		}
+		d.huff = s.huff
+	} else {
+		d.huff = new(jpegTables)
+	}
 	if len(data) < 2 || data[0] != 0xff || data[1] != 0xd8 {
 		return nil, errJPEGFallback
 	}
@@ -385,13 +402,15 @@ func (d *jpegDec) huffman(seg []byte) error {
 		if total == 0 || total > 256 || len(seg) < 17+total {
 			return errJPEGFallback
 		}
-		h := &d.dc[th]
-		if tc == 1 {
-			h = &d.ac[th]
+		h := &d.huff[tc][th]
+		if def := seg[:17+total]; !bytes.Equal(h.key, def) {
+			if err := h.build(def[1:17], def[17:]); err != nil {
+				h.key = h.key[:0]
+				return err
+			}
+			h.key = append(h.key, def...)
 		}
-		if err := h.build(seg[1:17], seg[17:17+total]); err != nil {
-			return err
-		}
+		d.defined[tc][th] = true
 		if tc == 0 {
 			for _, v := range seg[17 : 17+total] {
 				if v > 11 {
@@ -417,7 +436,7 @@ func (d *jpegDec) scan(seg []byte) error {
 			return errJPEGFallback
 		}
 		c.td, c.ta = int(seg[2+2*i]>>4), int(seg[2+2*i]&15)
-		if c.td > 3 || c.ta > 3 || !d.dc[c.td].defined || !d.ac[c.ta].defined || !d.quantSet[c.tq] {
+		if c.td > 3 || c.ta > 3 || !d.defined[0][c.td] || !d.defined[1][c.ta] || !d.quantSet[c.tq] {
 			return errJPEGFallback
 		}
 	}
@@ -536,7 +555,7 @@ func (d *jpegDec) block(r *jpegBits, c *jpegComp, q *[64]int32, blk *[64]int32) 
 	if r.n < 32 {
 		r.fill()
 	}
-	s, err := r.decode(&d.dc[c.td])
+	s, err := r.decode(&d.huff[0][c.td])
 	if err != nil {
 		return false, err
 	}
@@ -545,7 +564,7 @@ func (d *jpegDec) block(r *jpegBits, c *jpegComp, q *[64]int32, blk *[64]int32) 
 	}
 	*blk = [64]int32{}
 	blk[0] = c.pred * q[0]
-	h := &d.ac[c.ta]
+	h := &d.huff[1][c.ta]
 	acc, n := r.acc, r.n
 	nonzero := false
 	for k := 1; k < 64; {
