@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/graftml/graft/graph"
 	"github.com/graftml/graft/onnx"
@@ -63,14 +64,9 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 			copy(pad, in)
 			in, b = pad, batch
 		}
-		m, ok := e.models[b]
-		if !ok {
-			var err error
-			m, err = graph.Build(e.Src, graph.Options{Shapes: map[string][]int{e.Input: append([]int{b}, shape...)}, Outputs: []string{e.Features}, Freeze: true})
-			if err != nil {
-				return nil, err
-			}
-			e.models[b] = m
+		m, err := e.model(b, shape)
+		if err != nil {
+			return nil, err
 		}
 		res, err := m.Run(map[string]*onnx.Tensor{e.Input: onnx.NewFloat(append([]int{b}, shape...), in)})
 		if err != nil {
@@ -87,6 +83,48 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 		}
 	}
 	return out, nil
+}
+
+// model returns the graph for batches of b images of the given shape,
+// building it the first time.
+func (e *Extractor) model(b int, shape []int) (*graph.Model, error) {
+	if e.models == nil {
+		e.models = map[int]*graph.Model{}
+	}
+	if m, ok := e.models[b]; ok {
+		return m, nil
+	}
+	m, err := graph.Build(e.Src, graph.Options{Shapes: map[string][]int{e.Input: append([]int{b}, shape...)}, Outputs: []string{e.Features}, Freeze: true})
+	if err != nil {
+		return nil, err
+	}
+	e.models[b] = m
+	return m, nil
+}
+
+// buildAhead builds, on a goroutine of its own, the graph a run over n
+// images of the given shape starts with, so that the build overlaps
+// whatever the caller does first (decoding the first images); the
+// function it returns waits for it. Run must not be called before.
+func (e *Extractor) buildAhead(n int, shape []int) (wait func() error) {
+	batch := e.Batch
+	if batch <= 0 {
+		batch = DefaultInferBatch
+	}
+	if e.models[min(n, batch)] != nil || n == 0 {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := e.model(min(n, batch), shape)
+		done <- err
+	}()
+	var err error
+	var once sync.Once
+	return func() error {
+		once.Do(func() { err = <-done })
+		return err
+	}
 }
 
 // FeatureOptions are the optional settings of Features; the zero value
@@ -192,7 +230,13 @@ func (e *Extractor) extractMisses(ctx context.Context, samples []dataset.Sample,
 		ms[j] = samples[i]
 	}
 	var skipped []dataset.Skipped
+	built := e.buildAhead(len(ms), p.Shape(1)[1:])
+	// the build's error is the first chunk's; this waits for it in any case
+	defer built()
 	err := decodeAhead(ctx, ms, p, opt.Strict, "features of", func(c decoded) error {
+		if err := built(); err != nil {
+			return err
+		}
 		skipped = append(skipped, c.skipped...)
 		f, err := e.Run(ctx, c.data, len(c.kept), p.Shape(1)[1:])
 		if err != nil {
