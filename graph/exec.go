@@ -344,6 +344,9 @@ type bufPool struct {
 	made  int // buffers allocated so far (tests read it)
 }
 
+// actMem holds the executors' buffers in 2 MiB pages (see hugemem).
+var actMem hugemem.Chunks
+
 func (p *bufPool) get(n int) []float32 {
 	best := -1
 	for i, b := range p.free {
@@ -353,7 +356,7 @@ func (p *bufPool) get(n int) []float32 {
 	}
 	if best < 0 {
 		p.made++
-		return hugemem.Floats(n)
+		return actMem.Floats(n)
 	}
 	b := p.free[best]
 	p.free[best] = p.free[len(p.free)-1]

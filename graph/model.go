@@ -3,6 +3,7 @@ package graph
 import (
 	"errors"
 	"fmt"
+	"github.com/graftml/graft/onnx/hugemem"
 	"maps"
 	"runtime"
 	"slices"
@@ -169,6 +170,13 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 	m.vals = b.vals
 	g := src.Proto.Graph
 
+	// The weights' floats share one buffer of 2 MiB pages: page faults
+	// of 4 KiB took 25 ms of each build of mobilenet_v2 (3.5 million
+	// floats).
+	var arena *hugemem.Arena
+	if n := initializerFloats(g.Initializer, opt.Weights); n*4 >= hugemem.Min {
+		arena = hugemem.NewArena(n)
+	}
 	for _, tp := range g.Initializer {
 		t, ok := opt.Weights[tp.Name]
 		if ok {
@@ -177,7 +185,7 @@ func Build(src *onnx.Model, opt Options) (*Model, error) {
 			}
 		} else {
 			var err error
-			if t, err = onnx.TensorFromProto(tp); err != nil {
+			if t, err = onnx.TensorFromProtoIn(tp, arena); err != nil {
 				return nil, &onnx.FormatError{File: file, Elem: fmt.Sprintf("initializer %q", tp.Name), Msg: err.Error()}
 			}
 		}
@@ -664,4 +672,16 @@ func (m *Model) Weights() map[string]*onnx.Tensor {
 		}
 	}
 	return out
+}
+
+// initializerFloats counts the floats TensorFromProtoIn takes from an
+// arena for the initializers not replaced by weights.
+func initializerFloats(inits []*onnx.TensorProto, weights map[string]*onnx.Tensor) int {
+	n := 0
+	for _, tp := range inits {
+		if _, ok := weights[tp.Name]; !ok {
+			n += onnx.ArenaFloats(tp)
+		}
+	}
+	return n
 }

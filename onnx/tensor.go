@@ -170,6 +170,29 @@ func declaredElems(dims []int64) (int64, error) {
 // TensorFromProto decodes a TensorProto with inline data. Integer types
 // become Int64, floating types Float32.
 func TensorFromProto(tp *TensorProto) (*Tensor, error) {
+	return TensorFromProtoIn(tp, nil)
+}
+
+// ArenaFloats returns how many floats TensorFromProtoIn takes from its
+// arena for tp: its elements when they are floating-point raw data it
+// accepts, else 0.
+func ArenaFloats(tp *TensorProto) int {
+	n, err := declaredElems(tp.Dims)
+	dt := pb.TensorProto_DataType(tp.DataType)
+	if err != nil || n > math.MaxInt32*8 || tp.RawData == nil || tp.DataLocation == pb.TensorProto_EXTERNAL ||
+		int64(len(tp.RawData)) != n*int64(elemSize(dt)) {
+		return 0
+	}
+	switch dt {
+	case pb.TensorProto_FLOAT, pb.TensorProto_DOUBLE, pb.TensorProto_FLOAT16, pb.TensorProto_BFLOAT16:
+		return int(n)
+	}
+	return 0
+}
+
+// TensorFromProtoIn is TensorFromProto with the floats of raw data taken
+// from arena (nil: allocated on their own).
+func TensorFromProtoIn(tp *TensorProto, arena *hugemem.Arena) (*Tensor, error) {
 	n64, err := declaredElems(tp.Dims)
 	if err != nil {
 		return nil, fmt.Errorf("tensor %q: %w", tp.Name, err)
@@ -195,7 +218,7 @@ func TensorFromProto(tp *TensorProto) (*Tensor, error) {
 		if len(raw) != n*size {
 			return nil, fmt.Errorf("tensor %q: raw_data holds %d bytes, dims %v of %s need %d", tp.Name, len(raw), tp.Dims, dt, n*size)
 		}
-		return fromRaw(tp.Name, shape, dt, raw, n), nil
+		return fromRaw(tp.Name, shape, dt, raw, n, arena), nil
 	}
 	if got := typedLen(tp, dt); got != n {
 		return nil, fmt.Errorf("tensor %q: holds %d values, dims %v need %d", tp.Name, got, tp.Dims, n)
@@ -249,27 +272,27 @@ func typedLen(tp *TensorProto, dt pb.TensorProto_DataType) int {
 	return len(tp.Int32Data)
 }
 
-func fromRaw(name string, shape []int, dt pb.TensorProto_DataType, raw []byte, n int) *Tensor {
+func fromRaw(name string, shape []int, dt pb.TensorProto_DataType, raw []byte, n int, arena *hugemem.Arena) *Tensor {
 	le := binary.LittleEndian
 	t := &Tensor{Name: name, Shape: shape}
 	switch dt {
 	case pb.TensorProto_FLOAT:
-		t.F = hugemem.Floats(n)
+		t.F = arena.Floats(n)
 		for i := range t.F {
 			t.F[i] = math.Float32frombits(le.Uint32(raw[4*i:]))
 		}
 	case pb.TensorProto_DOUBLE:
-		t.F = make([]float32, n)
+		t.F = arena.Floats(n)
 		for i := range t.F {
 			t.F[i] = float32(math.Float64frombits(le.Uint64(raw[8*i:])))
 		}
 	case pb.TensorProto_FLOAT16:
-		t.F = make([]float32, n)
+		t.F = arena.Floats(n)
 		for i := range t.F {
 			t.F[i] = halfToFloat(le.Uint16(raw[2*i:]))
 		}
 	case pb.TensorProto_BFLOAT16:
-		t.F = make([]float32, n)
+		t.F = arena.Floats(n)
 		for i := range t.F {
 			t.F[i] = math.Float32frombits(uint32(le.Uint16(raw[2*i:])) << 16)
 		}

@@ -6,16 +6,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const hugePage = 2 << 20
+const supported = true
 
-// advise marks the whole 2 MiB pages inside the size bytes at p for huge
-// pages. The Go heap maps its memory untouched; pages already touched
-// keep their 4 KiB pages. Errors (a kernel without transparent huge
-// pages) change nothing and are ignored.
+// advise marks the huge pages that hold the size bytes at p, which start
+// a huge page, for huge pages: all of them when the last one is mostly
+// used (the kernel backs a huge page whole, so marking it costs its
+// unused part in memory), else all but the last, which then faults 4 KiB
+// at a time. The Go heap maps its memory untouched; pages already
+// touched keep their 4 KiB pages. Errors (a kernel without transparent
+// huge pages) change nothing and are ignored.
 func advise[T any](p *T, size int) {
-	start := (uintptr(unsafe.Pointer(p)) + hugePage - 1) &^ (hugePage - 1)
-	end := (uintptr(unsafe.Pointer(p)) + uintptr(size)) &^ (hugePage - 1)
-	if end > start {
-		unix.Syscall(unix.SYS_MADVISE, start, end-start, unix.MADV_HUGEPAGE)
+	n := roundUp(size)
+	if n-size > size/8 {
+		n -= hugePage
 	}
+	unix.Syscall(unix.SYS_MADVISE, uintptr(unsafe.Pointer(p)), uintptr(n), unix.MADV_HUGEPAGE)
 }

@@ -2,4 +2,7 @@
 
 package hugemem
 
+// without transparent huge pages: make's buffers
+const supported = false
+
 func advise[T any](p *T, size int) {}
