@@ -221,6 +221,7 @@ type jpegDec struct {
 	sof           bool
 	img           image.Image
 	scratch       *decodeScratch // memory for the planes, when not nil
+	maxPixels     int64
 }
 
 // planes returns n bytes for the image's planes, from d.scratch when
@@ -238,7 +239,17 @@ func (d *jpegDec) planes(n int) []byte {
 // decodeJPEG decodes data, a whole JPEG file, or returns an error when
 // image/jpeg should (see the top of this file).
 func decodeJPEG(data []byte, s *decodeScratch) (image.Image, error) {
-	d := &jpegDec{data: data, adobe: -1, scratch: s}
+	return decodeJPEGLimit(data, 0, s)
+}
+
+// decodeJPEGLimit is decodeJPEG leaving to image/jpeg the images of more
+// than maxPixels pixels (0: DefaultMaxPixels), which it refuses from
+// their header.
+func decodeJPEGLimit(data []byte, maxPixels int64, s *decodeScratch) (image.Image, error) {
+	if maxPixels <= 0 {
+		maxPixels = DefaultMaxPixels
+	}
+	d := &jpegDec{data: data, adobe: -1, scratch: s, maxPixels: maxPixels}
 	if s != nil {
 		if s.huff == nil {
 			s.huff = new(jpegTables)
@@ -322,7 +333,7 @@ func (d *jpegDec) frame(seg []byte) error {
 	d.height = int(seg[1])<<8 | int(seg[2])
 	d.width = int(seg[3])<<8 | int(seg[4])
 	nc := int(seg[5])
-	if d.width == 0 || d.height == 0 || (nc != 1 && nc != 3) || len(seg) != 6+3*nc {
+	if d.width == 0 || d.height == 0 || int64(d.width)*int64(d.height) > d.maxPixels || (nc != 1 && nc != 3) || len(seg) != 6+3*nc {
 		return errJPEGFallback
 	}
 	d.comps = make([]jpegComp, nc)

@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"image"
 	"image/color"
@@ -323,5 +324,18 @@ func TestDecodeScratch(t *testing.T) {
 				}
 			}
 		}
+	}
+}
+
+// TestJPEGMaxPixels: a JPEG larger than the limit is refused from its
+// header with ErrTooManyPixels, though the fast decoder reads the file
+// before image/jpeg's header check.
+func TestJPEGMaxPixels(t *testing.T) {
+	data := jpegCorpus(t)["go rgb 640x480 q90"]
+	if _, err := decode(data, 640*480); err != nil {
+		t.Fatalf("at the limit: %v", err)
+	}
+	if _, err := decode(data, 640*480-1); !errors.Is(err, ErrTooManyPixels) {
+		t.Fatalf("one pixel over the limit: %v, want ErrTooManyPixels", err)
 	}
 }

@@ -747,9 +747,9 @@ type format struct {
 	decode func(io.Reader) (image.Image, error)
 	config func(io.Reader) (image.Config, error)
 	// fast, when set, is tried first on the file's bytes, with memory
-	// from s when s is not nil; decode reads the files it returns an
-	// error for.
-	fast func(data []byte, s *decodeScratch) (image.Image, error)
+	// from s when s is not nil; it checks the size against maxPixels
+	// itself. decode and config read the files it returns an error for.
+	fast func(data []byte, maxPixels int64, s *decodeScratch) (image.Image, error)
 }
 
 // sniff tells an image's format by the bytes its file starts with (12
@@ -758,7 +758,7 @@ func sniff(h []byte) *format {
 	has := func(magic string) bool { return bytes.HasPrefix(h, []byte(magic)) }
 	switch {
 	case has("\xff\xd8"):
-		return &format{"JPEG", jpeg.Decode, jpeg.DecodeConfig, decodeJPEG}
+		return &format{"JPEG", jpeg.Decode, jpeg.DecodeConfig, decodeJPEGLimit}
 	case has("\x89PNG\r\n\x1a\n"):
 		return &format{"PNG", png.Decode, png.DecodeConfig, nil}
 	case has("GIF87a"), has("GIF89a"):
@@ -848,17 +848,17 @@ func decodeWith(data []byte, maxPixels int64, s *decodeScratch) (image.Image, er
 	if f == nil {
 		return nil, fmt.Errorf("not a %s image", formatNames)
 	}
+	if f.fast != nil {
+		if img, err := f.fast(data, maxPixels, s); err == nil {
+			return img, nil
+		}
+	}
 	cfg, err := f.config(bytes.NewReader(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
 	}
 	if err := checkSize(cfg, maxPixels); err != nil {
 		return nil, fmt.Errorf("%s: %w", f.name, err)
-	}
-	if f.fast != nil {
-		if img, err := f.fast(data, s); err == nil {
-			return img, nil
-		}
 	}
 	img, err := f.decode(bytes.NewReader(data))
 	if err != nil {
