@@ -47,9 +47,10 @@ func reluKernel() *unaryKernel {
 			}
 			return 0
 		},
-		fi:  func(x int64) int64 { return max(x, 0) },
-		vf:  vec.Relu,
-		vdf: func(dst, x, _, dy []float32) { vec.ReluGrad(dst, x, dy) },
+		fi:    func(x int64) int64 { return max(x, 0) },
+		vf:    vec.Relu,
+		vdf:   func(dst, x, _, dy []float32) { vec.ReluGrad(dst, x, dy) },
+		clamp: &[2]float32{0, float32(math.Inf(1))},
 	}
 }
 
@@ -164,9 +165,10 @@ func clipKernel(lo, hi float32, ilo, ihi int64) *unaryKernel {
 			}
 			return 0
 		},
-		fi:  func(x int64) int64 { return min(max(x, ilo), ihi) },
-		vf:  func(dst, x []float32) { vec.Clip(dst, x, lo, hi) },
-		vdf: func(dst, x, _, dy []float32) { vec.ClipGrad(dst, x, dy, lo, hi) },
+		fi:    func(x int64) int64 { return min(max(x, ilo), ihi) },
+		vf:    func(dst, x []float32) { vec.Clip(dst, x, lo, hi) },
+		vdf:   func(dst, x, _, dy []float32) { vec.ClipGrad(dst, x, dy, lo, hi) },
+		clamp: &[2]float32{lo, hi},
 	}
 }
 

@@ -413,9 +413,10 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 				for r := i0; r < i1; r++ {
 					row := yg[r*ohw+j0 : r*ohw+j1]
 					if k.bias {
-						vec.AddScalar(row, row, in[2].F[gi*k.mg+r])
+						epi.applyBias(row, in[2].F[gi*k.mg+r], base+r*ohw+j0, in)
+					} else {
+						epi.apply(row, base+r*ohw+j0, in)
 					}
-					epi.apply(row, base+r*ohw+j0, in)
 				}
 			}
 		}

@@ -483,6 +483,9 @@ type unaryKernel struct {
 	// the input x and the output y.
 	vf  func(dst, x []float32)
 	vdf func(dst, x, y, dy []float32)
+	// clamp, when set, says vf is vec.Clip(dst, x, clamp[0], clamp[1])
+	// (Relu and Clip), which a Conv's bias can join (see epilogue).
+	clamp *[2]float32
 }
 
 func (k *unaryKernel) forward(in []*onnx.Tensor) (*onnx.Tensor, error) {

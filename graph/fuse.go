@@ -44,8 +44,10 @@ type epStage struct {
 	f    func(float32) float32
 	vf   func(dst, x []float32) // f over a slice (graph/internal/vec), when the kernel has one
 	relu bool                   // f is Relu's: a branch-free loop does it
-	self bool
-	silu bool // self with Sigmoid: vec.SiLU
+	// clamp, when set, is vf's bounds: vf is vec.Clip (Relu, Clip)
+	clamp *[2]float32
+	self  bool
+	silu  bool // self with Sigmoid: vec.SiLU
 }
 
 // apply runs the epilogue over y, which is the block at element offset
@@ -54,7 +56,26 @@ func (e *epilogue) apply(y []float32, off int, in []*onnx.Tensor) {
 	if e == nil {
 		return
 	}
-	for _, s := range e.stages {
+	e.applyFrom(0, y, off, in)
+}
+
+// applyBias adds bias to y, then runs the epilogue: in one pass when the
+// epilogue starts with a clamp (a Conv's bias, then Relu or Clip, as in
+// MobileNet's blocks), with the same bits as the two.
+func (e *epilogue) applyBias(y []float32, bias float32, off int, in []*onnx.Tensor) {
+	if e != nil && len(e.stages) > 0 && e.stages[0].clamp != nil && e.stages[0].vf != nil {
+		c := e.stages[0].clamp
+		vec.AffineClamp(y, y, 1, bias, c[0], c[1])
+		e.applyFrom(1, y, off, in)
+		return
+	}
+	vec.AddScalar(y, y, bias)
+	e.apply(y, off, in)
+}
+
+// applyFrom runs the stages from the first-th on.
+func (e *epilogue) applyFrom(first int, y []float32, off int, in []*onnx.Tensor) {
+	for _, s := range e.stages[first:] {
 		switch {
 		case s.f == nil:
 			vec.Add(y, y, in[s.add].F[off:][:len(y)])
@@ -132,7 +153,7 @@ func fuse(steps []execStep, shapes [][]int, keep map[int]bool) []execStep {
 			if len(r) == 1 {
 				nx := steps[r[0]]
 				if f, relu, ok := unaryOf(nx); ok {
-					epi.stages = append(epi.stages, epStage{f: f, vf: vecOf(nx), relu: relu})
+					epi.stages = append(epi.stages, epStage{f: f, vf: vecOf(nx), relu: relu, clamp: clampOf(nx)})
 				} else if other, ok := residualOf(nx, cur, shapes); ok {
 					epi.stages = append(epi.stages, epStage{add: len(st.in)})
 					st.in = append(st.in, other)
@@ -316,6 +337,14 @@ func unaryOf(st execStep) (f func(float32) float32, relu, ok bool) {
 
 // vecOf returns the slice form of an elementwise activation step's
 // function, or nil.
+// clampOf returns the bounds of st's activation when it is a clamp.
+func clampOf(st execStep) *[2]float32 {
+	if k, ok := st.op.k.(*unaryKernel); ok {
+		return k.clamp
+	}
+	return nil
+}
+
 func vecOf(st execStep) func(dst, x []float32) {
 	if k, ok := st.op.k.(*unaryKernel); ok {
 		return k.vf
