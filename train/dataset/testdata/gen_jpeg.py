@@ -11,7 +11,11 @@
   420_odd.jpg (its Y plane; libjpeg interpolates chroma, graft's decoder
   does not), which graft's JPEG decoder must reproduce exactly
   (TestJPEGMatchesLibjpeg);
-- progressive.jpg, which that decoder leaves to image/jpeg.
+- progressive.jpg, which that decoder leaves to image/jpeg;
+- 444_restart.jpg and 420_odd_restart.jpg: 444.jpg and 420_odd.jpg with a
+  restart marker every 3 MCUs and every MCU (jpegtran from Debian's
+  libjpeg-turbo-progs, lossless: the samples stay those of the files
+  they come from).
 
 Run with Debian's /usr/bin/python3:
 
@@ -20,6 +24,7 @@ Run with Debian's /usr/bin/python3:
 --check regenerates into a temporary folder and compares the bytes.
 """
 import os
+import subprocess
 import sys
 
 from PIL import Image
@@ -49,6 +54,10 @@ def write(out):
     src.crop((2, 1, 53, 40)).save(os.path.join(out, "420_odd.jpg"), quality=90, subsampling=2)
     src.convert("L").save(os.path.join(out, "gray.jpg"), quality=75)
     src.save(os.path.join(out, "progressive.jpg"), quality=80, progressive=True)
+
+    for name, every in (("444", "3B"), ("420_odd", "1B")):
+        with open(os.path.join(out, name + "_restart.jpg"), "wb") as f:
+            subprocess.run(["jpegtran", "-restart", every, os.path.join(out, name + ".jpg")], stdout=f, check=True)
 
     planes(os.path.join(out, "gray.jpg"), "L").save(os.path.join(out, "gray_libjpeg.png"))
     ycc = planes(os.path.join(out, "444.jpg"), "YCbCr")
