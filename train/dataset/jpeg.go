@@ -11,10 +11,11 @@ import (
 // write: baseline or extended sequential Huffman coding, 8-bit samples,
 // one gray component or three YCbCr ones with the chroma at one sample
 // per MCU, all of them in one scan, restart markers or not. It decodes
-// such a 640x480 photo about twice as fast as image/jpeg, whose bit
-// reading and Huffman decoding take 70% of its time, by reading the
-// entropy-coded data eight bytes at a time and decoding most AC
-// coefficients, code and value together, with one table lookup.
+// such a 640x480 photo about four times as fast as image/jpeg (1.05
+// against 4.0-4.2 ms), whose bit reading and Huffman decoding take 70% of
+// its time: it reads the entropy-coded data eight bytes at a time,
+// decodes most AC coefficients, code and value together, with one 11-bit
+// table lookup, and runs its inverse DCT in AVX2 where the CPU has it.
 //
 // Its inverse DCT is libjpeg's default one (JDCT_ISLOW, the Loeffler,
 // Ligtenberg and Moschytz algorithm in 13-bit fixed point), so the gray
