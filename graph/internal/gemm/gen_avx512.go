@@ -91,6 +91,9 @@ TEXT ·%s(SB), NOSPLIT, $0-48
 			p("PREFETCHT0 %d(DI)", 1024+128*l)
 			p("PREFETCHT0 %d(DI)", 1088+128*l)
 		}
+		// A, streamed once when few columns reuse it (batch 1's last
+		// layers): one line of the panel 1 KiB ahead per k step
+		p("PREFETCHT0 %d(SI)", 1024+64*l)
 		step(l)
 	}
 	p("ADDQ $%d, SI", 4*4*mr)
