@@ -220,6 +220,7 @@ type jpegDec struct {
 	jfif          bool
 	adobe         int // APP14 transform, -1 without APP14
 	sof           bool
+	baseline      bool // SOF0: Huffman tables 0 and 1 only (T.81 table B.5)
 	img           image.Image
 	scratch       *decodeScratch // memory for the planes, when not nil
 	maxPixels     int64
@@ -297,6 +298,7 @@ func decodeJPEGLimit(data []byte, maxPixels int64, s *decodeScratch) (image.Imag
 			// Only EOI may follow the scan: a second scan is image/jpeg's.
 			err = errJPEGFallback
 		case marker == 0xc0 || marker == 0xc1:
+			d.baseline = marker == 0xc0
 			err = d.frame(seg)
 		case marker == 0xc4:
 			err = d.huffman(seg)
@@ -341,7 +343,9 @@ func (d *jpegDec) frame(seg []byte) error {
 	for i := range d.comps {
 		c := &d.comps[i]
 		c.id, c.h, c.v, c.tq = seg[6+3*i], int(seg[7+3*i]>>4), int(seg[7+3*i]&15), int(seg[8+3*i])
-		if c.tq > 3 {
+		// image/jpeg refuses factors outside 1..4, and 3, for any
+		// component (a gray one's included, though they do not matter)
+		if c.tq > 3 || c.h < 1 || c.h > 4 || c.v < 1 || c.v > 4 || c.h == 3 || c.v == 3 {
 			return errJPEGFallback
 		}
 		for j := range i {
@@ -404,7 +408,7 @@ func (d *jpegDec) huffman(seg []byte) error {
 			return errJPEGFallback
 		}
 		tc, th := seg[0]>>4, int(seg[0]&15)
-		if tc > 1 || th > 3 {
+		if tc > 1 || th > 3 || d.baseline && th > 1 {
 			return errJPEGFallback
 		}
 		total := 0
@@ -423,11 +427,15 @@ func (d *jpegDec) huffman(seg []byte) error {
 			h.key = append(h.key, def...)
 		}
 		d.defined[tc][th] = true
-		if tc == 0 {
-			for _, v := range seg[17 : 17+total] {
-				if v > 11 {
-					return errJPEGFallback // a DC difference has at most 11 bits
-				}
+		for _, v := range seg[17 : 17+total] {
+			if tc == 0 && v > 11 {
+				return errJPEGFallback // a DC difference has at most 11 bits
+			}
+			if tc == 1 && v&15 == 0 && v != 0 && v != 0xf0 {
+				// an EOB run, which only progressive scans have: libjpeg
+				// reads it as an end of block, image/jpeg as a run, so
+				// image/jpeg decides
+				return errJPEGFallback
 			}
 		}
 		seg = seg[17+total:]
@@ -448,7 +456,7 @@ func (d *jpegDec) scan(seg []byte) error {
 			return errJPEGFallback
 		}
 		c.td, c.ta = int(seg[2+2*i]>>4), int(seg[2+2*i]&15)
-		if c.td > 3 || c.ta > 3 || !d.defined[0][c.td] || !d.defined[1][c.ta] || !d.quantSet[c.tq] {
+		if c.td > 3 || c.ta > 3 || d.baseline && (c.td > 1 || c.ta > 1) || !d.defined[0][c.td] || !d.defined[1][c.ta] || !d.quantSet[c.tq] {
 			return errJPEGFallback
 		}
 	}
