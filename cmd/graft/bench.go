@@ -307,16 +307,32 @@ func printBench(w io.Writer, r *benchReport) {
 // three 2 ms polls in a row of the process's CPU clock (cpuTime, Linux);
 // elsewhere it waits 50 ms. It gives up after 1 s.
 func settle(pid int) time.Duration {
-	t0 := time.Now()
-	last, ok := cpuTime(pid)
+	return settleOn(func() (time.Duration, bool) { return cpuTime(pid) }, realClock{})
+}
+
+// clock is the time settleOn waits in: the real one, or a test's.
+type clock interface {
+	Now() time.Time
+	Sleep(time.Duration)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time        { return time.Now() }
+func (realClock) Sleep(d time.Duration) { time.Sleep(d) }
+
+// settleOn is settle over the CPU clock cpu of the process watched.
+func settleOn(cpu func() (time.Duration, bool), c clock) time.Duration {
+	t0 := c.Now()
+	last, ok := cpu()
 	if !ok {
-		time.Sleep(50 * time.Millisecond)
-		return time.Since(t0)
+		c.Sleep(50 * time.Millisecond)
+		return c.Now().Sub(t0)
 	}
 	const poll = 2 * time.Millisecond
-	for quiet := 0; quiet < 3 && time.Since(t0) < time.Second; {
-		time.Sleep(poll)
-		now, ok := cpuTime(pid)
+	for quiet := 0; quiet < 3 && c.Now().Sub(t0) < time.Second; {
+		c.Sleep(poll)
+		now, ok := cpu()
 		if !ok {
 			break
 		}
@@ -327,7 +343,7 @@ func settle(pid int) time.Duration {
 		}
 		last = now
 	}
-	return time.Since(t0)
+	return c.Now().Sub(t0)
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
