@@ -2,12 +2,12 @@ package graph
 
 import (
 	"fmt"
-	"github.com/graftml/graft/onnx/hugemem"
 	"maps"
 	"slices"
 	"time"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/hugemem"
 	G "gorgonia.org/gorgonia"
 )
 

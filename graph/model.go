@@ -3,7 +3,6 @@ package graph
 import (
 	"errors"
 	"fmt"
-	"github.com/graftml/graft/onnx/hugemem"
 	"maps"
 	"runtime"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/graftml/graft/onnx"
+	"github.com/graftml/graft/onnx/hugemem"
 	"github.com/graftml/graft/onnx/surgery"
 	G "gorgonia.org/gorgonia"
 )

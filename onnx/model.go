@@ -2,7 +2,6 @@ package onnx
 
 import (
 	"fmt"
-	"github.com/graftml/graft/onnx/hugemem"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,6 +10,8 @@ import (
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/graftml/graft/onnx/hugemem"
 )
 
 // Aliases for the protobuf messages, so that callers need not import the

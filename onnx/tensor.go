@@ -3,11 +3,12 @@ package onnx
 import (
 	"encoding/binary"
 	"fmt"
-	"github.com/graftml/graft/onnx/hugemem"
 	"math"
 
 	pb "github.com/advancedclimatesystems/gonnx/onnx"
 	"gorgonia.org/tensor"
+
+	"github.com/graftml/graft/onnx/hugemem"
 )
 
 // DType is the element type of a Tensor. graft computes in float32 and

@@ -40,9 +40,6 @@ type Extractor struct {
 // Run computes features for n images of the given shape, stored one
 // after another in x. It checks ctx between batches.
 func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([]float32, error) {
-	if e.models == nil {
-		e.models = map[int]*graph.Model{}
-	}
 	size := onnx.NumElems(shape)
 	var out []float32
 	batch := e.Batch
@@ -55,7 +52,7 @@ func (e *Extractor) Run(ctx context.Context, x []float32, n int, shape []int) ([
 		}
 		b := min(batch, n-start)
 		in := x[start*size : (start+b)*size]
-		if m, ok := e.models[batch]; ok && b < batch && m != nil {
+		if b < batch && e.models[batch] != nil {
 			// The last images of a run, once a full batch's graph exists:
 			// padded with zeros to a full batch rather than a graph built
 			// for their number, which costs more than the images padded

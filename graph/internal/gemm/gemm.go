@@ -1,11 +1,11 @@
 package gemm
 
 import (
-	"github.com/graftml/graft/onnx/hugemem"
 	"sync"
 	"unsafe"
 
 	"github.com/graftml/graft/graph/internal/cores"
+	"github.com/graftml/graft/onnx/hugemem"
 )
 
 // Cache blocking (GotoBLAS/BLIS): op(A) is packed in panels of mr rows
