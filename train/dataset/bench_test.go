@@ -59,6 +59,13 @@ func BenchmarkImage(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decode-image-jpeg", func(b *testing.B) { // what decode replaced for JPEGs
+		for b.Loop() {
+			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("tensor", func(b *testing.B) {
 		for b.Loop() {
 			if err := c.tensor(img, dst); err != nil {
