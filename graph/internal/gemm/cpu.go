@@ -31,6 +31,9 @@ type kernel struct {
 	// l < kc and p < panels, dst[p·kc·nr + l·nr : +nr] =
 	// src[l·ldb + p·nr : +nr].
 	packB func(dst, src *float32, kc, panels, ldb int)
+	// fillBits, if not nil, is FillBits for panels of nr columns, its
+	// arguments checked; tail masks the last panel's columns.
+	fillBits func(dst, src *float32, offs *int, tabs *[]uint32, kc, npan, q0 int, tail uint32)
 }
 
 // kernels lists the kernels this CPU can run, best first; generic is

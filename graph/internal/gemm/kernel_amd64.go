@@ -19,11 +19,11 @@ var (
 // 14×32 keeps every accumulator, two B vectors and two broadcasts in the
 // 32 ZMM registers; chosen over 6×64 and 12×32 because it reads the
 // fewest bytes per multiply-add of those that fit.
-var avx512Kernel = &kernel{name: "avx512", mr: 14, nr: 32, micro: microAVX512, half: microAVX512x16, gemv: gemvAVX512, packB: packB32AVX512}
+var avx512Kernel = &kernel{name: "avx512", mr: 14, nr: 32, micro: microAVX512, half: microAVX512x16, gemv: gemvAVX512, packB: packB32AVX512, fillBits: fillBits32AVX512}
 
 // avx2Kernel is the AVX2+FMA micro-kernel in kernel_amd64.s: 6 rows × 16
 // columns, twelve 8-lane accumulators.
-var avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, half: microAVX2x8, gemv: gemvAVX2, packB: packB16AVX}
+var avx2Kernel = &kernel{name: "avx2", mr: 6, nr: 16, micro: microAVX2, half: microAVX2x8, gemv: gemvAVX2, packB: packB16AVX, fillBits: fillBits16AVX2}
 
 // archKernels returns the amd64 kernels this CPU runs, best first.
 func archKernels() []*kernel {
@@ -79,3 +79,13 @@ func packB16AVX(dst, src *float32, kc, panels, ldb int)
 //
 //go:noescape
 func gemvAVX2(n8 int, a, x, out *float32)
+
+// fillBits32AVX512 is kernel.fillBits for panels of 32 columns.
+//
+//go:noescape
+func fillBits32AVX512(dst, src *float32, offs *int, tabs *[]uint32, kc, npan, q0 int, tail uint32)
+
+// fillBits16AVX2 is kernel.fillBits for panels of 16 columns.
+//
+//go:noescape
+func fillBits16AVX2(dst, src *float32, offs *int, tabs *[]uint32, kc, npan, q0 int, tail uint32)
