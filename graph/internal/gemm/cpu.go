@@ -22,6 +22,11 @@ type kernel struct {
 	// panels, same operations per element), for edge tiles of C at most
 	// nr/2 columns wide.
 	half func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+	// short lists micro for the first rows rows only (same panels, same
+	// operations per element), fewest rows first, for the last row panel
+	// of an m that is not a multiple of mr: ResNet's 64 rows are four
+	// panels of 14 and one of 8.
+	short []shortKernel
 	// gemv, if not nil, serves products with one column (n == 1): for
 	// g < n8 and e < 8·mr, out[e] = Σ_g a[g·8·mr+e]·x[g·8·mr+e] in
 	// increasing g, where a is an A panel and x holds each value of the
@@ -34,6 +39,23 @@ type kernel struct {
 	// fillBits, if not nil, is FillBits for panels of nr columns, its
 	// arguments checked; tail masks the last panel's columns.
 	fillBits func(dst, src *float32, offs *int, tabs *[]uint32, kc, npan, q0 int, tail uint32)
+}
+
+// shortKernel is micro on the first rows rows of the A panel.
+type shortKernel struct {
+	rows int
+	f    func(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+}
+
+// shortFor returns the kernel with the fewest rows, at least rows, of
+// kn.short, or nil.
+func (kn *kernel) shortFor(rows int) *shortKernel {
+	for i := range kn.short {
+		if kn.short[i].rows >= rows {
+			return &kn.short[i]
+		}
+	}
+	return nil
 }
 
 // kernels lists the kernels this CPU can run, best first; generic is

@@ -11,8 +11,9 @@
 // (at most 512 columns) is packed to stay in L2 and each of its panels in
 // L1 while the kernel runs over the A panels of a row block. Ragged
 // edges (m, n not multiples of the kernel, any k) are computed by the
-// same kernel (or one of half its width, with the same operations per
-// element) on a tile copied out of C and back. Products with one column
+// same kernel (or one of half its width or of fewer rows, with the same
+// operations per element) on a tile copied out of C and back, or in
+// place when a kernel of fewer rows fits the last row panel exactly. Products with one column
 // (n == 1, a fully connected layer at batch 1) go through a GEMV on the
 // same A panels. Sgemm packs A block by block as the product runs.
 //

@@ -407,6 +407,10 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha
 				for i := ic; i < ie; i += mr {
 					apan := &ablk[(i-ic)/mr*kc*mr]
 					rows := min(mr, ie-i)
+					var sk *shortKernel // for a short last panel
+					if rows < mr {
+						sk = kn.shortFor(rows)
+					}
 					for p := range npan {
 						j := jc + p*nr
 						cols := min(nr, j1-j)
@@ -415,17 +419,26 @@ func block(kn *kernel, i0, i1, j0, j1, m, k int, src aSource, transB bool, alpha
 							kn.micro(kc, apan, bpan, &c[i*ldc+j], ldc, alpha, bt)
 							continue
 						}
-						// an edge tile: the kernel works on a full tile copied
-						// out of C and back (the same operations per element)
+						if sk != nil && sk.rows == rows && cols == nr {
+							sk.f(kc, apan, bpan, &c[i*ldc+j], ldc, alpha, bt)
+							continue
+						}
+						// an edge tile: a kernel works on a full tile copied
+						// out of C and back (the same operations per element):
+						// the one with the fewest rows times columns
 						e := edge[:mr*nr]
 						if bt != 0 {
 							for r := range rows {
 								copy(e[r*nr:r*nr+cols], c[(i+r)*ldc+j:])
 							}
 						}
-						if cols <= nr/2 && kn.half != nil {
+						half := cols <= nr/2 && kn.half != nil
+						switch {
+						case sk != nil && (!half || 2*sk.rows < mr):
+							sk.f(kc, apan, bpan, &e[0], nr, alpha, bt)
+						case half:
 							kn.half(kc, apan, bpan, &e[0], nr, alpha, bt)
-						} else {
+						default:
 							kn.micro(kc, apan, bpan, &e[0], nr, alpha, bt)
 						}
 						for r := range rows {

@@ -403,3 +403,39 @@ func TestTilesSplit(t *testing.T) {
 		t.Errorf("512x49 on 2 workers: %d column blocks, %d row blocks; want rows split", nbk, mbk)
 	}
 }
+
+// TestShortKernels: each short kernel gives its rows the bits the full
+// kernel gives them (one chain of fused multiply-adds per element, then
+// alpha and beta), for kc 0, 1, a group and a tail, beta 0 (C not read:
+// NaNs in it vanish) and not, and writes no row past its own.
+func TestShortKernels(t *testing.T) {
+	r := rand.New(rand.NewSource(4))
+	for _, kn := range kernels {
+		for _, sk := range kn.short {
+			for _, kc := range []int{0, 1, 4, 7, 256} {
+				for _, beta := range []float32{0, 1, -0.5} {
+					a, b := randSlice(r, kc*kn.mr+1), randSlice(r, kc*kn.nr+1)
+					const ldc = 40
+					c0 := randSlice(r, kn.mr*ldc)
+					if beta == 0 {
+						for i := range c0 {
+							c0[i] = float32(math.NaN())
+						}
+					}
+					full, short := append([]float32(nil), c0...), append([]float32(nil), c0...)
+					kn.micro(kc, &a[0], &b[0], &full[0], ldc, 1.5, beta)
+					sk.f(kc, &a[0], &b[0], &short[0], ldc, 1.5, beta)
+					for i := range short {
+						want := full[i]
+						if i/ldc >= sk.rows || i%ldc >= kn.nr {
+							want = c0[i] // not the kernel's
+						}
+						if math.Float32bits(short[i]) != math.Float32bits(want) {
+							t.Fatalf("%s rows %d kc %d beta %v: C[%d][%d] = %v, want %v", kn.name, sk.rows, kc, beta, i/ldc, i%ldc, short[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+}

@@ -1,8 +1,8 @@
 //go:build ignore
 
 // gen_avx512.go writes kernel_avx512_amd64.s: the AVX-512 micro-kernel
-// (14 rows × 32 columns), its 16-column half, its GEMV and the 16-lane
-// FMA peak loop. Run it with go generate.
+// (14 rows × 32 columns), its 16-column half, its 4- and 8-row versions,
+// its GEMV and the 16-lane FMA peak loop. Run it with go generate.
 package main
 
 import (
@@ -26,8 +26,10 @@ func main() {
 
 #include "textflag.h"
 `)
-	micro("microAVX512", 2)
-	micro("microAVX512x16", 1)
+	micro("microAVX512", 2, mr)
+	micro("microAVX512x16", 1, mr)
+	micro("microAVX512r4", 2, 4)
+	micro("microAVX512r8", 2, 8)
 	gemv()
 	packB()
 	peak()
@@ -37,31 +39,32 @@ func main() {
 }
 
 // micro writes a kernel over nv 16-lane column vectors of a 32-column B
-// panel: row r of C in Z(4+nv·r) .. Z(4+nv·r+nv-1).
-func micro(name string, nv int) {
+// panel and the first rows rows of a 14-row A panel: row r of C in
+// Z(4+nv·r) .. Z(4+nv·r+nv-1).
+func micro(name string, nv, rows int) {
 	acc := func(r, c int) string { return fmt.Sprintf("Z%d", 4+nv*r+c) }
 	fmt.Fprintf(&b, `
 // func %s(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 //
-// C[0:14, 0:%d] = alpha*sum + beta*C (beta == 0: C not read), where
+// C[0:%d, 0:%d] = alpha*sum + beta*C (beta == 0: C not read), where
 // sum[i][j] = sum over l < kc of a[l*14+i]*b[l*32+j], a chain of fused
 // multiply-adds in increasing l. Registers: Z0-Z1 a row of B, Z2-Z3
 // broadcasts of A, Z4 on the accumulators.
 TEXT ·%s(SB), NOSPLIT, $0-48
-`, name, 16*nv, name)
+`, name, rows, 16*nv, name)
 	p("MOVQ kc+0(FP), CX")
 	p("MOVQ a+8(FP), SI")
 	p("MOVQ b+16(FP), DI")
 	p("MOVQ c+24(FP), DX")
 	p("MOVQ ldc+32(FP), R8")
 	p("SHLQ $2, R8")
-	for r := 0; r < mr; r++ {
+	for r := 0; r < rows; r++ {
 		for c := 0; c < nv; c++ {
 			p("VPXORD %s, %s, %s", acc(r, c), acc(r, c), acc(r, c))
 		}
 	}
 	p("MOVQ DX, R9")
-	for r := 0; r < mr; r++ {
+	for r := 0; r < rows; r++ {
 		p("PREFETCHT0 (R9)")
 		if nv == 2 {
 			p("PREFETCHT0 64(R9)")
@@ -77,7 +80,7 @@ TEXT ·%s(SB), NOSPLIT, $0-48
 		for c := 0; c < nv; c++ {
 			p("VMOVUPS %d(DI), Z%d", 128*l+64*c, c)
 		}
-		for r := 0; r < mr; r++ {
+		for r := 0; r < rows; r++ {
 			z := 2 + r%2
 			p("VBROADCASTSS %d(SI), Z%d", 4*(mr*l+r), z)
 			for c := 0; c < nv; c++ {
@@ -114,7 +117,7 @@ TEXT ·%s(SB), NOSPLIT, $0-48
 	p("MOVL beta+44(FP), AX")
 	p("SHLL $1, AX // drop the sign: -0 is 0 too")
 	p("JNZ %s_scaled", name)
-	for r := 0; r < mr; r++ {
+	for r := 0; r < rows; r++ {
 		for c := 0; c < nv; c++ {
 			p("VMULPS Z0, %s, %s", acc(r, c), acc(r, c))
 			p("VMOVUPS %s, %d(DX)", acc(r, c), 64*c)
@@ -125,7 +128,7 @@ TEXT ·%s(SB), NOSPLIT, $0-48
 	p("RET")
 	label(name + "_scaled")
 	p("VBROADCASTSS beta+44(FP), Z1")
-	for r := 0; r < mr; r++ {
+	for r := 0; r < rows; r++ {
 		for c := 0; c < nv; c++ {
 			p("VMULPS %d(DX), Z1, Z2", 64*c)
 			p("VFMADD231PS Z0, %s, Z2", acc(r, c))

@@ -19,7 +19,8 @@ var (
 // 14×32 keeps every accumulator, two B vectors and two broadcasts in the
 // 32 ZMM registers; chosen over 6×64 and 12×32 because it reads the
 // fewest bytes per multiply-add of those that fit.
-var avx512Kernel = &kernel{name: "avx512", mr: 14, nr: 32, micro: microAVX512, half: microAVX512x16, gemv: gemvAVX512, packB: packB32AVX512, fillBits: fillBits32AVX512}
+var avx512Kernel = &kernel{name: "avx512", mr: 14, nr: 32, micro: microAVX512, half: microAVX512x16, gemv: gemvAVX512, packB: packB32AVX512, fillBits: fillBits32AVX512,
+	short: []shortKernel{{4, microAVX512r4}, {8, microAVX512r8}}}
 
 // avx2Kernel is the AVX2+FMA micro-kernel in kernel_amd64.s: 6 rows × 16
 // columns, twelve 8-lane accumulators.
@@ -41,6 +42,15 @@ func archKernels() []*kernel {
 //
 //go:noescape
 func microAVX512(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+// microAVX512r4 and microAVX512r8 are kernel.short for avx512Kernel:
+// microAVX512 on the first 4 and 8 rows.
+//
+//go:noescape
+func microAVX512r4(kc int, a, b, c *float32, ldc int, alpha, beta float32)
+
+//go:noescape
+func microAVX512r8(kc int, a, b, c *float32, ldc int, alpha, beta float32)
 
 // microAVX512x16 is kernel.half for avx512Kernel: microAVX512 on the
 // first 16 columns.
