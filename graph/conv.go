@@ -30,6 +30,140 @@ type window struct {
 	dh, dw         int // dilations
 	pt, pl, pb, pr int // pads: top, left, bottom, right
 	oh, ow         int // output plane
+	// The masked im2col (see panelMasks): when tapBits is not nil, the
+	// input is read as sh·sw phase planes of ph×pw (pw = ow; the input
+	// itself when the stride is 1), tap t reads phase tapPhase[t] at
+	// offset tapShift[t] from each output's flat index, and tapBits[t]
+	// marks, as bits over maskReps output planes one after the other,
+	// the outputs it reads inside the input.
+	tapBits            [][]uint32
+	tapPhase, tapShift []int
+	ph, pw             int
+	maskReps           int
+}
+
+// panelMasks sets up the masked im2col over reps output planes and
+// reports whether the window allows it. With strides sh, sw, input row
+// r·sh + a (column c·sw + b) is row r (column c) of phase plane
+// (a, b); an output at (oh, ow) then reads, at tap (i, j), row oh + di,
+// column ow + dj of one phase plane, where di and dj depend on the tap
+// only. With planes as wide as the output, that is a constant shift of
+// the output's flat index: a row of im2col is a shifted run of a phase
+// plane, copied with the padding masked off (gemm.FillBits). A window
+// whose taps read phase columns past the output's width (no padding on
+// the right: the outputs stop short of the input's last columns) does
+// not allow it, nor does a stride of 1 that does not keep the width.
+// Each table has two zero words past the planes' bits, as gemm.FillBits
+// asks.
+func (g *window) panelMasks(reps int) bool {
+	phases := g.sh * g.sw
+	ph := (g.h + g.sh - 1) / g.sh
+	if phases == 1 && g.ow != g.w {
+		return false
+	}
+	khw := g.kh * g.kw
+	phase, shift := make([]int, khw), make([]int, khw)
+	for i := range g.kh {
+		a, di := floorMod(i*g.dh-g.pt, g.sh)
+		r0, r1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+		for j := range g.kw {
+			b, dj := floorMod(j*g.dw-g.pl, g.sw)
+			c0, c1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+			if r0 < r1 && c0 < c1 && (c1-1+dj >= g.ow || r1-1+di >= ph) {
+				return false
+			}
+			phase[i*g.kw+j], shift[i*g.kw+j] = a*g.sw+b, di*g.ow+dj
+		}
+	}
+	ohw := g.oh * g.ow
+	words := (reps*ohw+31)/32 + 2
+	g.tapBits = make([][]uint32, khw)
+	for i := range g.kh {
+		r0, r1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
+		for j := range g.kw {
+			c0, c1 := tapRange(g.w, g.ow, g.sw, g.pl, g.dw, j)
+			tab := make([]uint32, words)
+			for q := range reps * ohw {
+				if oh, ow := q%ohw/g.ow, q%g.ow; oh >= r0 && oh < r1 && ow >= c0 && ow < c1 {
+					tab[q/32] |= 1 << (q % 32)
+				}
+			}
+			g.tapBits[i*g.kw+j] = tab
+		}
+	}
+	g.tapPhase, g.tapShift, g.ph, g.pw, g.maskReps = phase, shift, ph, g.ow, reps
+	return true
+}
+
+// floorMod returns v mod s in [0, s) and the floor of v/s.
+func floorMod(v, s int) (mod, div int) {
+	div = v / s
+	if v%s < 0 {
+		div--
+	}
+	return v - div*s, div
+}
+
+// phaseSplit writes the phase planes of chans channels of imgs images of
+// x (image i, channel c at x[i·imgStride + c·h·w]) into dst, channel by
+// channel, phase by phase, image by image, each ph×pw with zeros where
+// the plane runs past the input, on up to workers goroutines (a task a
+// channel). Phases no tap reads are left as they are.
+func (g *window) phaseSplit(dst, x []float32, chans, imgs, imgStride, workers int) {
+	hw, plane := g.h*g.w, g.ph*g.pw
+	used := make([]bool, g.sh*g.sw)
+	for _, p := range g.tapPhase {
+		used[p] = true
+	}
+	forEachPar(workers, chans, func(c int) {
+		for img := range imgs {
+			src := x[img*imgStride+c*hw:][:hw]
+			// the plane of phase p of this channel and image
+			at := func(p int) []float32 { return dst[(c*g.sh*g.sw+p)*imgs*plane+img*plane:][:plane] }
+			for ir := range g.ph * g.sh {
+				a, r := ir%g.sh, ir/g.sh
+				if ir >= g.h { // past the input: a row of zeros
+					for b := range g.sw {
+						if used[a*g.sw+b] {
+							clear(at(a*g.sw + b)[r*g.pw:][:g.pw])
+						}
+					}
+					continue
+				}
+				in := src[ir*g.w : (ir+1)*g.w]
+				if g.sw == 2 && used[a*2] && used[a*2+1] {
+					ev, od := at(a * 2)[r*g.pw:][:g.pw], at(a*2 + 1)[r*g.pw:][:g.pw]
+					t := 0
+					for ; t < g.pw && 2*t+1 < len(in); t++ {
+						ev[t], od[t] = in[2*t], in[2*t+1]
+					}
+					if t < g.pw && 2*t < len(in) {
+						ev[t] = in[2*t]
+						clear(ev[t+1:])
+					} else {
+						clear(ev[t:])
+					}
+					clear(od[t:])
+					continue
+				}
+				for b := range g.sw {
+					if !used[a*g.sw+b] {
+						continue
+					}
+					row := at(a*g.sw + b)[r*g.pw:][:g.pw]
+					n := min(g.pw, (g.w-b+g.sw-1)/g.sw) // the columns the input has
+					if g.sw == 1 {
+						copy(row, in[:n])
+					} else {
+						for t := range n {
+							row[t] = in[t*g.sw+b]
+						}
+					}
+					clear(row[n:])
+				}
+			}
+		}
+	})
 }
 
 // windowAxis computes the output length of one spatial axis, and its pads
@@ -240,6 +374,9 @@ func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
 	k.wN = m * k.cg * g.kh * g.kw
 	k.depthwise = group > 1 && k.cg == 1
 	k.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
+	if !k.direct && !k.depthwise && gemm.FillBitsFast(gemm.PanelWidth()) && k.g.panelMasks(1) && k.foldable() {
+		k.g.panelMasks(n)
+	}
 	return k
 }
 
@@ -368,6 +505,10 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 	}
 	kk := k.cg * g.kh * g.kw
 	packed := k.packedWeights(w, kk)
+	if g.maskReps > 1 && (epi == nil || epi.scale == 0) {
+		k.forwardFolded(in, y, packed, epi)
+		return nil
+	}
 	if packed != nil && k.direct && hw == 1 && k.group == 1 && (epi == nil || epi.scale == 0) {
 		k.forwardVectors(in, y, packed[0], epi)
 		return nil
@@ -389,15 +530,22 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		}
 		// The columns of im2col: X itself for a 1×1 convolution, else
 		// made block by block inside the product, straight into its
-		// packed layout (fill), where it runs the assembly kernels and
-		// the window has stride 1 and keeps the width, or else whole
-		// (col).
+		// packed layout (fill), by masked copies of the input's phase
+		// planes where the assembly kernels run and the window allows
+		// them (panelMasks), or else whole (col).
 		col := xg
 		var fill gemm.BFill
 		switch {
 		case k.direct:
-		case useGemm && ohw > 1 && g.dwFlat():
-			fill = func(dst []float32, l0, kc, j0, n, nr int) { im2colPanels(g, xg, dst, l0, kc, j0, n, nr) }
+		case g.tapBits != nil:
+			src := xg // the input is its own phase plane at stride 1
+			if g.sh*g.sw > 1 {
+				p := getConvBuf(k.cg * g.sh * g.sw * g.ph * g.pw)
+				defer putConvBuf(p)
+				src = *p
+				g.phaseSplit(src, xg, k.cg, 1, 0, 1)
+			}
+			fill = func(dst []float32, l0, kc, j0, n, nr int) { im2colMasked(g, src, 1, dst, l0, kc, j0, n, nr) }
 		default:
 			p := getConvBuf(kk * ohw)
 			defer putConvBuf(p)
@@ -445,6 +593,69 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		}
 	})
 	return nil
+}
+
+// foldable reports whether forwardFolded serves this convolution: one
+// group, several images, a window larger than 1×1, a masked im2col whose
+// phase planes are as large as the output planes (so that the images'
+// planes follow each other as the output's do), and output planes
+// smaller than a block of the product's columns (ResNet's 14×14 and
+// 7×7), whose columns, one product an image, leave the kernel's panels
+// partly empty. ResNet-18's strided 1×1 shortcuts at 14×14 and 7×7 ran
+// 10-40% slower folded: their products are short (k = C) and gain less
+// than the scatter costs.
+func (k *convKernel) foldable() bool {
+	g := &k.g
+	return g.tapBits != nil && k.n > 1 && k.group == 1 && g.kh*g.kw > 1 && g.ph == g.oh && g.oh*g.ow < 512
+}
+
+// forwardFolded is forwardEpi for a foldable convolution: the images are
+// the columns of one product, W times im2col of the whole batch, where
+// forwardEpi makes one product per image. 49 columns (a 7×7 plane) fill
+// 49 of the 64 columns of two 32-column panels; 8 images, 392 columns,
+// fill 392 of 416. Each channel's planes are first gathered image after
+// image, so that a row of the batch's im2col matrix is one shifted run
+// of them (im2colMasked over g's masks for n planes); each block of the
+// product is then scattered to the images' output planes, where the bias
+// and epi run. Every output gets the operations it gets in forwardEpi,
+// so the bits are the same. With strides, the planes gathered are the
+// phase planes (panelMasks).
+func (k *convKernel) forwardFolded(in []*onnx.Tensor, y []float32, packed []*gemm.PackedA, epi *epilogue) {
+	g := &k.g
+	n, c, m := k.n, k.c, k.m
+	hw, ohw := g.h*g.w, g.oh*g.ow
+	kk := c * g.kh * g.kw
+	cols := n * ohw
+	xp := getConvBuf(c * g.sh * g.sw * n * g.ph * g.pw)
+	defer putConvBuf(xp)
+	xt := *xp
+	g.phaseSplit(xt, in[0].F, c, n, c*hw, 0)
+	cp := getConvBuf(m * cols)
+	defer putConvBuf(cp)
+	ct := (*cp)[:m*cols]
+	fill := func(dst []float32, l0, kc, j0, nn, nr int) { im2colMasked(g, xt, n, dst, l0, kc, j0, nn, nr) }
+	tile := func(i0, i1, j0, j1 int) {
+		for r := i0; r < i1; r++ {
+			for q := j0; q < j1; {
+				img, pos := q/ohw, q%ohw
+				e := min(j1-q, ohw-pos)
+				base := (img*m+r)*ohw + pos
+				out := y[base : base+e]
+				copy(out, ct[r*cols+q:])
+				if k.bias {
+					epi.applyBias(out, in[2].F[r], base, in)
+				} else {
+					epi.apply(out, base, in)
+				}
+				q += e
+			}
+		}
+	}
+	if packed != nil {
+		packed[0].MulFill(0, cols, 1, fill, 0, ct, cols, tile)
+		return
+	}
+	gemm.SgemmFill(0, false, m, cols, kk, 1, in[1].F, kk, fill, 0, ct, cols, tile)
 }
 
 // forwardVectors is forwardEpi for a 1×1 convolution of 1×1 planes
@@ -695,68 +906,43 @@ func im2colRows(g *window, xg, xe, dst []float32, l0, kc, j0, n int) {
 	}
 }
 
-// im2colPanels writes the block of rows l0..l0+kc-1, columns j0..j0+n-1
-// of the im2col matrix of xg (see im2col) packed in panels of nr columns
-// for the matrix multiply (gemm.BFill). It is for windows of stride 1
-// whose output is as wide as the input (g.dwFlat): output q (a flat index
-// in the output plane) of tap (i, j) then reads input q + off, one
-// constant offset per tap (g.dwFlatRange), so a panel is one copy of nr consecutive
-// inputs with its border columns set to zero; panels that straddle the
-// rows the tap reads no input for are made element by element.
-func im2colPanels(g *window, xg, dst []float32, l0, kc, j0, n, nr int) {
-	type tapRun struct {
-		x         []float32 // the input plane
-		off       int       // output q reads x[q+off]
-		q0, q1    int       // the outputs in rows the tap reads inside
-		ow0, ow1  int       // the columns it reads inside
-		fullWidth bool      // ow0 == 0 && ow1 == g.ow
+// fillBufs holds im2colMasked's offsets and tables between calls.
+var fillBufs sync.Pool
+
+type fillBuf struct {
+	offs []int
+	tabs [][]uint32
+}
+
+// im2colMasked writes the block of rows l0..l0+kc-1, columns
+// j0..j0+n-1 of the im2col matrix packed in panels of nr columns for
+// the matrix multiply (gemm.BFill), for a window
+// set up by panelMasks, from src: the phase planes of imgs images (the
+// layout phaseSplit writes; the input itself at stride 1 for one
+// image). Each row of the block is a run of one phase plane shifted by
+// the tap's offset, and each of its panels one masked copy. With
+// several images, the block's columns may run across images, as the
+// output planes do over g's maskReps planes.
+func im2colMasked(g *window, src []float32, imgs int, dst []float32, l0, kc, j0, n, nr int) {
+	fb, _ := fillBufs.Get().(*fillBuf)
+	if fb == nil {
+		fb = new(fillBuf)
 	}
-	var buf [256]tapRun
-	taps := buf[:0]
+	defer fillBufs.Put(fb)
+	if cap(fb.offs) < kc {
+		fb.offs, fb.tabs = make([]int, kc), make([][]uint32, kc)
+	}
+	offs, tabs := fb.offs[:kc], fb.tabs[:kc]
 	khw := g.kh * g.kw
+	phase := imgs * g.ph * g.pw
+	channel := g.sh * g.sw * phase
 	for l := range kc {
 		ci, tap := (l0+l)/khw, (l0+l)%khw
-		i, j := tap/g.kw, tap%g.kw
-		off, q0, q1 := g.dwFlatRange(i, j)
-		ow0, ow1 := tapRange(g.w, g.ow, 1, g.pl, g.dw, j)
-		taps = append(taps, tapRun{x: xg[ci*g.h*g.w:][:g.h*g.w], off: off, q0: q0, q1: q1, ow0: ow0, ow1: ow1, fullWidth: ow0 == 0 && ow1 == g.ow})
+		offs[l] = ci*channel + g.tapPhase[tap]*phase + g.tapShift[tap] + j0
+		tabs[l] = g.tapBits[tap]
 	}
-	// panel by panel, tap by tap: dst is written in order
-	for p := 0; p*nr < n; p++ {
-		qa := j0 + p*nr
-		qb := min(qa+nr, j0+n)
-		pd := dst[p*kc*nr:][:kc*nr]
-		ohA, ohB := qa/g.ow, (qb-1)/g.ow // the output rows the panel spans
-		for l := range taps {
-			t := &taps[l]
-			d := pd[l*nr:][:nr]
-			switch {
-			case qb <= t.q0 || qa >= t.q1: // no row the tap reads inside
-				clear(d)
-				continue
-			case qb-qa == nr && qa >= t.q0 && qb <= t.q1:
-				copy(d, t.x[qa+t.off:qb+t.off])
-			default:
-				clear(d)
-				for q := max(qa, t.q0); q < min(qb, t.q1); q++ {
-					d[q-qa] = t.x[q+t.off]
-				}
-			}
-			if t.fullWidth {
-				continue
-			}
-			// the border columns: outputs whose input column is outside
-			for oh := ohA; oh <= ohB; oh++ {
-				r := oh * g.ow
-				for q := max(qa, r); q < min(qb, r+t.ow0); q++ {
-					d[q-qa] = 0
-				}
-				for q := max(qa, r+t.ow1); q < min(qb, r+g.ow); q++ {
-					d[q-qa] = 0
-				}
-			}
-		}
-	}
+	gemm.FillBits(dst, nr, kc, n, src, offs, tabs, j0)
+	clear(tabs) // the pool keeps no tables alive
 }
 
 // deinterleave writes the rows of cg input planes xg, each as its even

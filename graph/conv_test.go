@@ -212,6 +212,8 @@ var convCases = []convCase{
 	{name: "same_upper", n: 1, c: 2, h: 5, w: 6, m: 2, kh: 3, kw: 3, grp: 1, strides: []int{2, 2}, autoPad: "SAME_UPPER", bias: true},
 	{name: "same_lower", n: 1, c: 2, h: 6, w: 5, m: 2, kh: 2, kw: 4, grp: 1, autoPad: "SAME_LOWER"},
 	{name: "valid", n: 1, c: 2, h: 6, w: 5, m: 2, kh: 3, kw: 2, grp: 1, strides: []int{2, 1}, autoPad: "VALID"},
+	{name: "batch 4 strided", n: 4, c: 3, h: 9, w: 8, m: 5, kh: 3, kw: 3, grp: 1, strides: []int{2, 2}, pads: []int{1, 1, 1, 1}, bias: true},
+	{name: "batch 3 dilated", n: 3, c: 2, h: 6, w: 7, m: 3, kh: 3, kw: 3, grp: 1, dil: []int{2, 2}, pads: []int{2, 2, 2, 2}},
 	{name: "batch 5", n: 5, c: 3, h: 4, w: 5, m: 4, kh: 3, kw: 3, grp: 1, pads: []int{1, 1, 1, 1}, bias: true},
 	{name: "1-D", n: 2, c: 3, h: 1, w: 9, m: 2, kh: 1, kw: 3, grp: 1, strides: []int{1, 2}, pads: []int{0, 1, 0, 2}, bias: true, oneD: true},
 	{name: "1-D depthwise", n: 1, c: 4, h: 1, w: 9, m: 4, kh: 1, kw: 3, grp: 4, pads: []int{0, 1, 0, 1}, oneD: true},
@@ -459,10 +461,11 @@ func benchSgemm(b *testing.B, workers int, shapes [][3]int) {
 }
 
 // TestIm2colRows: any block of the im2col matrix made by im2colRows, with
-// and without the deinterleaved rows of a stride-2 window, equals the
-// same block of a reference built tap by tap with bounds tests, on random
-// windows (kernels 1-5, strides 1-3, dilations 1-2, asymmetric pads, odd
-// and even sizes, outputs narrower than a run).
+// and without the deinterleaved rows of a stride-2 window, and by
+// im2colMasked from the phase planes where the window allows them,
+// equals the same block of a reference built tap by tap with bounds
+// tests, on random windows (kernels 1-5, strides 1-3, dilations 1-2,
+// asymmetric pads, odd and even sizes, outputs narrower than a run).
 func TestIm2colRows(t *testing.T) {
 	r := rand.New(rand.NewSource(5))
 	for it := 0; it < 400; it++ {
@@ -471,7 +474,7 @@ func TestIm2colRows(t *testing.T) {
 		switch it % 3 {
 		case 0:
 			g.sw = 2
-		case 1: // stride 1, as wide as the input: im2colPanels' windows
+		case 1: // stride 1, as wide as the input
 			g.sh, g.sw = 1, 1
 			g.pl = r.Intn((g.kw-1)*g.dw + 1)
 			g.pr = (g.kw-1)*g.dw - g.pl
@@ -521,20 +524,28 @@ func TestIm2colRows(t *testing.T) {
 					}
 				}
 			}
-			if !g.dwFlat() {
+			// each panel width, by masked copies of the phase planes where
+			// the window allows them
+			if !g.panelMasks(1) {
 				continue
 			}
+			src := make([]float32, cg*g.sh*g.sw*g.ph*g.pw)
+			g.phaseSplit(src, x, cg, 1, 0, 2)
 			for _, nr := range []int{16, 32} {
 				panels := (n + nr - 1) / nr
 				got := make([]float32, panels*kc*nr)
 				for i := range got {
 					got[i] = float32(math.NaN())
 				}
-				im2colPanels(&g, x, got, l0, kc, j0, n, nr)
+				im2colMasked(&g, src, 1, got, l0, kc, j0, n, nr)
 				for l := range kc {
-					for q := range n {
-						if w, v := want[(l0+l)*ohw+j0+q], got[(q/nr*kc+l)*nr+q%nr]; v != w {
-							t.Fatalf("%+v: im2colPanels nr %d, rows %d+%d columns %d+%d: (%d,%d) = %v, want %v", g, nr, l0, kc, j0, n, l, q, v, w)
+					for q := range panels * nr {
+						w, v := float32(0), got[(q/nr*kc+l)*nr+q%nr]
+						if q < n {
+							w = want[(l0+l)*ohw+j0+q]
+						}
+						if v != w {
+							t.Fatalf("%+v: im2colMasked nr %d, rows %d+%d columns %d+%d: (%d,%d) = %v, want %v", g, nr, l0, kc, j0, n, l, q, v, w)
 						}
 					}
 				}
