@@ -543,7 +543,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 				p := getConvBuf(k.cg * g.sh * g.sw * g.ph * g.pw)
 				defer putConvBuf(p)
 				src = *p
-				g.phaseSplit(src, xg, k.cg, 1, 0, 1)
+				g.phaseSplit(src, xg, k.cg, 1, 0, inner)
 			}
 			fill = func(dst []float32, l0, kc, j0, n, nr int) { im2colMasked(g, src, 1, dst, l0, kc, j0, n, nr) }
 		default:
