@@ -30,39 +30,38 @@ type window struct {
 	dh, dw         int // dilations
 	pt, pl, pb, pr int // pads: top, left, bottom, right
 	oh, ow         int // output plane
-	// The masked im2col (see panelMasks): when tapBits is not nil, the
+	// The masked im2col (see phasePlanes): when tapBits is not nil, the
 	// input is read as sh·sw phase planes of ph×pw (pw = ow; the input
 	// itself when the stride is 1), tap t reads phase tapPhase[t] at
 	// offset tapShift[t] from each output's flat index, and tapBits[t]
 	// marks, as bits over maskReps output planes one after the other,
-	// the outputs it reads inside the input.
+	// the outputs it reads inside the input (tapTables). phaseUsed marks
+	// the phases some tap reads.
 	tapBits            [][]uint32
 	tapPhase, tapShift []int
+	phaseUsed          []bool
 	ph, pw             int
 	maskReps           int
 }
 
-// panelMasks sets up the masked im2col over reps output planes and
-// reports whether the window allows it. With strides sh, sw, input row
-// r·sh + a (column c·sw + b) is row r (column c) of phase plane
-// (a, b); an output at (oh, ow) then reads, at tap (i, j), row oh + di,
-// column ow + dj of one phase plane, where di and dj depend on the tap
-// only. With planes as wide as the output, that is a constant shift of
-// the output's flat index: a row of im2col is a shifted run of a phase
-// plane, copied with the padding masked off (gemm.FillBits). A window
-// whose taps read phase columns past the output's width (no padding on
-// the right: the outputs stop short of the input's last columns) does
-// not allow it, nor does a stride of 1 that does not keep the width.
-// Each table has two zero words past the planes' bits, as gemm.FillBits
-// asks.
-func (g *window) panelMasks(reps int) bool {
-	phases := g.sh * g.sw
+// phasePlanes sets up the geometry of the masked im2col and reports
+// whether the window allows it. With strides sh, sw, input row r·sh + a
+// (column c·sw + b) is row r (column c) of phase plane (a, b); an output
+// at (oh, ow) then reads, at tap (i, j), row oh + di, column ow + dj of
+// one phase plane, where di and dj depend on the tap only. With planes
+// as wide as the output, that is a constant shift of the output's flat
+// index: a row of im2col is a shifted run of a phase plane, copied with
+// the padding masked off (gemm.FillBits). A window whose taps read phase
+// columns past the output's width (no padding on the right: the outputs
+// stop short of the input's last columns) does not allow it, nor does a
+// stride of 1 that does not keep the width.
+func (g *window) phasePlanes() bool {
 	ph := (g.h + g.sh - 1) / g.sh
-	if phases == 1 && g.ow != g.w {
+	if g.sh*g.sw == 1 && g.ow != g.w {
 		return false
 	}
 	khw := g.kh * g.kw
-	phase, shift := make([]int, khw), make([]int, khw)
+	phase, shift, used := make([]int, khw), make([]int, khw), make([]bool, g.sh*g.sw)
 	for i := range g.kh {
 		a, di := floorMod(i*g.dh-g.pt, g.sh)
 		r0, r1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
@@ -73,11 +72,21 @@ func (g *window) panelMasks(reps int) bool {
 				return false
 			}
 			phase[i*g.kw+j], shift[i*g.kw+j] = a*g.sw+b, di*g.ow+dj
+			used[a*g.sw+b] = true
 		}
 	}
+	g.tapPhase, g.tapShift, g.phaseUsed, g.ph, g.pw = phase, shift, used, ph, g.ow
+	return true
+}
+
+// tapTables sets g.tapBits over reps output planes: bit q of tap (i, j)
+// is set when output q%(oh·ow) reads an input row at tap row i and an
+// input column at tap column j. Each table has two zero words past the
+// planes' bits, as gemm.FillBits asks.
+func (g *window) tapTables(reps int) {
 	ohw := g.oh * g.ow
 	words := (reps*ohw+31)/32 + 2
-	g.tapBits = make([][]uint32, khw)
+	g.tapBits = make([][]uint32, g.kh*g.kw)
 	for i := range g.kh {
 		r0, r1 := tapRange(g.h, g.oh, g.sh, g.pt, g.dh, i)
 		for j := range g.kw {
@@ -91,8 +100,7 @@ func (g *window) panelMasks(reps int) bool {
 			g.tapBits[i*g.kw+j] = tab
 		}
 	}
-	g.tapPhase, g.tapShift, g.ph, g.pw, g.maskReps = phase, shift, ph, g.ow, reps
-	return true
+	g.maskReps = reps
 }
 
 // floorMod returns v mod s in [0, s) and the floor of v/s.
@@ -110,11 +118,7 @@ func floorMod(v, s int) (mod, div int) {
 // the plane runs past the input, on up to workers goroutines (a task a
 // channel). Phases no tap reads are left as they are.
 func (g *window) phaseSplit(dst, x []float32, chans, imgs, imgStride, workers int) {
-	hw, plane := g.h*g.w, g.ph*g.pw
-	used := make([]bool, g.sh*g.sw)
-	for _, p := range g.tapPhase {
-		used[p] = true
-	}
+	hw, plane, used := g.h*g.w, g.ph*g.pw, g.phaseUsed
 	forEachPar(workers, chans, func(c int) {
 		for img := range imgs {
 			src := x[img*imgStride+c*hw:][:hw]
@@ -122,41 +126,21 @@ func (g *window) phaseSplit(dst, x []float32, chans, imgs, imgStride, workers in
 			at := func(p int) []float32 { return dst[(c*g.sh*g.sw+p)*imgs*plane+img*plane:][:plane] }
 			for ir := range g.ph * g.sh {
 				a, r := ir%g.sh, ir/g.sh
-				if ir >= g.h { // past the input: a row of zeros
-					for b := range g.sw {
-						if used[a*g.sw+b] {
-							clear(at(a*g.sw + b)[r*g.pw:][:g.pw])
-						}
-					}
-					continue
-				}
-				in := src[ir*g.w : (ir+1)*g.w]
-				if g.sw == 2 && used[a*2] && used[a*2+1] {
-					ev, od := at(a * 2)[r*g.pw:][:g.pw], at(a*2 + 1)[r*g.pw:][:g.pw]
-					t := 0
-					for ; t < g.pw && 2*t+1 < len(in); t++ {
-						ev[t], od[t] = in[2*t], in[2*t+1]
-					}
-					if t < g.pw && 2*t < len(in) {
-						ev[t] = in[2*t]
-						clear(ev[t+1:])
-					} else {
-						clear(ev[t:])
-					}
-					clear(od[t:])
-					continue
-				}
 				for b := range g.sw {
 					if !used[a*g.sw+b] {
 						continue
 					}
 					row := at(a*g.sw + b)[r*g.pw:][:g.pw]
-					n := min(g.pw, (g.w-b+g.sw-1)/g.sw) // the columns the input has
-					if g.sw == 1 {
-						copy(row, in[:n])
-					} else {
-						for t := range n {
-							row[t] = in[t*g.sw+b]
+					n := 0 // the columns the input has (none past its last row)
+					if ir < g.h {
+						in := src[ir*g.w : (ir+1)*g.w]
+						n = min(g.pw, (g.w-b+g.sw-1)/g.sw)
+						if g.sw == 1 {
+							copy(row, in[:n])
+						} else {
+							for t := range n {
+								row[t] = in[t*g.sw+b]
+							}
 						}
 					}
 					clear(row[n:])
@@ -374,8 +358,12 @@ func newConvKernel(g window, rank, n, c, m, group int, bias bool) *convKernel {
 	k.wN = m * k.cg * g.kh * g.kw
 	k.depthwise = group > 1 && k.cg == 1
 	k.direct = g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.pt == 0 && g.pl == 0 && g.pb == 0 && g.pr == 0
-	if !k.direct && !k.depthwise && gemm.FillBitsFast(gemm.PanelWidth()) && k.g.panelMasks(1) && k.foldable() {
-		k.g.panelMasks(n)
+	if !k.direct && !k.depthwise && gemm.FillBitsFast(gemm.PanelWidth()) && k.g.phasePlanes() {
+		reps := 1
+		if k.foldable() {
+			reps = n
+		}
+		k.g.tapTables(reps)
 	}
 	return k
 }
@@ -532,7 +520,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 		// made block by block inside the product, straight into its
 		// packed layout (fill), by masked copies of the input's phase
 		// planes where the assembly kernels run and the window allows
-		// them (panelMasks), or else whole (col).
+		// them (phasePlanes), or else whole (col).
 		col := xg
 		var fill gemm.BFill
 		switch {
@@ -559,12 +547,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 			base := (ni*k.m + gi*k.mg) * ohw
 			tile = func(i0, i1, j0, j1 int) {
 				for r := i0; r < i1; r++ {
-					row := yg[r*ohw+j0 : r*ohw+j1]
-					if k.bias {
-						epi.applyBias(row, in[2].F[gi*k.mg+r], base+r*ohw+j0, in)
-					} else {
-						epi.apply(row, base+r*ohw+j0, in)
-					}
+					k.finishRow(yg[r*ohw+j0:r*ohw+j1], gi*k.mg+r, base+r*ohw+j0, epi, in)
 				}
 			}
 		}
@@ -606,7 +589,7 @@ func (k *convKernel) forwardEpi(in []*onnx.Tensor, out *onnx.Tensor, epi *epilog
 // than the scatter costs.
 func (k *convKernel) foldable() bool {
 	g := &k.g
-	return g.tapBits != nil && k.n > 1 && k.group == 1 && g.kh*g.kw > 1 && g.ph == g.oh && g.oh*g.ow < 512
+	return g.tapPhase != nil && k.n > 1 && k.group == 1 && g.kh*g.kw > 1 && g.ph == g.oh && g.oh*g.ow < 512
 }
 
 // forwardFolded is forwardEpi for a foldable convolution: the images are
@@ -619,7 +602,7 @@ func (k *convKernel) foldable() bool {
 // product is then scattered to the images' output planes, where the bias
 // and epi run. Every output gets the operations it gets in forwardEpi,
 // so the bits are the same. With strides, the planes gathered are the
-// phase planes (panelMasks).
+// phase planes (phasePlanes).
 func (k *convKernel) forwardFolded(in []*onnx.Tensor, y []float32, packed []*gemm.PackedA, epi *epilogue) {
 	g := &k.g
 	n, c, m := k.n, k.c, k.m
@@ -642,11 +625,7 @@ func (k *convKernel) forwardFolded(in []*onnx.Tensor, y []float32, packed []*gem
 				base := (img*m+r)*ohw + pos
 				out := y[base : base+e]
 				copy(out, ct[r*cols+q:])
-				if k.bias {
-					epi.applyBias(out, in[2].F[r], base, in)
-				} else {
-					epi.apply(out, base, in)
-				}
+				k.finishRow(out, r, base, epi, in)
 				q += e
 			}
 		}
@@ -656,6 +635,17 @@ func (k *convKernel) forwardFolded(in []*onnx.Tensor, y []float32, packed []*gem
 		return
 	}
 	gemm.SgemmFill(0, false, m, cols, kk, 1, in[1].F, kk, fill, 0, ct, cols, tile)
+}
+
+// finishRow adds output channel ch's bias (when the Conv has one) to
+// row, the part of the output at element offset off, then runs epi
+// (nil for none) over it.
+func (k *convKernel) finishRow(row []float32, ch, off int, epi *epilogue, in []*onnx.Tensor) {
+	if k.bias {
+		epi.applyBias(row, in[2].F[ch], off, in)
+	} else {
+		epi.apply(row, off, in)
+	}
 }
 
 // forwardVectors is forwardEpi for a 1×1 convolution of 1×1 planes
@@ -917,7 +907,7 @@ type fillBuf struct {
 // im2colMasked writes the block of rows l0..l0+kc-1, columns
 // j0..j0+n-1 of the im2col matrix packed in panels of nr columns for
 // the matrix multiply (gemm.BFill), for a window
-// set up by panelMasks, from src: the phase planes of imgs images (the
+// set up by phasePlanes and tapTables, from src: the phase planes of imgs images (the
 // layout phaseSplit writes; the input itself at stride 1 for one
 // image). Each row of the block is a run of one phase plane shifted by
 // the tap's offset, and each of its panels one masked copy. With

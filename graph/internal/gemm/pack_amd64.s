@@ -2,6 +2,21 @@
 
 #include "textflag.h"
 
+// FILLBITS_ARGS loads the arguments the fillBits kernels share: DI dst,
+// SI src, R8 offs, R9 tabs, R10 kc, R11 npan, R12 the byte of the table
+// panel 0 starts in, CX the shift within it.
+#define FILLBITS_ARGS \
+	MOVQ dst+0(FP), DI \
+	MOVQ src+8(FP), SI \
+	MOVQ offs+16(FP), R8 \
+	MOVQ tabs+24(FP), R9 \
+	MOVQ kc+32(FP), R10 \
+	MOVQ npan+40(FP), R11 \
+	MOVQ q0+48(FP), R12 \
+	MOVQ R12, CX \
+	ANDQ $7, CX \
+	SHRQ $3, R12
+
 // func packB16AVX(dst, src *float32, kc, panels, ldb int)
 //
 // For l < kc and p < panels: dst[p*kc*16 + l*16 : +16] =
@@ -54,16 +69,7 @@ done:
 // Masked-off lanes read nothing (zeroing masked loads), so they may lie
 // outside src. Panel by panel, row by row: dst is written in order.
 TEXT ·fillBits32AVX512(SB), NOSPLIT, $0-60
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ offs+16(FP), R8
-	MOVQ tabs+24(FP), R9
-	MOVQ kc+32(FP), R10
-	MOVQ npan+40(FP), R11
-	MOVQ q0+48(FP), R12
-	MOVQ R12, CX
-	ANDQ $7, CX          // the shift within the first byte
-	SHRQ $3, R12         // the byte of the table panel 0 starts in
+	FILLBITS_ARGS
 	MOVL $0xffffffff, R15
 	TESTQ R10, R10
 	JZ   fb32_done
@@ -129,16 +135,7 @@ GLOBL fbBits<>(SB), RODATA|NOPTR, $64
 // lane masks (broadcast, AND with the lane's bit, compare) for two
 // VMASKMOVPS loads, which read nothing in masked-off lanes.
 TEXT ·fillBits16AVX2(SB), NOSPLIT, $0-60
-	MOVQ dst+0(FP), DI
-	MOVQ src+8(FP), SI
-	MOVQ offs+16(FP), R8
-	MOVQ tabs+24(FP), R9
-	MOVQ kc+32(FP), R10
-	MOVQ npan+40(FP), R11
-	MOVQ q0+48(FP), R12
-	MOVQ R12, CX
-	ANDQ $7, CX
-	SHRQ $3, R12
+	FILLBITS_ARGS
 	MOVL $0xffff, R15
 	TESTQ R10, R10
 	JZ   fb16_done
