@@ -21,8 +21,9 @@ func PanelWidth() int { return active.nr }
 // bit b%32 of its word b/32). A convolution's im2col rows are such runs:
 // an input plane shifted by the tap's offset, the outputs whose tap
 // falls in the padding masked off. A table must hold the word of bit
-// q0+n-1 and two more (the assembly reads 8 bytes at a time). It panics, naming the row, if a table is too
-// short or a set bit addresses a value outside src.
+// q0+n-1 and two more (the assembly reads 8 bytes at a time). It panics,
+// naming the row, if a table is too short or a set bit addresses a value
+// outside src.
 func FillBits(dst []float32, nr, kc, n int, src []float32, offs []int, tabs [][]uint32, q0 int) {
 	if kc <= 0 || n <= 0 {
 		return
@@ -40,10 +41,7 @@ func FillBits(dst []float32, nr, kc, n int, src []float32, offs []int, tabs [][]
 			panic(fmt.Sprintf("gemm: FillBits: row %d reads values %d..%d of %d", l, offs[l]+lo-q0, offs[l]+hi-q0, len(src)))
 		}
 	}
-	tail := uint32(1)<<(n-(npan-1)*nr) - 1 // the last panel's columns
-	if n-(npan-1)*nr == 32 {
-		tail = ^uint32(0)
-	}
+	tail := uint32(1)<<(n-(npan-1)*nr) - 1 // the last panel's columns (all 32: 0 - 1)
 	if FillBitsFast(nr) {
 		active.fillBits(&dst[0], unsafe.SliceData(src), &offs[0], &tabs[0], kc, npan, q0, tail)
 		return
