@@ -279,9 +279,6 @@ func (a *adaptation) trainHead() error {
 	// without a build and first run (a quarter second for mobilenet_v2
 	// at batch 8).
 	a.prefix = a.features
-	if a.prefix == nil || a.prefix.Features != h.Features {
-		a.prefix = &Extractor{Src: a.adapted, Input: a.input, Features: h.Features, Batch: DefaultInferBatch, Dim: h.FeatureDim}
-	}
 	a.prefix.shape = []int{h.FeatureDim}
 	return nil
 }
@@ -306,6 +303,11 @@ func (a *adaptation) fineTune() error {
 		weights map[string]*onnx.Tensor
 	}{a.final, a.finalEx, a.prefix, maps.Clone(a.weights)}
 	headBest := bestEpoch(PhaseHead, a.res.History)
+	// The head-only model's backbone graphs wait unused while the
+	// backbone trains: they are built again if that model is kept.
+	if headOnly.prefix != nil {
+		headOnly.prefix.release()
+	}
 
 	trainable := append(slices.Clone(a.head.Params), a.backbone...)
 	scale := make([]float64, len(trainable))
