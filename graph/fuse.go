@@ -63,7 +63,7 @@ func (e *epilogue) apply(y []float32, off int, in []*onnx.Tensor) {
 // epilogue starts with a clamp (a Conv's bias, then Relu or Clip, as in
 // MobileNet's blocks), with the same bits as the two.
 func (e *epilogue) applyBias(y []float32, bias float32, off int, in []*onnx.Tensor) {
-	if e != nil && len(e.stages) > 0 && e.stages[0].clamp != nil && e.stages[0].vf != nil {
+	if e != nil && len(e.stages) > 0 && e.stages[0].clamp != nil {
 		c := e.stages[0].clamp
 		vec.AffineClamp(y, y, 1, bias, c[0], c[1])
 		e.applyFrom(1, y, off, in)
@@ -335,8 +335,6 @@ func unaryOf(st execStep) (f func(float32) float32, relu, ok bool) {
 	return k.f, st.op.opType == "Relu", true
 }
 
-// vecOf returns the slice form of an elementwise activation step's
-// function, or nil.
 // clampOf returns the bounds of st's activation when it is a clamp.
 func clampOf(st execStep) *[2]float32 {
 	if k, ok := st.op.k.(*unaryKernel); ok {
@@ -345,6 +343,8 @@ func clampOf(st execStep) *[2]float32 {
 	return nil
 }
 
+// vecOf returns the slice form of an elementwise activation step's
+// function, or nil.
 func vecOf(st execStep) func(dst, x []float32) {
 	if k, ok := st.op.k.(*unaryKernel); ok {
 		return k.vf

@@ -175,18 +175,17 @@ func TensorFromProto(tp *TensorProto) (*Tensor, error) {
 }
 
 // ArenaFloats returns how many floats TensorFromProtoIn takes from its
-// arena for tp: its elements when they are floating-point raw data it
-// accepts, else 0.
+// arena for tp: the values its raw floating-point data holds, else 0. It
+// sizes an arena, which serves a request beyond what it has left from
+// memory of its own: a tensor TensorFromProtoIn refuses only makes the
+// arena larger than needed.
 func ArenaFloats(tp *TensorProto) int {
-	n, err := declaredElems(tp.Dims)
 	dt := pb.TensorProto_DataType(tp.DataType)
-	if err != nil || n > math.MaxInt32*8 || tp.RawData == nil || tp.DataLocation == pb.TensorProto_EXTERNAL ||
-		int64(len(tp.RawData)) != n*int64(elemSize(dt)) {
-		return 0
-	}
 	switch dt {
 	case pb.TensorProto_FLOAT, pb.TensorProto_DOUBLE, pb.TensorProto_FLOAT16, pb.TensorProto_BFLOAT16:
-		return int(n)
+		if tp.DataLocation != pb.TensorProto_EXTERNAL {
+			return len(tp.RawData) / elemSize(dt)
+		}
 	}
 	return 0
 }

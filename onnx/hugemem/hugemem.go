@@ -51,8 +51,10 @@ const hugePage = 2 << 20
 
 // padded returns the bytes to allocate for size bytes that start on a
 // huge page boundary and fill whole huge pages: the head before the
-// boundary and the tail after the buffer are never touched, so they
-// cost address space but no memory. Unaligned, a buffer's first and last
+// boundary and the tail after the buffer are never touched, so, in
+// memory fresh from the system, they cost address space but no memory
+// (a span Go reuses is zeroed whole, head and tail included, which
+// faults them in). Unaligned, a buffer's first and last
 // partial huge pages were faulted 4 KiB at a time: 6,000 of the first
 // forward pass's faults.
 func padded(size int) int {
