@@ -59,6 +59,16 @@ func BenchmarkImage(b *testing.B) {
 			}
 		}
 	})
+	b.Run("decode-pooled", func(b *testing.B) {
+		// as the decoding workers decode (decodePooled): one scratch, its
+		// planes and Huffman tables reused image after image
+		var s decodeScratch
+		for b.Loop() {
+			if _, err := decodeWith(data, 0, &s); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("decode-image-jpeg", func(b *testing.B) { // what decode replaced for JPEGs
 		for b.Loop() {
 			if _, err := jpeg.Decode(bytes.NewReader(data)); err != nil {

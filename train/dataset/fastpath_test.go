@@ -19,8 +19,8 @@ import (
 	"testing"
 )
 
-// eachImpl runs test with the Go passes and, when the CPU has AVX2, with
-// the AVX2 ones.
+// eachImpl runs test with the Go code and, when the CPU has AVX2, with
+// the AVX2 kernels (resampling passes, YCbCr conversion, inverse DCT).
 func eachImpl(t *testing.T, test func(t *testing.T)) {
 	defer func(was bool) { useAVX2 = was }(useAVX2)
 	for _, avx2 := range []bool{false, true} {

@@ -12,10 +12,12 @@ import (
 // one gray component or three YCbCr ones with the chroma at one sample
 // per MCU, all of them in one scan, restart markers or not. It decodes
 // such a 640x480 photo about four times as fast as image/jpeg (1.05
-// against 4.0-4.2 ms), whose bit reading and Huffman decoding take 70% of
-// its time: it reads the entropy-coded data eight bytes at a time,
-// decodes most AC coefficients, code and value together, with one 11-bit
-// table lookup, and runs its inverse DCT in AVX2 where the CPU has it.
+// against 4.0-4.2 ms; BenchmarkImage/decode-pooled, as the decoding
+// workers run it, against decode-image-jpeg), whose bit reading and
+// Huffman decoding take 70% of its time: it reads the entropy-coded
+// data eight bytes at a time, decodes most AC coefficients, code and
+// value together, with one 11-bit table lookup, and runs its inverse DCT
+// in AVX2 where the CPU has it.
 //
 // Its inverse DCT is libjpeg's default one (JDCT_ISLOW, the Loeffler,
 // Ligtenberg and Moschytz algorithm in 13-bit fixed point), so the gray
@@ -25,8 +27,8 @@ import (
 //
 // Anything else (progressive, arithmetic coding, 12-bit samples, CMYK,
 // RGB JPEGs, one scan per component, other subsamplings) and any file it
-// finds malformed are left to image/jpeg: decodeJPEG then returns an
-// error and the caller decodes with image/jpeg, which either reads the
+// finds malformed are left to image/jpeg: decodeJPEGLimit then returns
+// an error and the caller decodes with image/jpeg, which either reads the
 // file its own way or gives the error the user sees. So this decoder
 // never refuses a file image/jpeg reads, and its own errors need no
 // detail.
@@ -56,7 +58,7 @@ type jpegHuff struct {
 	look [1 << huffLookBits]uint16
 	// ac[b] decodes an AC coefficient's code and value together when
 	// both fit in the huffLookBits bits b: value<<8 | run<<4 | bits used
-	// (0: not in the table).
+	// (0: not in the table). DC tables leave it empty.
 	ac [1 << huffLookBits]int32
 	// maxCode[l] is the largest code of l bits (-1: none) and
 	// offset[l] is added to a code of l bits to index vals.
@@ -74,8 +76,9 @@ type jpegHuff struct {
 type jpegTables [2][4]jpegHuff
 
 // build makes the decoding tables from a DHT segment's 16 counts and the
-// symbols after them.
-func (h *jpegHuff) build(counts []byte, vals []byte) error {
+// symbols after them; the ac table only for an AC table (ac set), as only
+// AC coefficients are decoded with it.
+func (h *jpegHuff) build(counts []byte, vals []byte, ac bool) error {
 	*h = jpegHuff{key: h.key[:0]}
 	copy(h.vals[:], vals)
 	code, k := int32(0), int32(0)
@@ -103,6 +106,9 @@ func (h *jpegHuff) build(counts []byte, vals []byte) error {
 		code <<= 1
 	}
 	h.maxCode[17] = 1 << 30 // ends the slow search (an invalid code is caught there)
+	if !ac {
+		return nil
+	}
 	for b := range h.look {
 		e := h.look[b]
 		l, rs := int32(e>>8), int32(e&0xff)
@@ -110,10 +116,7 @@ func (h *jpegHuff) build(counts []byte, vals []byte) error {
 		if e == 0 || size == 0 || l+size > huffLookBits {
 			continue
 		}
-		v := int32(b>>(huffLookBits-l-size)) & (1<<size - 1)
-		if v < 1<<(size-1) {
-			v -= 1<<size - 1
-		}
+		v := extend(int32(b>>(huffLookBits-l-size))&(1<<size-1), size)
 		h.ac[b] = v<<8 | run<<4 | (l + size)
 	}
 	return nil
@@ -161,16 +164,23 @@ func (r *jpegBits) fill() {
 	}
 }
 
-// extend takes s bits (1 to 16) and returns them as the signed value
-// they code (ITU T.81 F.2.2.1 EXTEND).
-func (r *jpegBits) extend(s int32) int32 {
+// extend returns the signed value v codes in s bits, s from 1 to 16
+// (ITU T.81 F.2.2.1 EXTEND): a top bit of 0 makes it negative. The masks
+// change no shift; they show the compiler that none needs a range check.
+func extend(v, s int32) int32 {
+	if v < 1<<((s-1)&31) {
+		v -= 1<<(s&31) - 1
+	}
+	return v
+}
+
+// receive takes s bits (1 to 16) and returns the signed value they code
+// (ITU T.81 F.2.2.1 RECEIVE, then EXTEND).
+func (r *jpegBits) receive(s int32) int32 {
 	v := int32(r.acc >> (64 - s))
 	r.acc <<= s
 	r.n -= int(s)
-	if v < 1<<(s-1) {
-		v -= 1<<s - 1
-	}
-	return v
+	return extend(v, s)
 }
 
 // decode returns the next symbol coded with h.
@@ -214,16 +224,15 @@ type jpegDec struct {
 	quantSet      [4]bool
 	huff          *jpegTables
 	defined       [2][4]bool // the tables this file defines
-	comps         []jpegComp
+	comps         []jpegComp // nil until the frame header (SOF)
 	width, height int
 	restart       int
 	jfif          bool
-	adobe         int // APP14 transform, -1 without APP14
-	sof           bool
+	adobe         int  // APP14 transform, -1 without APP14
 	baseline      bool // SOF0: Huffman tables 0 and 1 only (T.81 table B.5)
 	img           image.Image
 	scratch       *decodeScratch // memory for the planes, when not nil
-	maxPixels     int64
+	maxPixels     int64          // checkSize's limit (0: DefaultMaxPixels)
 }
 
 // planes returns n bytes for the image's planes, from d.scratch when
@@ -238,19 +247,12 @@ func (d *jpegDec) planes(n int) []byte {
 	return d.scratch.pix[:n]
 }
 
-// decodeJPEG decodes data, a whole JPEG file, or returns an error when
-// image/jpeg should (see the top of this file).
-func decodeJPEG(data []byte, s *decodeScratch) (image.Image, error) {
-	return decodeJPEGLimit(data, 0, s)
-}
-
-// decodeJPEGLimit is decodeJPEG leaving to image/jpeg the images of more
-// than maxPixels pixels (0: DefaultMaxPixels), which it refuses from
-// their header.
+// decodeJPEGLimit decodes data, a whole JPEG file, or returns an error
+// when image/jpeg should (see the top of this file), as for the images of
+// more than maxPixels pixels (0: DefaultMaxPixels): it refuses those from
+// their header, with checkSize. The planes are s's memory when s is not
+// nil.
 func decodeJPEGLimit(data []byte, maxPixels int64, s *decodeScratch) (image.Image, error) {
-	if maxPixels <= 0 {
-		maxPixels = DefaultMaxPixels
-	}
 	d := &jpegDec{data: data, adobe: -1, scratch: s, maxPixels: maxPixels}
 	if s != nil {
 		if s.huff == nil {
@@ -329,14 +331,16 @@ func decodeJPEGLimit(data []byte, maxPixels int64, s *decodeScratch) (image.Imag
 }
 
 func (d *jpegDec) frame(seg []byte) error {
-	if d.sof || len(seg) < 6 || seg[0] != 8 {
+	if d.comps != nil || len(seg) < 6 || seg[0] != 8 {
 		return errJPEGFallback
 	}
-	d.sof = true
 	d.height = int(seg[1])<<8 | int(seg[2])
 	d.width = int(seg[3])<<8 | int(seg[4])
 	nc := int(seg[5])
-	if d.width == 0 || d.height == 0 || int64(d.width)*int64(d.height) > d.maxPixels || (nc != 1 && nc != 3) || len(seg) != 6+3*nc {
+	if (nc != 1 && nc != 3) || len(seg) != 6+3*nc {
+		return errJPEGFallback
+	}
+	if checkSize(image.Config{Width: d.width, Height: d.height}, d.maxPixels) != nil {
 		return errJPEGFallback
 	}
 	d.comps = make([]jpegComp, nc)
@@ -356,7 +360,9 @@ func (d *jpegDec) frame(seg []byte) error {
 	}
 	if nc == 1 {
 		// One component is never interleaved: its blocks run left to
-		// right whatever its sampling factors (T.81 A.2).
+		// right whatever its sampling factors (T.81 A.2). With factors
+		// of 1 its MCUs are its blocks, which cover the image: scan's
+		// MCU counts are then its block counts.
 		d.comps[0].h, d.comps[0].v = 1, 1
 		return nil
 	}
@@ -366,7 +372,9 @@ func (d *jpegDec) frame(seg []byte) error {
 			return errJPEGFallback
 		}
 	}
-	if !(y.h == 1 || y.h == 2 || y.h == 4) || !(y.v == 1 || y.v == 2) {
+	// The luma's factors are 1, 2 or 4 (checked above), and image.YCbCr
+	// has a subsample ratio for each pair but those with a vertical 4.
+	if y.v == 4 {
 		return errJPEGFallback
 	}
 	return nil
@@ -420,7 +428,7 @@ func (d *jpegDec) huffman(seg []byte) error {
 		}
 		h := &d.huff[tc][th]
 		if def := seg[:17+total]; !bytes.Equal(h.key, def) {
-			if err := h.build(def[1:17], def[17:]); err != nil {
+			if err := h.build(def[1:17], def[17:], tc == 1); err != nil {
 				h.key = h.key[:0]
 				return err
 			}
@@ -447,7 +455,7 @@ func (d *jpegDec) huffman(seg []byte) error {
 // at d.pos, into a new image.
 func (d *jpegDec) scan(seg []byte) error {
 	nc := len(d.comps)
-	if !d.sof || len(seg) != 4+2*nc || int(seg[0]) != nc {
+	if d.comps == nil || len(seg) != 4+2*nc || int(seg[0]) != nc {
 		return errJPEGFallback
 	}
 	for i := range d.comps {
@@ -483,11 +491,22 @@ func (d *jpegDec) scan(seg []byte) error {
 		d.comps[0].plane, d.comps[0].stride = g.Pix, g.Stride
 		d.img = g.SubImage(bounds)
 	} else {
-		ratio := map[[2]int]image.YCbCrSubsampleRatio{
-			{1, 1}: image.YCbCrSubsampleRatio444, {2, 1}: image.YCbCrSubsampleRatio422,
-			{2, 2}: image.YCbCrSubsampleRatio420, {1, 2}: image.YCbCrSubsampleRatio440,
-			{4, 1}: image.YCbCrSubsampleRatio411, {4, 2}: image.YCbCrSubsampleRatio410,
-		}[[2]int{hmax, vmax}]
+		// frame let through hmax 1, 2 or 4 and vmax 1 or 2
+		var ratio image.YCbCrSubsampleRatio
+		switch [2]int{hmax, vmax} {
+		case [2]int{1, 1}:
+			ratio = image.YCbCrSubsampleRatio444
+		case [2]int{2, 1}:
+			ratio = image.YCbCrSubsampleRatio422
+		case [2]int{2, 2}:
+			ratio = image.YCbCrSubsampleRatio420
+		case [2]int{1, 2}:
+			ratio = image.YCbCrSubsampleRatio440
+		case [2]int{4, 1}:
+			ratio = image.YCbCrSubsampleRatio411
+		case [2]int{4, 2}:
+			ratio = image.YCbCrSubsampleRatio410
+		}
 		// image.NewYCbCr's layout; the chroma planes are a whole 1/hmax
 		// by 1/vmax of the luma one.
 		cw, ch := w/hmax, h/vmax
@@ -500,10 +519,6 @@ func (d *jpegDec) scan(seg []byte) error {
 		d.comps[1].plane, d.comps[1].stride = m.Cb, m.CStride
 		d.comps[2].plane, d.comps[2].stride = m.Cr, m.CStride
 		d.img = m.SubImage(bounds)
-	}
-	if nc == 1 {
-		// A lone component's blocks cover the image, not whole MCUs.
-		mxx, myy = (d.width+7)/8, (d.height+7)/8
 	}
 
 	r := jpegBits{data: d.data, pos: d.pos}
@@ -580,7 +595,7 @@ func (d *jpegDec) block(r *jpegBits, c *jpegComp, q *[64]int32, blk *[64]int32) 
 		return false, err
 	}
 	if s > 0 {
-		c.pred += r.extend(s)
+		c.pred += r.receive(s)
 	}
 	*blk = [64]int32{}
 	blk[0] = c.pred * q[0]
@@ -633,12 +648,9 @@ func (d *jpegDec) block(r *jpegBits, c *jpegComp, q *[64]int32, blk *[64]int32) 
 		if k > 63 {
 			return false, errJPEGFallback
 		}
-		v := int32(acc >> (64 - size))
+		v := extend(int32(acc>>(64-size)), int32(size))
 		acc <<= size
 		n -= int(size)
-		if v < 1<<(size-1) {
-			v -= 1<<size - 1
-		}
 		blk[jpegZigzag[k]] = v * q[k]
 		k++
 		nonzero = true

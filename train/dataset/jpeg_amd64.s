@@ -136,17 +136,6 @@ DATA round2<>+24(SB)/4, $0x2020000
 DATA round2<>+28(SB)/4, $0x2020000
 GLOBL round2<>(SB), RODATA|NOPTR, $32
 
-// the dword order that undoes the lane interleaving of the two packs
-DATA idctUnlace<>+0(SB)/4, $0
-DATA idctUnlace<>+4(SB)/4, $4
-DATA idctUnlace<>+8(SB)/4, $1
-DATA idctUnlace<>+12(SB)/4, $5
-DATA idctUnlace<>+16(SB)/4, $2
-DATA idctUnlace<>+20(SB)/4, $6
-DATA idctUnlace<>+24(SB)/4, $3
-DATA idctUnlace<>+28(SB)/4, $7
-GLOBL idctUnlace<>(SB), RODATA|NOPTR, $32
-
 // IDCT8 is the 8-point inverse DCT of Y0..Y7 (x0..x7) into Y8..Y15
 // (o0..o7) before descaling, as idct8; it overwrites Y0..Y7.
 #define IDCT8 \
@@ -247,7 +236,8 @@ GLOBL idctUnlace<>(SB), RODATA|NOPTR, $32
 
 // STORE4 packs the dword rows a, b, c, d to bytes, saturated to 0..255
 // as clamp8 does, and stores them 8 bytes each at DI, DI+SI, DI+2*SI and
-// DI+BX (3*SI), with Y15 holding idctUnlace.
+// DI+BX (3*SI), with Y15 holding ·unlace (resample_amd64.s: the dword
+// order that undoes the lane interleaving of the two packs).
 #define STORE4(a, b, c, d) \
 	VPACKSSDW    b, a, Y8 \
 	VPACKSSDW    d, c, Y9 \
@@ -281,7 +271,7 @@ TEXT ·idctIslowAVX2(SB), NOSPLIT, $0-24
 	DESCALE(round2<>(SB), $18)
 	TRANSPOSE
 	// Y0..Y7 are the output rows as dwords.
-	VMOVDQU    idctUnlace<>(SB), Y15
+	VMOVDQU    ·unlace(SB), Y15
 	LEAQ       (SI)(SI*2), BX
 	STORE4(Y0, Y1, Y2, Y3)
 	LEAQ       (DI)(SI*4), DI

@@ -89,7 +89,7 @@ func idctIslow(blk *[64]int32, dst []uint8, stride int) {
 		w := (*[8]int32)(ws[8*y : 8*y+8])
 		out := dst[y*stride : y*stride+8 : y*stride+8]
 		if w[1]|w[2]|w[3]|w[4]|w[5]|w[6]|w[7] == 0 {
-			v := clamp8((w[0] + 1<<(idctPass1Bits+2) + 128<<(idctPass1Bits+3)) >> (idctPass1Bits + 3))
+			v := flatPixel(w[0])
 			out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = v, v, v, v, v, v, v, v
 			continue
 		}
@@ -108,11 +108,18 @@ func idctIslow(blk *[64]int32, dst []uint8, stride int) {
 // idctDC writes the 8x8 pixels of a block whose only nonzero coefficient
 // is dc: all of them the value idctIslow computes for it.
 func idctDC(dc int32, dst []uint8, stride int) {
-	v := clamp8(((dc << idctPass1Bits) + 1<<(idctPass1Bits+2) + 128<<(idctPass1Bits+3)) >> (idctPass1Bits + 3))
+	v := flatPixel(dc << idctPass1Bits)
 	for y := range 8 {
-		out := dst[y*stride : y*stride+8 : y*stride+8]
+		out := dst[y*stride : y*stride+8]
 		out[0], out[1], out[2], out[3], out[4], out[5], out[6], out[7] = v, v, v, v, v, v, v, v
 	}
+}
+
+// flatPixel is the pixel of each of the 8 of a row whose only nonzero
+// value after the columns' pass is w, its first: the row's DC term
+// descaled as idctIslow's rows are.
+func flatPixel(w int32) uint8 {
+	return clamp8((w + (1<<(idctPass1Bits+2) + 128<<(idctPass1Bits+3))) >> (idctPass1Bits + 3))
 }
 
 func clamp8(v int32) uint8 {

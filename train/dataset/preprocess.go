@@ -813,7 +813,9 @@ func decodeFile(path string, maxPixels int64, s *decodeScratch) (image.Image, er
 		data, err = os.ReadFile(path)
 	} else {
 		data, err = readFileInto(path, s.file[:0])
-		s.file = data
+		if err == nil {
+			s.file = data // on an error s keeps its buffer
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -825,29 +827,22 @@ func decodeFile(path string, maxPixels int64, s *decodeScratch) (image.Image, er
 	return img, nil
 }
 
-// readFileInto is os.ReadFile appending to buf.
+// readFileInto is os.ReadFile reading into buf's array when it holds
+// the file.
 func readFileInto(path string, buf []byte) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
+	b := bytes.NewBuffer(buf[:0])
 	if st, err := f.Stat(); err == nil && st.Size() < 1<<40 {
-		buf = slices.Grow(buf, int(st.Size())+512)
+		b.Grow(int(st.Size()) + bytes.MinRead)
 	}
-	for {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, 4096)
-		}
-		n, err := f.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if err == io.EOF {
-			return buf, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	if _, err = b.ReadFrom(f); err != nil {
+		return nil, err
 	}
+	return b.Bytes(), nil
 }
 
 func decode(data []byte, maxPixels int64) (image.Image, error) {

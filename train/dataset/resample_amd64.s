@@ -26,15 +26,16 @@ DATA shuf23<>+24(SB)/8, $0x808080808080800b
 GLOBL shuf23<>(SB), RODATA|NOPTR, $32
 
 // the dword order that undoes the lane interleaving of the two packs
-DATA unlace<>+0(SB)/4, $0
-DATA unlace<>+4(SB)/4, $4
-DATA unlace<>+8(SB)/4, $1
-DATA unlace<>+12(SB)/4, $5
-DATA unlace<>+16(SB)/4, $2
-DATA unlace<>+20(SB)/4, $6
-DATA unlace<>+24(SB)/4, $3
-DATA unlace<>+28(SB)/4, $7
-GLOBL unlace<>(SB), RODATA|NOPTR, $32
+// (package-global: jpeg_amd64.s, built with this file, uses it too)
+DATA ·unlace+0(SB)/4, $0
+DATA ·unlace+4(SB)/4, $4
+DATA ·unlace+8(SB)/4, $1
+DATA ·unlace+12(SB)/4, $5
+DATA ·unlace+16(SB)/4, $2
+DATA ·unlace+20(SB)/4, $6
+DATA ·unlace+24(SB)/4, $3
+DATA ·unlace+28(SB)/4, $7
+GLOBL ·unlace(SB), RODATA|NOPTR, $32
 
 // func hpass3AVX2(dst, src *uint8, first *int, wx *int32, k, n int)
 TEXT ·hpass3AVX2(SB), NOSPLIT, $0-48
@@ -99,7 +100,7 @@ TEXT ·vpassAVX2(SB), NOSPLIT, $0-48
 	SHRQ $5, CX
 	JZ vdone
 	VPBROADCASTD half<>(SB), Y15
-	VMOVDQU unlace<>(SB), Y14
+	VMOVDQU ·unlace(SB), Y14
 
 vblock:
 	// 32 output bytes: four sums of 8
